@@ -1,0 +1,251 @@
+//! Settings: raw command-line/environment values ([`Args`]) turned into a
+//! validated, immutable [`Config`]. Every flag can also be set as
+//! `STREAMHOUSE_<FLAG>` in the environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use thiserror::Error;
+
+pub mod limits;
+
+/// A Kafka-protocol broker that stores record batches in an object store and
+/// its offset index in a SQL database.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "streamhouse", version, about, long_about = None)]
+pub struct Args {
+    /// Address to accept Kafka clients on.
+    #[arg(long, env = "STREAMHOUSE_LISTEN", default_value = "127.0.0.1:9092")]
+    pub listen: String,
+    /// HOST:PORT given to clients in Metadata (default: the listen address).
+    #[arg(long, env = "STREAMHOUSE_ADVERTISED_LISTENER")]
+    pub advertised_listener: Option<String>,
+    /// Directory for the embedded stores.
+    #[arg(long, env = "STREAMHOUSE_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Where record batches go: file://DIR (default file://<data-dir>/objects).
+    #[arg(long, env = "STREAMHOUSE_OBJECT_STORE")]
+    pub object_store: Option<String>,
+    /// Where the offset index and metadata go: sqlite://FILE
+    /// (default sqlite://<data-dir>/meta.sqlite).
+    #[arg(long, env = "STREAMHOUSE_METADATA")]
+    pub metadata: Option<String>,
+    /// This broker's node id.
+    #[arg(long, env = "STREAMHOUSE_NODE_ID", default_value_t = 1)]
+    pub node_id: i32,
+    /// Address for the Prometheus /metrics endpoint (off when unset).
+    #[arg(long, env = "STREAMHOUSE_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Create unknown topics when a client asks for them in Metadata
+    /// (Kafka's auto.create.topics.enable).
+    #[arg(long, env = "STREAMHOUSE_AUTO_CREATE_TOPICS_ENABLE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub auto_create_topics_enable: bool,
+    /// Partitions of auto-created topics, and of CreateTopics asking for -1
+    /// (Kafka's num.partitions).
+    #[arg(long, env = "STREAMHOUSE_NUM_PARTITIONS", default_value_t = 1)]
+    pub num_partitions: i32,
+    /// Largest record batch accepted, unless a topic's max.message.bytes
+    /// says otherwise (Kafka's message.max.bytes).
+    #[arg(long, env = "STREAMHOUSE_MESSAGE_MAX_BYTES", default_value_t = limits::MESSAGE_BYTES_MAX_DEFAULT)]
+    pub message_max_bytes: usize,
+    /// Largest request frame accepted (Kafka's socket.request.max.bytes).
+    #[arg(long, env = "STREAMHOUSE_REQUEST_SIZE_BYTES_MAX", default_value_t = limits::REQUEST_SIZE_BYTES_MAX_DEFAULT)]
+    pub request_size_bytes_max: usize,
+    /// Concurrent client connections.
+    #[arg(long, env = "STREAMHOUSE_CONNECTIONS_MAX", default_value_t = limits::CONNECTIONS_MAX_DEFAULT)]
+    pub connections_max: usize,
+    /// A flush (one object) stops gathering batches at this size.
+    #[arg(long, env = "STREAMHOUSE_FLUSH_BYTES_MAX", default_value_t = limits::FLUSH_BYTES_MAX_DEFAULT)]
+    pub flush_bytes_max: usize,
+    /// Milliseconds an idle writer waits for more batches before flushing.
+    #[arg(long, env = "STREAMHOUSE_FLUSH_LINGER_MS", default_value_t = 0)]
+    pub flush_linger_ms: u64,
+    /// Bytes admitted but not yet committed before producers must wait.
+    #[arg(long, env = "STREAMHOUSE_WRITER_BUFFERED_BYTES_MAX", default_value_t = limits::WRITER_BUFFERED_BYTES_MAX_DEFAULT)]
+    pub writer_buffered_bytes_max: usize,
+    /// Memory for recently written objects served to consumers.
+    #[arg(long, env = "STREAMHOUSE_OBJECT_CACHE_BYTES_MAX", default_value_t = limits::OBJECT_CACHE_BYTES_MAX_DEFAULT)]
+    pub object_cache_bytes_max: usize,
+    /// Objects written but never committed are deleted after this age.
+    #[arg(long, env = "STREAMHOUSE_ORPHAN_GRACE_MS", default_value_t = limits::ORPHAN_GRACE_MS_DEFAULT)]
+    pub orphan_grace_ms: i64,
+    /// Milliseconds between garbage-collection passes.
+    #[arg(long, env = "STREAMHOUSE_GC_INTERVAL_MS", default_value_t = limits::GC_INTERVAL_MS_DEFAULT)]
+    pub gc_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectStoreUrl {
+    Local(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetadataUrl {
+    Sqlite(PathBuf),
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub advertised_host: String,
+    pub advertised_port: i32,
+    pub data_dir: PathBuf,
+    pub object_store: ObjectStoreUrl,
+    pub metadata: MetadataUrl,
+    pub node_id: i32,
+    pub metrics_listen: Option<SocketAddr>,
+    pub auto_create_topics_enable: bool,
+    pub num_partitions: i32,
+    pub message_bytes_max: usize,
+    pub request_size_bytes_max: usize,
+    pub connections_max: usize,
+    pub flush_bytes_max: usize,
+    pub flush_linger_ms: u64,
+    pub writer_buffered_bytes_max: usize,
+    pub object_cache_bytes_max: usize,
+    pub orphan_grace_ms: i64,
+    pub gc_interval_ms: u64,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("--listen {value:?} is not an IP:PORT address")]
+    Listen { value: String },
+    #[error("--advertised-listener {value:?} is not HOST:PORT")]
+    Advertised { value: String },
+    #[error("{flag} {value:?}: {reason}")]
+    Url { flag: &'static str, value: String, reason: &'static str },
+    #[error("{flag} must be {rule}, got {value}")]
+    Range { flag: &'static str, rule: &'static str, value: i64 },
+}
+
+fn split_host_port(s: &str) -> Option<(String, i32)> {
+    let (host, port) = s.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    (!host.is_empty()).then(|| (host.to_string(), i32::from(port)))
+}
+
+fn parse_object_store(url: &str) -> Result<ObjectStoreUrl, ConfigError> {
+    let err = |reason| ConfigError::Url { flag: "--object-store", value: url.to_string(), reason };
+    if let Some(path) = url.strip_prefix("file://") {
+        if path.is_empty() {
+            return Err(err("file:// needs a directory"));
+        }
+        return Ok(ObjectStoreUrl::Local(PathBuf::from(path)));
+    }
+    if url.starts_with("s3://") {
+        return Err(err("the S3 backend is not built into this version yet; use file://DIR"));
+    }
+    Err(err("expected file://DIR"))
+}
+
+fn parse_metadata(url: &str) -> Result<MetadataUrl, ConfigError> {
+    let err = |reason| ConfigError::Url { flag: "--metadata", value: url.to_string(), reason };
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if path.is_empty() {
+            return Err(err("sqlite:// needs a file path"));
+        }
+        return Ok(MetadataUrl::Sqlite(PathBuf::from(path)));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err(err("the PostgreSQL backend is not built into this version yet; use sqlite://FILE"));
+    }
+    Err(err("expected sqlite://FILE"))
+}
+
+fn at_least(flag: &'static str, value: i64, min: i64, rule: &'static str) -> Result<(), ConfigError> {
+    if value < min {
+        return Err(ConfigError::Range { flag, rule, value });
+    }
+    Ok(())
+}
+
+impl Config {
+    pub fn from_args(a: Args) -> Result<Self, ConfigError> {
+        let listen: SocketAddr = a.listen.parse().map_err(|_| ConfigError::Listen { value: a.listen.clone() })?;
+        let (advertised_host, advertised_port) = match &a.advertised_listener {
+            Some(v) => split_host_port(v).ok_or(ConfigError::Advertised { value: v.clone() })?,
+            None => (listen.ip().to_string(), i32::from(listen.port())),
+        };
+        let object_store = match &a.object_store {
+            Some(url) => parse_object_store(url)?,
+            None => ObjectStoreUrl::Local(a.data_dir.join("objects")),
+        };
+        let metadata = match &a.metadata {
+            Some(url) => parse_metadata(url)?,
+            None => MetadataUrl::Sqlite(a.data_dir.join("meta.sqlite")),
+        };
+        at_least("--node-id", a.node_id.into(), 0, "0 or more")?;
+        at_least("--num-partitions", a.num_partitions.into(), 1, "1 or more")?;
+        if a.num_partitions > limits::PARTITIONS_PER_TOPIC_MAX {
+            return Err(ConfigError::Range { flag: "--num-partitions", rule: "at most 10000", value: a.num_partitions.into() });
+        }
+        at_least("--message-max-bytes", a.message_max_bytes as i64, 61, "at least one batch header (61)")?;
+        at_least("--request-size-bytes-max", a.request_size_bytes_max as i64, 1024, "at least 1024")?;
+        at_least("--connections-max", a.connections_max as i64, 1, "1 or more")?;
+        at_least("--flush-bytes-max", a.flush_bytes_max as i64, 1, "1 or more")?;
+        at_least("--writer-buffered-bytes-max", a.writer_buffered_bytes_max as i64, a.message_max_bytes as i64, "at least --message-max-bytes")?;
+        at_least("--orphan-grace-ms", a.orphan_grace_ms, 0, "0 or more")?;
+        at_least("--gc-interval-ms", a.gc_interval_ms as i64, 100, "at least 100")?;
+        Ok(Config {
+            listen,
+            advertised_host,
+            advertised_port,
+            data_dir: a.data_dir,
+            object_store,
+            metadata,
+            node_id: a.node_id,
+            metrics_listen: a.metrics_listen,
+            auto_create_topics_enable: a.auto_create_topics_enable,
+            num_partitions: a.num_partitions,
+            message_bytes_max: a.message_max_bytes,
+            request_size_bytes_max: a.request_size_bytes_max,
+            connections_max: a.connections_max,
+            flush_bytes_max: a.flush_bytes_max,
+            flush_linger_ms: a.flush_linger_ms,
+            writer_buffered_bytes_max: a.writer_buffered_bytes_max,
+            object_cache_bytes_max: a.object_cache_bytes_max,
+            orphan_grace_ms: a.orphan_grace_ms,
+            gc_interval_ms: a.gc_interval_ms,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Args {
+        let mut v = vec!["streamhouse"];
+        v.extend_from_slice(extra);
+        Args::try_parse_from(v).unwrap()
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_single_node() {
+        let c = Config::from_args(args(&["--data-dir", "/tmp/x"])).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9092");
+        assert_eq!((c.advertised_host.as_str(), c.advertised_port), ("127.0.0.1", 9092));
+        assert_eq!(c.object_store, ObjectStoreUrl::Local("/tmp/x/objects".into()));
+        assert_eq!(c.metadata, MetadataUrl::Sqlite("/tmp/x/meta.sqlite".into()));
+        assert!(c.auto_create_topics_enable);
+        assert_eq!(c.message_bytes_max, 1_048_588);
+    }
+
+    #[test]
+    fn explicit_values_and_errors() {
+        let c = Config::from_args(args(&["--advertised-listener", "broker.example:19092", "--auto-create-topics-enable", "false"]))
+            .unwrap();
+        assert_eq!((c.advertised_host.as_str(), c.advertised_port), ("broker.example", 19092));
+        assert!(!c.auto_create_topics_enable);
+        assert!(matches!(
+            Config::from_args(args(&["--metadata", "postgres://u@h/db"])),
+            Err(ConfigError::Url { flag: "--metadata", .. })
+        ));
+        assert!(matches!(Config::from_args(args(&["--listen", "nope"])), Err(ConfigError::Listen { .. })));
+        assert!(matches!(Config::from_args(args(&["--num-partitions", "0"])), Err(ConfigError::Range { .. })));
+    }
+}

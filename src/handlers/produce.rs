@@ -1,0 +1,161 @@
+//! Produce (key 0), v3+ (RecordBatch v2 only, as Kafka 4 requires).
+//!
+//! Two phases. [`admit`] runs in request arrival order: it validates each
+//! partition's batch without decoding records (exactly one batch, magic 2,
+//! CRC-32C, record count, max.message.bytes) and queues it in the writer.
+//! [`Admitted::complete`] then waits for the flush that commits the batches
+//! and builds the response with their base offsets. `acks=0` gets no
+//! response; `acks=1` and `acks=all` both mean "in the object store and
+//! indexed".
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use tracing::warn;
+
+use super::Context;
+use crate::log::writer::AppendReceipt;
+use crate::metrics as m;
+use crate::protocol::batch::{stamp_log_append_time, validate_produced_batch, Compression};
+use crate::protocol::ErrorCode;
+use crate::topics::TimestampType;
+
+pub const VERSION_MIN: i16 = 3;
+pub const VERSION_MAX: i16 = 11;
+
+/// zstd batches need Produce v7+ (KIP-110).
+const ZSTD_VERSION_MIN: i16 = 7;
+
+enum Slot {
+    Done(i32, ErrorCode, Option<String>),
+    Waiting { index: i32, receipt: AppendReceipt, log_append_time_ms: i64 },
+}
+
+pub struct Admitted {
+    version: i16,
+    acks: i16,
+    topics: Vec<(TopicName, Vec<Slot>)>,
+    ctx: Arc<Context>,
+}
+
+pub async fn admit(ctx: &Arc<Context>, version: i16, req: ProduceRequest) -> Admitted {
+    let acks_valid = matches!(req.acks, -1..=1);
+    let mut topics = Vec::with_capacity(req.topic_data.len());
+    for t in req.topic_data {
+        let topic = ctx.topics.get(t.name.0.as_str());
+        let mut slots = Vec::with_capacity(t.partition_data.len());
+        for p in t.partition_data {
+            let slot = if !acks_valid {
+                Slot::Done(p.index, ErrorCode::InvalidRequiredAcks, None)
+            } else {
+                match &topic {
+                    None => Slot::Done(p.index, ErrorCode::UnknownTopicOrPartition, None),
+                    Some(topic) if p.index < 0 || p.index >= topic.record.partitions => {
+                        Slot::Done(p.index, ErrorCode::UnknownTopicOrPartition, None)
+                    }
+                    Some(topic) => admit_partition(ctx, version, topic, p.index, p.records.unwrap_or_default()).await,
+                }
+            };
+            slots.push(slot);
+        }
+        topics.push((t.name, slots));
+    }
+    Admitted { version, acks: req.acks, topics, ctx: ctx.clone() }
+}
+
+async fn admit_partition(ctx: &Context, version: i16, topic: &crate::topics::Topic, index: i32, records: Bytes) -> Slot {
+    let name = topic.record.name.as_str();
+    let refuse = |code: ErrorCode, why: String| {
+        warn!(topic = %name, partition = index, error = ?code, reason = %why, "produce refused");
+        metrics::counter!(m::BATCHES_REJECTED_TOTAL, "error" => format!("{code:?}")).increment(1);
+        Slot::Done(index, code, Some(why))
+    };
+    if records.is_empty() {
+        return refuse(ErrorCode::InvalidRecord, "Produce v3+ must carry exactly one record batch".into());
+    }
+    let header = match validate_produced_batch(&records, topic.config.message_bytes_max) {
+        Ok(h) => h,
+        Err(e) => return refuse(ErrorCode::from(&e), e.to_string()),
+    };
+    if header.compression() == Compression::Zstd && version < ZSTD_VERSION_MIN {
+        return refuse(ErrorCode::UnsupportedCompressionType, "zstd needs Produce v7 or later".into());
+    }
+    let (bytes, header, log_append_time_ms) = if topic.config.timestamp_type == TimestampType::LogAppendTime {
+        let now = ctx.clock.now_ms();
+        let mut copy = BytesMut::from(&records[..]);
+        stamp_log_append_time(&mut copy, now);
+        let header = crate::protocol::batch::read_header(&copy).expect("validated above");
+        (copy.freeze(), header, now)
+    } else {
+        (records, header, -1)
+    };
+    metrics::counter!(m::BYTES_IN_TOTAL).increment(bytes.len() as u64);
+    metrics::counter!(m::RECORDS_IN_TOTAL).increment(header.records_count as u64);
+    match ctx.log.writer().admit((topic.record.id, index), bytes, header).await {
+        Ok(receipt) => Slot::Waiting { index, receipt, log_append_time_ms },
+        Err(e) => Slot::Done(index, ErrorCode::from(&e), Some(e.to_string())),
+    }
+}
+
+impl Admitted {
+    /// Waits for every queued batch and builds the response; `None` for
+    /// acks=0.
+    pub async fn complete(self) -> Option<ProduceResponse> {
+        let Admitted { version, acks, topics, ctx } = self;
+        let mut responses = Vec::with_capacity(topics.len());
+        for (name, slots) in topics {
+            let mut partitions = Vec::with_capacity(slots.len());
+            for slot in slots {
+                let (index, result) = match slot {
+                    Slot::Done(index, code, message) => (index, Err((code, message))),
+                    Slot::Waiting { index, receipt, log_append_time_ms } if acks != 0 => {
+                        let outcome = match receipt.await {
+                            Ok(Ok(base)) => Ok((base, log_append_time_ms)),
+                            Ok(Err(e)) => Err((ErrorCode::from(&e), Some(e.to_string()))),
+                            Err(_) => Err((ErrorCode::KafkaStorageError, Some("writer stopped".into()))),
+                        };
+                        (index, outcome)
+                    }
+                    Slot::Waiting { index, .. } => (index, Ok((-1, -1))),
+                };
+                partitions.push(partition_response(&ctx, version, &name, index, result));
+            }
+            responses.push(TopicProduceResponse::default().with_name(name).with_partition_responses(partitions));
+        }
+        (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
+    }
+}
+
+type Outcome = Result<(i64, i64), (ErrorCode, Option<String>)>;
+
+fn partition_response(ctx: &Context, version: i16, name: &TopicName, index: i32, outcome: Outcome) -> PartitionProduceResponse {
+    let mut r = PartitionProduceResponse::default().with_index(index);
+    match outcome {
+        Ok((base_offset, log_append_time_ms)) => {
+            r.base_offset = base_offset;
+            r.log_append_time_ms = log_append_time_ms;
+            if version >= 5 {
+                r.log_start_offset = ctx
+                    .topics
+                    .get(name.0.as_str())
+                    .and_then(|t| ctx.log.offsets(t.record.id, index))
+                    .map_or(-1, |o| o.log_start_offset);
+            }
+        }
+        Err((code, message)) => {
+            r.error_code = code.code();
+            r.base_offset = -1;
+            r.log_append_time_ms = -1;
+            if version >= 5 {
+                r.log_start_offset = -1;
+            }
+            if version >= 8 {
+                r.error_message = message.map(StrBytes::from_string);
+            }
+        }
+    }
+    r
+}

@@ -1,0 +1,211 @@
+//! The writer: one task per broker that turns queued batches into objects.
+//!
+//! Group commit (DESIGN §2): when nothing is in flight a batch is flushed at
+//! once; while a flush is in flight, newly admitted batches queue and all of
+//! them (up to `flush_bytes_max`) go into the next object. A flush is one
+//! create-only PUT, then one metadata transaction assigning offsets to every
+//! batch, and only then are the producers answered. Flushes run one at a
+//! time, so commit order per partition is admission order.
+//!
+//! Backpressure: admission takes permits worth the batch's bytes from a
+//! semaphore of `writer_buffered_bytes_max`; they are returned when the
+//! flush holding the batch finishes. Producers wait rather than grow memory.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tracing::{debug, warn};
+use uuid::Uuid;
+
+use super::object_format::{BatchPlacement, ObjectBuilder};
+use super::{LogError, PartitionKey, Shared};
+use crate::metadata::{BatchAppend, IndexRow, ObjectCommit};
+use crate::metrics as m;
+use crate::protocol::batch::BatchHeader;
+
+/// A batch waiting for its flush.
+struct Append {
+    key: PartitionKey,
+    bytes: Bytes,
+    header: BatchHeader,
+    done: oneshot::Sender<Result<i64, LogError>>,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// The receiving end of an admitted batch: resolves to its base offset.
+pub type AppendReceipt = oneshot::Receiver<Result<i64, LogError>>;
+
+#[derive(Clone)]
+pub struct WriterHandle {
+    tx: mpsc::UnboundedSender<Append>,
+    buffer: Arc<Semaphore>,
+    buffer_bytes_max: usize,
+}
+
+impl WriterHandle {
+    /// Queues a validated batch. Waits while the writer's buffer is full;
+    /// the returned receipt resolves once the batch is committed (or failed).
+    pub async fn admit(&self, key: PartitionKey, bytes: Bytes, header: BatchHeader) -> Result<AppendReceipt, LogError> {
+        // A batch larger than the whole buffer takes the whole buffer.
+        let permits = bytes.len().clamp(1, self.buffer_bytes_max) as u32;
+        let permit = self.buffer.clone().acquire_many_owned(permits).await.map_err(|_| LogError::WriterStopped)?;
+        let (done, receipt) = oneshot::channel();
+        self.tx.send(Append { key, bytes, header, done, _permit: permit }).map_err(|_| LogError::WriterStopped)?;
+        Ok(receipt)
+    }
+}
+
+pub(crate) fn spawn(shared: Arc<Shared>) -> WriterHandle {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let buffer_bytes_max = shared.limits.writer_buffered_bytes_max.min(u32::MAX as usize);
+    let buffer = Arc::new(Semaphore::new(buffer_bytes_max));
+    tokio::spawn(run(shared, rx));
+    WriterHandle { tx, buffer, buffer_bytes_max }
+}
+
+async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Append>) {
+    let linger = Duration::from_millis(shared.limits.flush_linger_ms);
+    while let Some(first) = rx.recv().await {
+        let mut bytes = first.bytes.len();
+        let mut pending = vec![first];
+        let deadline = tokio::time::Instant::now() + linger;
+        loop {
+            if bytes >= shared.limits.flush_bytes_max {
+                break;
+            }
+            let next = match rx.try_recv() {
+                Ok(a) => Some(a),
+                Err(_) if linger.is_zero() => None,
+                Err(_) => tokio::time::timeout_at(deadline, rx.recv()).await.ok().flatten(),
+            };
+            let Some(a) = next else { break };
+            bytes += a.bytes.len();
+            pending.push(a);
+        }
+        flush(&shared, pending).await;
+    }
+    debug!("writer stopped: every handle dropped");
+}
+
+/// `<2 hex>/<2 hex>/<node>-<uuid>.sho`: the random UUID spreads keys over
+/// prefixes.
+fn object_key(node_id: i32) -> String {
+    let id = Uuid::new_v4();
+    let b = id.as_bytes();
+    format!("{:02x}/{:02x}/{node_id}-{}.sho", b[0], b[1], id.simple())
+}
+
+async fn flush(shared: &Shared, pending: Vec<Append>) {
+    let started = Instant::now();
+    let batch_bytes: usize = pending.iter().map(|a| a.bytes.len()).sum();
+    let mut builder = ObjectBuilder::with_capacity(batch_bytes, pending.len());
+    let mut appends = Vec::with_capacity(pending.len());
+    for a in &pending {
+        let h = &a.header;
+        let entry = builder.push(BatchPlacement {
+            topic_id: a.key.0,
+            partition: a.key.1,
+            bytes: &a.bytes,
+            offset_count: h.last_offset_delta + 1,
+            base_timestamp: h.base_timestamp,
+            max_timestamp: h.max_timestamp,
+            producer_id: h.producer_id,
+            producer_epoch: h.producer_epoch,
+            base_sequence: h.base_sequence,
+        });
+        appends.push(BatchAppend {
+            topic_id: a.key.0,
+            partition: a.key.1,
+            offset_count: entry.offset_count,
+            position: entry.position,
+            length: entry.length,
+            max_timestamp: h.max_timestamp,
+        });
+    }
+    let (object, _) = builder.finish();
+    let key = object_key(shared.limits.node_id);
+
+    let put_started = Instant::now();
+    if let Err(e) = shared.store.put_new(&key, object.clone()).await {
+        warn!(object = %key, error = %e, batches = pending.len(), "object PUT failed; failing the produce requests it held");
+        metrics::counter!(m::FLUSH_FAILURES_TOTAL, "stage" => "put").increment(1);
+        let e = Arc::new(e);
+        fail_all(pending, || LogError::Store(e.clone()));
+        return;
+    }
+    metrics::histogram!(m::OBJECT_PUT_SECONDS).record(put_started.elapsed().as_secs_f64());
+
+    let commit = ObjectCommit {
+        object_key: key.clone(),
+        size_bytes: object.len() as u64,
+        node_id: shared.limits.node_id,
+        created_ms: shared.clock.now_ms(),
+        batches: appends,
+    };
+    let commit_started = Instant::now();
+    let outcomes = match shared.meta.commit_object(&commit).await {
+        Ok(o) => o,
+        Err(e) => {
+            // The object stays unreferenced; garbage collection removes it.
+            warn!(object = %key, error = %e, "metadata commit failed; failing the produce requests it held");
+            metrics::counter!(m::FLUSH_FAILURES_TOTAL, "stage" => "commit").increment(1);
+            let e = Arc::new(e);
+            fail_all(pending, || LogError::Meta(e.clone()));
+            return;
+        }
+    };
+    metrics::histogram!(m::METADATA_COMMIT_SECONDS).record(commit_started.elapsed().as_secs_f64());
+    assert_eq!(outcomes.len(), pending.len(), "one outcome per batch");
+
+    let key: Arc<str> = Arc::from(key);
+    apply_commit(shared, &key, &commit, &outcomes);
+    shared.cache.insert(key.clone(), object.clone());
+    shared.commits.send_modify(|n| *n += 1);
+
+    metrics::counter!(m::OBJECTS_WRITTEN_TOTAL).increment(1);
+    metrics::counter!(m::OBJECT_BYTES_WRITTEN_TOTAL).increment(object.len() as u64);
+    metrics::histogram!(m::FLUSH_BYTES).record(object.len() as f64);
+    metrics::histogram!(m::FLUSH_BATCHES).record(pending.len() as f64);
+    metrics::histogram!(m::FLUSH_SECONDS).record(started.elapsed().as_secs_f64());
+    debug!(object = %key, bytes = object.len(), batches = pending.len(), "object committed");
+
+    for (a, outcome) in pending.into_iter().zip(outcomes) {
+        let _ = a.done.send(outcome.map_err(LogError::from));
+    }
+}
+
+/// Advances the in-memory partition state to match a commit.
+fn apply_commit(shared: &Shared, key: &Arc<str>, commit: &ObjectCommit, outcomes: &[Result<i64, crate::metadata::MetaError>]) {
+    let mut parts = shared.partitions.lock().unwrap_or_else(|p| p.into_inner());
+    for (b, outcome) in commit.batches.iter().zip(outcomes) {
+        let Ok(base_offset) = outcome else { continue };
+        let Some(state) = parts.get_mut(&(b.topic_id, b.partition)) else { continue };
+        let last_offset = base_offset + i64::from(b.offset_count) - 1;
+        if *base_offset != state.offsets.next_offset {
+            // Another writer appended in between (several brokers): the
+            // cached tail is no longer contiguous.
+            state.tail.clear();
+        }
+        state.offsets.next_offset = last_offset + 1;
+        state.offsets.max_timestamp = state.offsets.max_timestamp.max(b.max_timestamp);
+        state.tail.push_back(IndexRow {
+            base_offset: *base_offset,
+            last_offset,
+            object_key: key.clone(),
+            position: b.position,
+            length: b.length,
+            max_timestamp: b.max_timestamp,
+        });
+        while state.tail.len() > shared.limits.index_tail_rows_max {
+            state.tail.pop_front();
+        }
+    }
+}
+
+fn fail_all(pending: Vec<Append>, error: impl Fn() -> LogError) {
+    for a in pending {
+        let _ = a.done.send(Err(error()));
+    }
+}

@@ -1,0 +1,123 @@
+//! The metadata store: topics, the per-partition offset counters and the
+//! offset index that maps offsets to byte ranges of objects.
+//!
+//! The trait holds persistence primitives, not Kafka semantics: Kafka logic
+//! (validation, error codes, long polls) lives above it and is written once.
+//! The embedded default is SQLite ([`sqlite`]); PostgreSQL comes later and
+//! must pass the same [`conformance`] suite.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use thiserror::Error;
+use uuid::Uuid;
+
+pub mod conformance;
+pub mod sqlite;
+
+#[derive(Debug, Error)]
+pub enum MetaError {
+    #[error("topic {name} already exists")]
+    TopicExists { name: String },
+    #[error("topic {name} does not exist")]
+    TopicNotFound { name: String },
+    #[error("partition {partition} of topic {topic_id} does not exist")]
+    PartitionNotFound { topic_id: Uuid, partition: i32 },
+    #[error("metadata store unavailable during {operation}: {detail}")]
+    Unavailable { operation: &'static str, detail: String },
+    #[error("metadata store holds inconsistent data: {detail}")]
+    Corrupt { detail: String },
+}
+
+/// A topic as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicRecord {
+    pub id: Uuid,
+    pub name: String,
+    pub partitions: i32,
+    pub configs: BTreeMap<String, String>,
+    pub created_ms: i64,
+}
+
+/// One batch of an object, to be given offsets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchAppend {
+    pub topic_id: Uuid,
+    pub partition: i32,
+    /// Offsets the batch occupies (lastOffsetDelta + 1).
+    pub offset_count: i32,
+    pub position: u64,
+    pub length: u32,
+    pub max_timestamp: i64,
+}
+
+/// Everything one flush commits, in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectCommit {
+    pub object_key: String,
+    pub size_bytes: u64,
+    pub node_id: i32,
+    pub created_ms: i64,
+    pub batches: Vec<BatchAppend>,
+}
+
+/// One index row: where the batch holding offsets base..=last lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexRow {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    pub object_key: Arc<str>,
+    pub position: u64,
+    pub length: u32,
+    pub max_timestamp: i64,
+}
+
+/// Offsets of one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionOffsets {
+    pub log_start_offset: i64,
+    /// The next offset to assign: the high watermark.
+    pub next_offset: i64,
+    /// The largest record timestamp so far, -1 when empty.
+    pub max_timestamp: i64,
+}
+
+#[async_trait]
+pub trait MetadataStore: Send + Sync + 'static {
+    /// The cluster id, created on first use and stable afterwards.
+    async fn cluster_id(&self) -> Result<String, MetaError>;
+
+    async fn create_topic(&self, topic: &TopicRecord) -> Result<(), MetaError>;
+
+    /// Deletes a topic with its partitions and index rows; returns it.
+    async fn delete_topic(&self, name: &str) -> Result<TopicRecord, MetaError>;
+
+    async fn list_topics(&self) -> Result<Vec<TopicRecord>, MetaError>;
+
+    /// In ONE transaction: for each batch in order, advance its partition's
+    /// next offset by the batch's offset count and insert its index row;
+    /// record the object. Returns each batch's base offset, or the error for
+    /// a batch whose partition no longer exists (the others still commit).
+    async fn commit_object(&self, commit: &ObjectCommit) -> Result<Vec<Result<i64, MetaError>>, MetaError>;
+
+    async fn partition_offsets(&self, topic_id: Uuid, partition: i32) -> Result<PartitionOffsets, MetaError>;
+
+    /// Index rows with `last_offset >= from_offset`, in offset order.
+    async fn index_rows(&self, topic_id: Uuid, partition: i32, from_offset: i64, rows_max: u32)
+        -> Result<Vec<IndexRow>, MetaError>;
+
+    /// The first index row (by offset) holding a record whose timestamp is
+    /// at least `timestamp`.
+    async fn first_row_at_or_after_timestamp(&self, topic_id: Uuid, partition: i32, timestamp: i64)
+        -> Result<Option<IndexRow>, MetaError>;
+
+    /// Keys of committed objects that no index row references any more.
+    async fn unreferenced_objects(&self) -> Result<Vec<String>, MetaError>;
+
+    /// Which of `keys` are committed objects (not yet forgotten).
+    async fn known_objects(&self, keys: &[String]) -> Result<std::collections::HashSet<String>, MetaError>;
+
+    /// Drops the record of an object that was deleted from the object store.
+    async fn forget_object(&self, key: &str) -> Result<(), MetaError>;
+}

@@ -1,0 +1,76 @@
+//! Prometheus metrics: names in one place, the exporter, and descriptions.
+//!
+//! Names follow `streamhouse_<subsystem>_<what>_<unit>`. Components record
+//! through the `metrics` facade; [`install`] serves them at `/metrics`.
+
+use std::net::SocketAddr;
+
+use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder};
+
+// Server.
+pub const CONNECTIONS_OPEN: &str = "streamhouse_server_connections_open";
+pub const CONNECTIONS_REJECTED_TOTAL: &str = "streamhouse_server_connections_rejected_total";
+pub const FRAMES_REJECTED_TOTAL: &str = "streamhouse_server_frames_rejected_total";
+pub const REQUESTS_TOTAL: &str = "streamhouse_server_requests_total";
+pub const REQUEST_SECONDS: &str = "streamhouse_server_request_duration_seconds";
+// Produce / fetch.
+pub const BYTES_IN_TOTAL: &str = "streamhouse_produce_bytes_in_total";
+pub const RECORDS_IN_TOTAL: &str = "streamhouse_produce_records_in_total";
+pub const BATCHES_REJECTED_TOTAL: &str = "streamhouse_produce_batches_rejected_total";
+pub const BYTES_OUT_TOTAL: &str = "streamhouse_fetch_bytes_out_total";
+// Writer.
+pub const OBJECTS_WRITTEN_TOTAL: &str = "streamhouse_writer_objects_written_total";
+pub const OBJECT_BYTES_WRITTEN_TOTAL: &str = "streamhouse_writer_object_bytes_written_total";
+pub const FLUSH_BYTES: &str = "streamhouse_writer_flush_size_bytes";
+pub const FLUSH_BATCHES: &str = "streamhouse_writer_flush_batches";
+pub const FLUSH_SECONDS: &str = "streamhouse_writer_flush_duration_seconds";
+pub const FLUSH_FAILURES_TOTAL: &str = "streamhouse_writer_flush_failures_total";
+pub const OBJECT_PUT_SECONDS: &str = "streamhouse_writer_object_put_duration_seconds";
+pub const METADATA_COMMIT_SECONDS: &str = "streamhouse_metadata_commit_duration_seconds";
+// Reader.
+pub const INDEX_LOOKUPS_TOTAL: &str = "streamhouse_reader_index_lookups_total";
+pub const CACHE_READS_TOTAL: &str = "streamhouse_reader_cache_reads_total";
+pub const CACHE_BYTES: &str = "streamhouse_reader_cache_size_bytes";
+// Background work.
+pub const GC_OBJECTS_DELETED_TOTAL: &str = "streamhouse_gc_objects_deleted_total";
+
+const SECONDS_BUCKETS: &[f64] = &[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0];
+const BYTES_BUCKETS: &[f64] = &[1e3, 1e4, 1e5, 1e6, 4e6, 8e6, 16e6, 64e6];
+const COUNT_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
+
+/// Starts the `/metrics` HTTP endpoint on `addr` (must run inside tokio).
+pub fn install(addr: SocketAddr) -> Result<(), BuildError> {
+    PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Suffix("_bytes".into()), BYTES_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(FLUSH_BATCHES.into()), COUNT_BUCKETS)?
+        .install()?;
+    describe();
+    Ok(())
+}
+
+fn describe() {
+    describe_gauge!(CONNECTIONS_OPEN, "Client connections currently open");
+    describe_counter!(CONNECTIONS_REJECTED_TOTAL, "Connections refused because connections_max was reached");
+    describe_counter!(FRAMES_REJECTED_TOTAL, "Request frames refused (oversized, undecodable); the connection was closed");
+    describe_counter!(REQUESTS_TOTAL, "Requests handled, by API");
+    describe_histogram!(REQUEST_SECONDS, Unit::Seconds, "Request latency from decode to response, by API");
+    describe_counter!(BYTES_IN_TOTAL, Unit::Bytes, "Record batch bytes accepted by Produce");
+    describe_counter!(RECORDS_IN_TOTAL, "Records accepted by Produce");
+    describe_counter!(BATCHES_REJECTED_TOTAL, "Produced batches refused, by Kafka error name");
+    describe_counter!(BYTES_OUT_TOTAL, Unit::Bytes, "Record batch bytes served by Fetch");
+    describe_counter!(OBJECTS_WRITTEN_TOTAL, "Objects written and committed by the writer");
+    describe_counter!(OBJECT_BYTES_WRITTEN_TOTAL, Unit::Bytes, "Bytes of committed objects");
+    describe_histogram!(FLUSH_BYTES, Unit::Bytes, "Object size per flush");
+    describe_histogram!(FLUSH_BATCHES, "Record batches per flush");
+    describe_histogram!(FLUSH_SECONDS, Unit::Seconds, "Flush latency: object build, PUT and metadata commit");
+    describe_counter!(FLUSH_FAILURES_TOTAL, "Failed flushes, by stage (put, commit)");
+    describe_histogram!(OBJECT_PUT_SECONDS, Unit::Seconds, "Object store PUT latency");
+    describe_histogram!(METADATA_COMMIT_SECONDS, Unit::Seconds, "Metadata transaction latency per flush");
+    describe_counter!(INDEX_LOOKUPS_TOTAL, "Fetch index lookups, by source (memory, store)");
+    describe_counter!(CACHE_READS_TOTAL, "Object cache reads, by result (hit, miss)");
+    describe_gauge!(CACHE_BYTES, Unit::Bytes, "Bytes held by the object cache");
+    describe_counter!(GC_OBJECTS_DELETED_TOTAL, "Objects deleted by garbage collection, by kind");
+}

@@ -1,0 +1,125 @@
+//! One client connection: a reader task that frames and admits requests in
+//! arrival order, and a writer that awaits their responses in that same
+//! order (Kafka clients match responses by order as well as correlation id).
+//!
+//! The frame size is checked against `request_size_bytes_max` before any
+//! allocation. A frame that cannot be decoded, an unknown API or an
+//! unsupported version closes the connection with a log line, as the Java
+//! broker does; nothing reaches storage from such a frame.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use crate::config::limits::IN_FLIGHT_REQUESTS_PER_CONNECTION_MAX;
+use crate::handlers::{self, Context, Pending};
+use crate::metrics as m;
+
+/// Initial buffer for a frame; it grows as bytes arrive.
+const FRAME_CHUNK_BYTES: usize = 64 * 1024;
+
+pub async fn serve(ctx: Arc<Context>, socket: TcpStream, peer: SocketAddr) {
+    let (rd, wr) = socket.into_split();
+    let (tx, rx) = mpsc::channel::<Pending>(IN_FLIGHT_REQUESTS_PER_CONNECTION_MAX);
+    let writer = tokio::spawn(write_responses(wr, rx, peer));
+    read_requests(&ctx, rd, tx, peer).await;
+    let _ = writer.await;
+    debug!(%peer, "connection closed");
+}
+
+enum FrameEnd {
+    Eof,
+    Closed,
+}
+
+async fn read_requests(ctx: &Arc<Context>, mut rd: OwnedReadHalf, tx: mpsc::Sender<Pending>, peer: SocketAddr) {
+    let size_max = ctx.config.request_size_bytes_max;
+    loop {
+        let frame = tokio::select! {
+            f = read_frame(&mut rd, size_max, peer) => f,
+            _ = tx.closed() => Err(FrameEnd::Closed),
+        };
+        let frame = match frame {
+            Ok(f) => f,
+            Err(_) => return,
+        };
+        let (request, body) = match handlers::parse_header(frame) {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(%peer, error = %e, "closing connection: bad request header");
+                metrics::counter!(m::FRAMES_REJECTED_TOTAL, "reason" => "header").increment(1);
+                return;
+            }
+        };
+        let (api, version, client) = (request.api, request.version, request.client_id.clone());
+        match handlers::dispatch(ctx, request, body).await {
+            Ok(pending) => {
+                if tx.send(pending).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                warn!(%peer, client_id = ?client, api = ?api, version, error = %e, "closing connection: request refused");
+                metrics::counter!(m::FRAMES_REJECTED_TOTAL, "reason" => "request").increment(1);
+                return;
+            }
+        }
+    }
+}
+
+/// Reads one size-prefixed frame. The size is checked before allocating.
+async fn read_frame(rd: &mut OwnedReadHalf, size_max: usize, peer: SocketAddr) -> Result<bytes::Bytes, FrameEnd> {
+    let size = match rd.read_i32().await {
+        Ok(s) => s,
+        Err(_) => return Err(FrameEnd::Eof),
+    };
+    if size <= 0 || size as usize > size_max {
+        warn!(%peer, size, size_max, "closing connection: request frame size out of bounds");
+        metrics::counter!(m::FRAMES_REJECTED_TOTAL, "reason" => "size").increment(1);
+        return Err(FrameEnd::Closed);
+    }
+    // Grow with the bytes that actually arrive: a client announcing a large
+    // frame and sending nothing holds no more than the first chunk.
+    let size = size as usize;
+    let mut buf = Vec::with_capacity(size.min(FRAME_CHUNK_BYTES));
+    match (&mut *rd).take(size as u64).read_to_end(&mut buf).await {
+        Ok(n) if n == size => Ok(bytes::Bytes::from(buf)),
+        Ok(_) => {
+            debug!(%peer, "connection ended inside a frame");
+            Err(FrameEnd::Eof)
+        }
+        Err(e) => {
+            debug!(%peer, error = %e, "connection ended inside a frame");
+            Err(FrameEnd::Eof)
+        }
+    }
+}
+
+async fn write_responses(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Pending>, peer: SocketAddr) {
+    let mut wr = BufWriter::new(wr);
+    while let Some(pending) = rx.recv().await {
+        match pending.await {
+            Ok(Some(frame)) => {
+                if wr.write_all(&frame).await.is_err() {
+                    return;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                warn!(%peer, error = %e, "closing connection: response could not be built");
+                return;
+            }
+        }
+        // Flush when nothing else is ready, so pipelined responses share
+        // a write.
+        if rx.is_empty() && wr.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = wr.flush().await;
+}

@@ -1,0 +1,204 @@
+//! The broker's in-memory view of topics: names, ids, partition counts and
+//! parsed topic-level configs. Loaded from the metadata store at start-up and
+//! updated by CreateTopics/DeleteTopics on this broker.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use uuid::Uuid;
+
+use crate::metadata::TopicRecord;
+
+/// Topic-level configs Kafka defines; values of the ones StreamHouse acts on
+/// are checked, the others are stored and reported as given.
+const KNOWN_CONFIGS: &[&str] = &[
+    "cleanup.policy",
+    "compression.type",
+    "delete.retention.ms",
+    "file.delete.delay.ms",
+    "flush.messages",
+    "flush.ms",
+    "follower.replication.throttled.replicas",
+    "index.interval.bytes",
+    "leader.replication.throttled.replicas",
+    "local.retention.bytes",
+    "local.retention.ms",
+    "max.compaction.lag.ms",
+    "max.message.bytes",
+    "message.downconversion.enable",
+    "message.format.version",
+    "message.timestamp.after.max.ms",
+    "message.timestamp.before.max.ms",
+    "message.timestamp.difference.max.ms",
+    "message.timestamp.type",
+    "min.cleanable.dirty.ratio",
+    "min.compaction.lag.ms",
+    "min.insync.replicas",
+    "preallocate",
+    "remote.log.copy.disable",
+    "remote.log.delete.on.disable",
+    "remote.storage.enable",
+    "retention.bytes",
+    "retention.ms",
+    "segment.bytes",
+    "segment.index.bytes",
+    "segment.jitter.ms",
+    "segment.ms",
+    "unclean.leader.election.enable",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimestampType {
+    CreateTime,
+    LogAppendTime,
+}
+
+/// The configs StreamHouse acts on, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicConfig {
+    pub message_bytes_max: usize,
+    pub timestamp_type: TimestampType,
+}
+
+/// Checks a config map the way Kafka's CreateTopics does; returns the
+/// message for INVALID_CONFIG.
+pub fn validate_configs(configs: &BTreeMap<String, String>) -> Result<(), String> {
+    for (k, v) in configs {
+        if !KNOWN_CONFIGS.contains(&k.as_str()) {
+            return Err(format!("Unknown topic config name: {k}"));
+        }
+        let bad = |what: &str| Err(format!("Invalid value {v} for configuration {k}: {what}"));
+        match k.as_str() {
+            "max.message.bytes" | "segment.bytes" | "min.insync.replicas" => {
+                if v.parse::<i32>().map_or(true, |n| n < 0) {
+                    return bad("must be a non-negative int");
+                }
+            }
+            "retention.ms" | "retention.bytes" | "local.retention.ms" | "local.retention.bytes" => {
+                if v.parse::<i64>().map_or(true, |n| n < -2) {
+                    return bad("must be a long of -1 or more");
+                }
+            }
+            "delete.retention.ms" | "segment.ms" | "min.compaction.lag.ms" | "max.compaction.lag.ms" => {
+                if v.parse::<i64>().map_or(true, |n| n < 0) {
+                    return bad("must be a non-negative long");
+                }
+            }
+            "message.timestamp.type" => {
+                if v != "CreateTime" && v != "LogAppendTime" {
+                    return bad("String must be one of: CreateTime, LogAppendTime");
+                }
+            }
+            "cleanup.policy" => {
+                let ok = v.split(',').map(str::trim).all(|p| p == "delete" || p == "compact");
+                if !ok || v.is_empty() {
+                    return bad("must be a list of delete and/or compact");
+                }
+            }
+            "compression.type" => {
+                let ok = ["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"].contains(&v.as_str());
+                if !ok {
+                    return bad("String must be one of: uncompressed, zstd, lz4, snappy, gzip, producer");
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+impl TopicConfig {
+    /// Effective values: the topic's own where set, else the broker default.
+    pub fn from_map(configs: &BTreeMap<String, String>, broker_message_bytes_max: usize) -> Self {
+        let message_bytes_max =
+            configs.get("max.message.bytes").and_then(|v| v.parse().ok()).unwrap_or(broker_message_bytes_max);
+        let timestamp_type = match configs.get("message.timestamp.type").map(String::as_str) {
+            Some("LogAppendTime") => TimestampType::LogAppendTime,
+            _ => TimestampType::CreateTime,
+        };
+        Self { message_bytes_max, timestamp_type }
+    }
+}
+
+#[derive(Debug)]
+pub struct Topic {
+    pub record: TopicRecord,
+    pub config: TopicConfig,
+}
+
+#[derive(Default)]
+struct Maps {
+    by_name: HashMap<String, Arc<Topic>>,
+    by_id: HashMap<Uuid, Arc<Topic>>,
+}
+
+pub struct TopicRegistry {
+    maps: RwLock<Maps>,
+    broker_message_bytes_max: usize,
+}
+
+impl TopicRegistry {
+    pub fn new(records: Vec<TopicRecord>, broker_message_bytes_max: usize) -> Self {
+        let registry = Self { maps: RwLock::new(Maps::default()), broker_message_bytes_max };
+        for r in records {
+            registry.insert(r);
+        }
+        registry
+    }
+
+    pub fn insert(&self, record: TopicRecord) -> Arc<Topic> {
+        let config = TopicConfig::from_map(&record.configs, self.broker_message_bytes_max);
+        let topic = Arc::new(Topic { record, config });
+        let mut maps = self.maps.write().unwrap_or_else(|p| p.into_inner());
+        maps.by_name.insert(topic.record.name.clone(), topic.clone());
+        maps.by_id.insert(topic.record.id, topic.clone());
+        topic
+    }
+
+    pub fn remove(&self, name: &str) {
+        let mut maps = self.maps.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = maps.by_name.remove(name) {
+            maps.by_id.remove(&t.record.id);
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
+        self.maps.read().unwrap_or_else(|p| p.into_inner()).by_name.get(name).cloned()
+    }
+
+    pub fn get_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
+        self.maps.read().unwrap_or_else(|p| p.into_inner()).by_id.get(&id).cloned()
+    }
+
+    /// Every topic, sorted by name.
+    pub fn all(&self) -> Vec<Arc<Topic>> {
+        let mut v: Vec<_> = self.maps.read().unwrap_or_else(|p| p.into_inner()).by_name.values().cloned().collect();
+        v.sort_by(|a, b| a.record.name.cmp(&b.record.name));
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn configs_are_checked_like_kafka() {
+        assert!(validate_configs(&map(&[("retention.ms", "-1"), ("cleanup.policy", "compact,delete")])).is_ok());
+        assert!(validate_configs(&map(&[("no.such.config", "1")])).unwrap_err().contains("Unknown"));
+        assert!(validate_configs(&map(&[("max.message.bytes", "lots")])).is_err());
+        assert!(validate_configs(&map(&[("message.timestamp.type", "Never")])).is_err());
+        assert!(validate_configs(&map(&[("cleanup.policy", "shred")])).is_err());
+    }
+
+    #[test]
+    fn effective_values() {
+        let c = TopicConfig::from_map(&map(&[("max.message.bytes", "2000"), ("message.timestamp.type", "LogAppendTime")]), 99);
+        assert_eq!(c, TopicConfig { message_bytes_max: 2000, timestamp_type: TimestampType::LogAppendTime });
+        assert_eq!(TopicConfig::from_map(&BTreeMap::new(), 99).message_bytes_max, 99);
+    }
+}

@@ -27,6 +27,7 @@ pub mod delete_topics;
 pub mod describe_cluster;
 pub mod fetch;
 pub mod find_coordinator;
+pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
@@ -53,6 +54,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ApiVersions, api_versions::VERSION_MIN, api_versions::VERSION_MAX),
     (ApiKey::CreateTopics, create_topics::VERSION_MIN, create_topics::VERSION_MAX),
     (ApiKey::DeleteTopics, delete_topics::VERSION_MIN, delete_topics::VERSION_MAX),
+    (ApiKey::InitProducerId, init_producer_id::VERSION_MIN, init_producer_id::VERSION_MAX),
     (ApiKey::DescribeCluster, describe_cluster::VERSION_MIN, describe_cluster::VERSION_MAX),
 ];
 
@@ -193,6 +195,10 @@ pub async fn dispatch(ctx: &Arc<Context>, request: Request, body: Bytes) -> Resu
             let req = decode(api, version, body)?;
             later(api, version, correlation_id, async move { delete_topics::handle(&ctx, version, req).await })
         }
+        ApiKey::InitProducerId => {
+            let req = decode(api, version, body)?;
+            later(api, version, correlation_id, async move { init_producer_id::handle(&ctx, version, req).await })
+        }
         ApiKey::DescribeCluster => {
             let req = decode(api, version, body)?;
             ready(api, version, correlation_id, describe_cluster::handle(&ctx, version, req))
@@ -217,6 +223,7 @@ fn api_label(api: ApiKey) -> &'static str {
         ApiKey::CreateTopics => "CreateTopics",
         ApiKey::DeleteTopics => "DeleteTopics",
         ApiKey::DescribeCluster => "DescribeCluster",
+        ApiKey::InitProducerId => "InitProducerId",
         _ => "Other",
     }
 }

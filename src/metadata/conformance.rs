@@ -37,6 +37,10 @@ pub async fn run(store: &dyn MetadataStore) {
     let cluster = store.cluster_id().await.expect("cluster id");
     assert_eq!(store.cluster_id().await.expect("cluster id again"), cluster, "cluster id is stable");
 
+    let first = store.allocate_producer_id().await.expect("producer id");
+    let second = store.allocate_producer_id().await.expect("producer id");
+    assert!(first >= 0 && second > first, "producer ids are unique and increasing: {first}, {second}");
+
     topics(store).await;
     offsets_and_index(store).await;
     timestamps(store).await;

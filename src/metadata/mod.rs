@@ -118,6 +118,9 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Which of `keys` are committed objects (not yet forgotten).
     async fn known_objects(&self, keys: &[String]) -> Result<std::collections::HashSet<String>, MetaError>;
 
+    /// A producer id never handed out before.
+    async fn allocate_producer_id(&self) -> Result<i64, MetaError>;
+
     /// Drops the record of an object that was deleted from the object store.
     async fn forget_object(&self, key: &str) -> Result<(), MetaError>;
 }

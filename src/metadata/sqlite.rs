@@ -15,7 +15,10 @@ use uuid::Uuid;
 
 use super::{IndexRow, MetaError, MetadataStore, ObjectCommit, PartitionOffsets, TopicRecord};
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_initial.sql")),
+    (2, include_str!("../../migrations/sqlite/0002_producer_ids.sql")),
+];
 const READERS: usize = 4;
 
 pub struct SqliteStore {
@@ -348,6 +351,14 @@ impl MetadataStore for SqliteStore {
                 }
             }
             Ok(known)
+        })
+        .await
+    }
+
+    async fn allocate_producer_id(&self) -> Result<i64, MetaError> {
+        self.write(|conn| {
+            conn.query_row("UPDATE producer_id_counter SET next_id = next_id + 1 RETURNING next_id - 1", [], |r| r.get(0))
+                .map_err(unavailable("allocate_producer_id"))
         })
         .await
     }

@@ -36,6 +36,7 @@ pub enum ErrorCode {
     InvalidReplicaAssignment = 39,
     InvalidConfig = 40,
     InvalidRequest = 42,
+    TransactionalIdAuthorizationFailed = 53,
     UnsupportedForMessageFormat = 43,
     PolicyViolation = 44,
     KafkaStorageError = 56,

@@ -72,6 +72,8 @@ pub enum DispatchError {
     UnsupportedVersion { api: ApiKey, version: i16, min: i16, max: i16 },
     #[error("API key {key} is not served")]
     UnsupportedApi { key: i16 },
+    #[error("{api:?} v{version} body is malformed: {source}")]
+    Malformed { api: ApiKey, version: i16, source: crate::protocol::wire_guard::GuardError },
     #[error("{api:?} v{version} body cannot be decoded: {detail}")]
     Body { api: ApiKey, version: i16, detail: String },
     #[error("{api:?} v{version} response cannot be encoded: {detail}")]
@@ -158,6 +160,10 @@ pub async fn dispatch(ctx: &Arc<Context>, request: Request, body: Bytes) -> Resu
     if !(min..=max).contains(&version) {
         return Err(DispatchError::UnsupportedVersion { api, version, min, max });
     }
+    // The codec allocates from array counts on the wire: walk the body
+    // first so that no count larger than the bytes present reaches it.
+    crate::protocol::wire_guard::check_request(api, version, &body)
+        .map_err(|source| DispatchError::Malformed { api, version, source })?;
     let ctx = ctx.clone();
     let pending: Pending = match api {
         ApiKey::ApiVersions => {

@@ -11,5 +11,6 @@ pub mod batch;
 pub mod error_code;
 pub mod names;
 pub mod records;
+pub mod wire_guard;
 
 pub use error_code::ErrorCode;

@@ -1,0 +1,412 @@
+//! A structural walk over a request body before the codec decodes it.
+//!
+//! Why: the `kafka-protocol` crate allocates `Vec::with_capacity(n)` from an
+//! array count read off the wire. A 30-byte frame claiming two billion
+//! elements would make the broker ask for hundreds of gigabytes and abort.
+//! This walk follows the message layout of each served API and version and
+//! refuses a body in which any array announces more elements than there are
+//! bytes left, or which does not end exactly where the layout says. Only
+//! then is the body handed to the codec.
+//!
+//! The layouts below restate the Kafka protocol's message schemas (field
+//! order, the versions each field exists in, and from which version a
+//! message uses the compact "flexible" encoding with tagged fields). They are
+//! checked against the codec in the tests: every version of every served
+//! request, encoded by the codec with populated fields, must walk to the
+//! exact end.
+
+use kafka_protocol::messages::ApiKey;
+use thiserror::Error;
+
+#[derive(Debug, Clone, Copy)]
+enum Ty {
+    I8,
+    I16,
+    I32,
+    I64,
+    Uuid,
+    Bool,
+    /// String, nullable or not (length -1 / compact 0 means null).
+    Str,
+    /// Bytes, nullable or not.
+    Bytes,
+    /// An array of structs.
+    Array(&'static [Field]),
+    /// An array of scalars or strings.
+    ArrayOf(&'static Ty),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Field {
+    ty: Ty,
+    min: i16,
+    max: i16,
+}
+
+const fn all(ty: Ty) -> Field {
+    Field { ty, min: 0, max: i16::MAX }
+}
+const fn from(min: i16, ty: Ty) -> Field {
+    Field { ty, min, max: i16::MAX }
+}
+const fn until(max: i16, ty: Ty) -> Field {
+    Field { ty, min: 0, max }
+}
+const fn between(min: i16, max: i16, ty: Ty) -> Field {
+    Field { ty, min, max }
+}
+
+use Ty::*;
+
+// Produce (flexible from v9).
+const PRODUCE_PARTITION: &[Field] = &[all(I32), all(Bytes)];
+const PRODUCE_TOPIC: &[Field] = &[until(12, Str), from(13, Uuid), all(Array(PRODUCE_PARTITION))];
+const PRODUCE: &[Field] = &[all(Str), all(I16), all(I32), all(Array(PRODUCE_TOPIC))];
+
+// Fetch (flexible from v12).
+const FETCH_PARTITION: &[Field] =
+    &[all(I32), from(9, I32), all(I64), from(12, I32), from(5, I64), all(I32)];
+const FETCH_TOPIC: &[Field] = &[until(12, Str), from(13, Uuid), all(Array(FETCH_PARTITION))];
+const FORGOTTEN_TOPIC: &[Field] = &[between(7, 12, Str), from(13, Uuid), from(7, ArrayOf(&I32))];
+const FETCH: &[Field] = &[
+    until(14, I32),
+    all(I32),
+    all(I32),
+    from(3, I32),
+    from(4, I8),
+    from(7, I32),
+    from(7, I32),
+    all(Array(FETCH_TOPIC)),
+    from(7, Array(FORGOTTEN_TOPIC)),
+    from(11, Str),
+];
+
+// ListOffsets (flexible from v6).
+const LIST_OFFSETS_PARTITION: &[Field] = &[all(I32), from(4, I32), all(I64)];
+const LIST_OFFSETS_TOPIC: &[Field] = &[all(Str), all(Array(LIST_OFFSETS_PARTITION))];
+const LIST_OFFSETS: &[Field] = &[all(I32), from(2, I8), all(Array(LIST_OFFSETS_TOPIC)), from(10, I32)];
+
+// Metadata (flexible from v9).
+const METADATA_TOPIC: &[Field] = &[from(10, Uuid), all(Str)];
+const METADATA: &[Field] = &[all(Array(METADATA_TOPIC)), from(4, Bool), between(8, 10, Bool), from(8, Bool)];
+
+// FindCoordinator (flexible from v3).
+const FIND_COORDINATOR: &[Field] = &[until(3, Str), from(1, I8), from(4, ArrayOf(&Str))];
+
+// ApiVersions (flexible from v3).
+const API_VERSIONS: &[Field] = &[from(3, Str), from(3, Str)];
+
+// CreateTopics (flexible from v5).
+const CREATABLE_ASSIGNMENT: &[Field] = &[all(I32), all(ArrayOf(&I32))];
+const CREATABLE_CONFIG: &[Field] = &[all(Str), all(Str)];
+const CREATABLE_TOPIC: &[Field] =
+    &[all(Str), all(I32), all(I16), all(Array(CREATABLE_ASSIGNMENT)), all(Array(CREATABLE_CONFIG))];
+const CREATE_TOPICS: &[Field] = &[all(Array(CREATABLE_TOPIC)), all(I32), from(1, Bool)];
+
+// DeleteTopics (flexible from v4).
+const DELETE_TOPIC_STATE: &[Field] = &[all(Str), all(Uuid)];
+const DELETE_TOPICS: &[Field] = &[from(6, Array(DELETE_TOPIC_STATE)), until(5, ArrayOf(&Str)), all(I32)];
+
+// InitProducerId (flexible from v2).
+const INIT_PRODUCER_ID: &[Field] = &[all(Str), all(I32), from(3, I64), from(3, I16)];
+
+// DescribeCluster (flexible from v0).
+const DESCRIBE_CLUSTER: &[Field] = &[all(Bool), from(1, I8), from(2, Bool)];
+
+/// The layout of a request body and the first flexible version.
+fn layout(api: ApiKey) -> Option<(&'static [Field], i16)> {
+    Some(match api {
+        ApiKey::Produce => (PRODUCE, 9),
+        ApiKey::Fetch => (FETCH, 12),
+        ApiKey::ListOffsets => (LIST_OFFSETS, 6),
+        ApiKey::Metadata => (METADATA, 9),
+        ApiKey::FindCoordinator => (FIND_COORDINATOR, 3),
+        ApiKey::ApiVersions => (API_VERSIONS, 3),
+        ApiKey::CreateTopics => (CREATE_TOPICS, 5),
+        ApiKey::DeleteTopics => (DELETE_TOPICS, 4),
+        ApiKey::InitProducerId => (INIT_PRODUCER_ID, 2),
+        ApiKey::DescribeCluster => (DESCRIBE_CLUSTER, 0),
+        _ => return None,
+    })
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum GuardError {
+    #[error("no wire layout is known for {api:?}")]
+    UnknownLayout { api: ApiKey },
+    #[error("body ends early at byte {at}")]
+    Truncated { at: usize },
+    #[error("array at byte {at} announces {count} elements with {remaining_bytes} bytes left")]
+    CountTooLarge { at: usize, count: u64, remaining_bytes: usize },
+    #[error("length at byte {at} is invalid")]
+    BadLength { at: usize },
+    #[error("{extra_bytes} bytes follow the end of the body")]
+    TrailingBytes { extra_bytes: usize },
+}
+
+struct Walker<'a> {
+    buf: &'a [u8],
+    at: usize,
+    version: i16,
+    flexible: bool,
+}
+
+impl Walker<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], GuardError> {
+        let end = self.at.checked_add(n).filter(|e| *e <= self.buf.len()).ok_or(GuardError::Truncated { at: self.at })?;
+        let s = &self.buf[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+
+    fn uvarint(&mut self) -> Result<u64, GuardError> {
+        let start = self.at;
+        let mut value = 0u64;
+        for i in 0..5 {
+            let b = self.take(1)?[0];
+            value |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(GuardError::BadLength { at: start })
+    }
+
+    fn i16(&mut self) -> Result<i16, GuardError> {
+        Ok(i16::from_be_bytes(self.take(2)?.try_into().expect("2 bytes")))
+    }
+
+    fn i32(&mut self) -> Result<i32, GuardError> {
+        Ok(i32::from_be_bytes(self.take(4)?.try_into().expect("4 bytes")))
+    }
+
+    /// A length prefix: `None` for null.
+    fn length(&mut self, wide: bool) -> Result<Option<usize>, GuardError> {
+        let at = self.at;
+        if self.flexible {
+            let n = self.uvarint()?;
+            return Ok(n.checked_sub(1).map(|n| n as usize));
+        }
+        let n = if wide { i64::from(self.i32()?) } else { i64::from(self.i16()?) };
+        match n {
+            -1 => Ok(None),
+            n if n >= 0 => Ok(Some(n as usize)),
+            _ => Err(GuardError::BadLength { at }),
+        }
+    }
+
+    fn count(&mut self) -> Result<usize, GuardError> {
+        let at = self.at;
+        let Some(n) = self.length(true)? else { return Ok(0) };
+        let remaining_bytes = self.buf.len() - self.at;
+        if n > remaining_bytes {
+            return Err(GuardError::CountTooLarge { at, count: n as u64, remaining_bytes });
+        }
+        Ok(n)
+    }
+
+    fn value(&mut self, ty: &Ty) -> Result<(), GuardError> {
+        match ty {
+            I8 | Bool => self.take(1).map(drop),
+            I16 => self.take(2).map(drop),
+            I32 => self.take(4).map(drop),
+            I64 => self.take(8).map(drop),
+            Uuid => self.take(16).map(drop),
+            Str => {
+                let n = self.length(false)?;
+                self.take(n.unwrap_or(0)).map(drop)
+            }
+            Bytes => {
+                let n = self.length(true)?;
+                self.take(n.unwrap_or(0)).map(drop)
+            }
+            Array(fields) => {
+                for _ in 0..self.count()? {
+                    self.fields(fields)?;
+                }
+                Ok(())
+            }
+            ArrayOf(inner) => {
+                for _ in 0..self.count()? {
+                    self.value(inner)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn fields(&mut self, fields: &[Field]) -> Result<(), GuardError> {
+        let version = self.version;
+        for f in fields.iter().filter(|f| (f.min..=f.max).contains(&version)) {
+            self.value(&f.ty)?;
+        }
+        if self.flexible {
+            self.tagged_fields()?;
+        }
+        Ok(())
+    }
+
+    /// Tagged fields are skipped by their explicit sizes.
+    fn tagged_fields(&mut self) -> Result<(), GuardError> {
+        let at = self.at;
+        let n = self.uvarint()? as usize;
+        if n > self.buf.len() - self.at {
+            return Err(GuardError::CountTooLarge { at, count: n as u64, remaining_bytes: self.buf.len() - self.at });
+        }
+        for _ in 0..n {
+            self.uvarint()?;
+            let size = self.uvarint()? as usize;
+            self.take(size)?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks that `body` (the request after its header) is a well-formed
+/// `api` request of `version` whose every array count is backed by bytes.
+pub fn check_request(api: ApiKey, version: i16, body: &[u8]) -> Result<(), GuardError> {
+    let (fields, flexible_from) = layout(api).ok_or(GuardError::UnknownLayout { api })?;
+    let mut w = Walker { buf: body, at: 0, version, flexible: version >= flexible_from };
+    w.fields(fields)?;
+    match body.len() - w.at {
+        0 => Ok(()),
+        extra_bytes => Err(GuardError::TrailingBytes { extra_bytes }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::{Bytes, BytesMut};
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::{Encodable, StrBytes};
+
+    fn s(x: &'static str) -> StrBytes {
+        StrBytes::from_static_str(x)
+    }
+
+    fn encode<T: Encodable>(m: &T, version: i16) -> Bytes {
+        let mut b = BytesMut::new();
+        m.encode(&mut b, version).unwrap_or_else(|e| panic!("encode v{version}: {e}"));
+        b.freeze()
+    }
+
+    /// A request of `api` at `version` with nested arrays populated.
+    fn populated(api: ApiKey, version: i16) -> Bytes {
+        let topic = TopicName(s("orders"));
+        match api {
+            ApiKey::Produce => {
+                let p = produce_request::PartitionProduceData::default().with_index(3).with_records(Some(Bytes::from_static(b"abc")));
+                let mut t = produce_request::TopicProduceData::default().with_partition_data(vec![p.clone(), p]);
+                if version >= 13 { t.topic_id = uuid::Uuid::from_u128(7) } else { t.name = topic }
+                encode(&ProduceRequest::default().with_acks(-1).with_timeout_ms(5).with_topic_data(vec![t.clone(), t]), version)
+            }
+            ApiKey::Fetch => {
+                let p = fetch_request::FetchPartition::default().with_partition(1).with_fetch_offset(9).with_partition_max_bytes(10);
+                let mut t = fetch_request::FetchTopic::default().with_partitions(vec![p.clone(), p]);
+                let mut f = fetch_request::ForgottenTopic::default();
+                if version >= 13 { t.topic_id = uuid::Uuid::from_u128(1); f.topic_id = uuid::Uuid::from_u128(2) } else { t.topic = topic.clone(); if version >= 7 { f.topic = topic } }
+                let mut r = FetchRequest::default().with_max_wait_ms(5).with_min_bytes(1).with_max_bytes(100).with_topics(vec![t.clone(), t]);
+                if version >= 7 {
+                    f.partitions = vec![1, 2, 3];
+                    r.forgotten_topics_data = vec![f];
+                    r.session_epoch = 3;
+                }
+                if version >= 11 { r.rack_id = s("rack-a"); }
+                encode(&r, version)
+            }
+            ApiKey::ListOffsets => {
+                let p = list_offsets_request::ListOffsetsPartition::default().with_partition_index(2).with_timestamp(-1);
+                let t = list_offsets_request::ListOffsetsTopic::default().with_name(topic).with_partitions(vec![p.clone(), p]);
+                encode(&ListOffsetsRequest::default().with_topics(vec![t.clone(), t]), version)
+            }
+            ApiKey::Metadata => {
+                let mut t = metadata_request::MetadataRequestTopic::default().with_name(Some(topic));
+                if version >= 10 { t.topic_id = uuid::Uuid::from_u128(3) }
+                let mut r = MetadataRequest::default().with_topics(Some(vec![t.clone(), t]));
+                if version >= 4 { r.allow_auto_topic_creation = true }
+                if version >= 8 { r.include_topic_authorized_operations = true }
+                encode(&r, version)
+            }
+            ApiKey::FindCoordinator => {
+                let mut r = FindCoordinatorRequest::default();
+                if version >= 4 { r.coordinator_keys = vec![s("g1"), s("g2")] } else { r.key = s("g1") }
+                if version >= 1 { r.key_type = 1 }
+                encode(&r, version)
+            }
+            ApiKey::ApiVersions => {
+                let mut r = ApiVersionsRequest::default();
+                if version >= 3 { r.client_software_name = s("kcat"); r.client_software_version = s("1.7") }
+                encode(&r, version)
+            }
+            ApiKey::CreateTopics => {
+                let a = create_topics_request::CreatableReplicaAssignment::default().with_partition_index(0).with_broker_ids(vec![BrokerId(1), BrokerId(2)]);
+                let c = create_topics_request::CreatableTopicConfig::default().with_name(s("retention.ms")).with_value(Some(s("1")));
+                let t = create_topics_request::CreatableTopic::default().with_name(topic).with_num_partitions(-1).with_replication_factor(-1)
+                    .with_assignments(vec![a.clone(), a]).with_configs(vec![c.clone(), c]);
+                encode(&CreateTopicsRequest::default().with_topics(vec![t.clone(), t]).with_timeout_ms(9).with_validate_only(true), version)
+            }
+            ApiKey::DeleteTopics => {
+                let mut r = DeleteTopicsRequest::default().with_timeout_ms(3);
+                if version >= 6 {
+                    let t = delete_topics_request::DeleteTopicState::default().with_name(Some(topic)).with_topic_id(uuid::Uuid::from_u128(4));
+                    r.topics = vec![t.clone(), t];
+                } else {
+                    r.topic_names = vec![topic.clone(), topic];
+                }
+                encode(&r, version)
+            }
+            ApiKey::InitProducerId => {
+                let mut r = InitProducerIdRequest::default().with_transactional_id(Some(TransactionalId(s("tx")))).with_transaction_timeout_ms(5);
+                if version >= 3 { r.producer_id = ProducerId(8); r.producer_epoch = 2 }
+                encode(&r, version)
+            }
+            ApiKey::DescribeCluster => {
+                let mut r = DescribeClusterRequest::default().with_include_cluster_authorized_operations(true);
+                if version >= 1 { r.endpoint_type = 1 }
+                encode(&r, version)
+            }
+            other => panic!("no sample for {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_served_version_walks_to_the_exact_end() {
+        for (api, min, max) in crate::handlers::SUPPORTED_APIS {
+            for version in *min..=*max {
+                let body = populated(*api, version);
+                assert_eq!(check_request(*api, version, &body), Ok(()), "{api:?} v{version}");
+                // Any truncation is refused, never accepted.
+                for cut in [1, 2, body.len() / 2] {
+                    if cut <= body.len() && cut > 0 {
+                        assert!(check_request(*api, version, &body[..body.len() - cut]).is_err(), "{api:?} v{version} cut {cut}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_huge_array_count_is_refused_before_the_codec_sees_it() {
+        // Produce v3: transactional_id null, acks, timeout, then topic count.
+        let mut body = vec![0xff, 0xff, 0, 1, 0, 0, 0, 100];
+        body.extend_from_slice(&i32::MAX.to_be_bytes());
+        body.extend_from_slice(&[0u8; 20]);
+        assert!(matches!(check_request(ApiKey::Produce, 3, &body), Err(GuardError::CountTooLarge { count, .. }) if count == i32::MAX as u64));
+        // Flexible (v9): compact count as an unsigned varint.
+        let mut flex = vec![0, 0, 1, 0, 0, 0, 100];
+        flex.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
+        assert!(matches!(check_request(ApiKey::Produce, 9, &flex), Err(GuardError::CountTooLarge { .. })));
+        // Negative lengths other than null are malformed.
+        let mut neg = vec![0xff, 0xfe];
+        neg.extend_from_slice(&[0u8; 10]);
+        assert!(matches!(check_request(ApiKey::Produce, 3, &neg), Err(GuardError::BadLength { at: 0 })));
+    }
+
+    #[test]
+    fn trailing_bytes_are_refused() {
+        let mut body = populated(ApiKey::Metadata, 1).to_vec();
+        body.push(0);
+        assert_eq!(check_request(ApiKey::Metadata, 1, &body), Err(GuardError::TrailingBytes { extra_bytes: 1 }));
+    }
+}

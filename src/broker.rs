@@ -22,13 +22,19 @@ use crate::topics::TopicRegistry;
 #[derive(Debug, Error)]
 pub enum BrokerError {
     #[error("cannot open the object store at {location}: {source}")]
-    ObjectStore { location: String, source: std::io::Error },
+    ObjectStore {
+        location: String,
+        source: std::io::Error,
+    },
     #[error("cannot open the metadata store: {0}")]
     Metadata(#[from] MetaError),
     #[error("cannot load the log: {0}")]
     Log(#[from] LogError),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: String, source: std::io::Error },
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("cannot start the metrics endpoint on {addr}: {detail}")]
     Metrics { addr: String, detail: String },
 }
@@ -43,12 +49,15 @@ impl Broker {
     /// listener (so a caller knows the port is taken once this returns).
     pub async fn build(config: Config) -> Result<Self, BrokerError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let store: Arc<dyn ObjectStore> = match &config.object_store {
-            ObjectStoreUrl::Local(dir) => Arc::new(
-                LocalStore::open(dir)
-                    .map_err(|source| BrokerError::ObjectStore { location: dir.display().to_string(), source })?,
-            ),
-        };
+        let store: Arc<dyn ObjectStore> =
+            match &config.object_store {
+                ObjectStoreUrl::Local(dir) => Arc::new(LocalStore::open(dir).map_err(
+                    |source| BrokerError::ObjectStore {
+                        location: dir.display().to_string(),
+                        source,
+                    },
+                )?),
+            };
         let meta: Arc<dyn MetadataStore> = match &config.metadata {
             MetadataUrl::Sqlite(path) => Arc::new(SqliteStore::open(path)?),
         };
@@ -71,11 +80,22 @@ impl Broker {
             topics = topics.len(),
             "stores opened"
         );
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| BrokerError::Listen { addr: config.listen.to_string(), source })?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| BrokerError::Listen {
+                    addr: config.listen.to_string(),
+                    source,
+                })?;
         let topics = TopicRegistry::new(topics, config.message_bytes_max);
-        let ctx = Arc::new(Context { config, cluster_id, topics, log, meta, clock });
+        let ctx = Arc::new(Context {
+            config,
+            cluster_id,
+            topics,
+            log,
+            meta,
+            clock,
+        });
         Ok(Self { ctx, listener })
     }
 
@@ -87,14 +107,19 @@ impl Broker {
     /// configured) and the garbage collector.
     pub async fn run(self) -> Result<(), BrokerError> {
         if let Some(addr) = self.ctx.config.metrics_listen {
-            crate::metrics::install(addr)
-                .map_err(|e| BrokerError::Metrics { addr: addr.to_string(), detail: e.to_string() })?;
+            crate::metrics::install(addr).map_err(|e| BrokerError::Metrics {
+                addr: addr.to_string(),
+                detail: e.to_string(),
+            })?;
             info!(%addr, "metrics at /metrics");
         }
         tokio::spawn(collect_garbage(self.ctx.clone()));
         crate::server::listener::run(self.ctx, self.listener)
             .await
-            .map_err(|source| BrokerError::Listen { addr: "listener".into(), source })
+            .map_err(|source| BrokerError::Listen {
+                addr: "listener".into(),
+                source,
+            })
     }
 }
 

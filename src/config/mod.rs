@@ -116,9 +116,17 @@ pub enum ConfigError {
     #[error("--advertised-listener {value:?} is not HOST:PORT")]
     Advertised { value: String },
     #[error("{flag} {value:?}: {reason}")]
-    Url { flag: &'static str, value: String, reason: &'static str },
+    Url {
+        flag: &'static str,
+        value: String,
+        reason: &'static str,
+    },
     #[error("{flag} must be {rule}, got {value}")]
-    Range { flag: &'static str, rule: &'static str, value: i64 },
+    Range {
+        flag: &'static str,
+        rule: &'static str,
+        value: i64,
+    },
 }
 
 fn split_host_port(s: &str) -> Option<(String, i32)> {
@@ -129,7 +137,11 @@ fn split_host_port(s: &str) -> Option<(String, i32)> {
 }
 
 fn parse_object_store(url: &str) -> Result<ObjectStoreUrl, ConfigError> {
-    let err = |reason| ConfigError::Url { flag: "--object-store", value: url.to_string(), reason };
+    let err = |reason| ConfigError::Url {
+        flag: "--object-store",
+        value: url.to_string(),
+        reason,
+    };
     if let Some(path) = url.strip_prefix("file://") {
         if path.is_empty() {
             return Err(err("file:// needs a directory"));
@@ -137,13 +149,19 @@ fn parse_object_store(url: &str) -> Result<ObjectStoreUrl, ConfigError> {
         return Ok(ObjectStoreUrl::Local(PathBuf::from(path)));
     }
     if url.starts_with("s3://") {
-        return Err(err("the S3 backend is not built into this version yet; use file://DIR"));
+        return Err(err(
+            "the S3 backend is not built into this version yet; use file://DIR",
+        ));
     }
     Err(err("expected file://DIR"))
 }
 
 fn parse_metadata(url: &str) -> Result<MetadataUrl, ConfigError> {
-    let err = |reason| ConfigError::Url { flag: "--metadata", value: url.to_string(), reason };
+    let err = |reason| ConfigError::Url {
+        flag: "--metadata",
+        value: url.to_string(),
+        reason,
+    };
     if let Some(path) = url.strip_prefix("sqlite://") {
         if path.is_empty() {
             return Err(err("sqlite:// needs a file path"));
@@ -151,12 +169,19 @@ fn parse_metadata(url: &str) -> Result<MetadataUrl, ConfigError> {
         return Ok(MetadataUrl::Sqlite(PathBuf::from(path)));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(err("the PostgreSQL backend is not built into this version yet; use sqlite://FILE"));
+        return Err(err(
+            "the PostgreSQL backend is not built into this version yet; use sqlite://FILE",
+        ));
     }
     Err(err("expected sqlite://FILE"))
 }
 
-fn at_least(flag: &'static str, value: i64, min: i64, rule: &'static str) -> Result<(), ConfigError> {
+fn at_least(
+    flag: &'static str,
+    value: i64,
+    min: i64,
+    rule: &'static str,
+) -> Result<(), ConfigError> {
     if value < min {
         return Err(ConfigError::Range { flag, rule, value });
     }
@@ -165,7 +190,9 @@ fn at_least(flag: &'static str, value: i64, min: i64, rule: &'static str) -> Res
 
 impl Config {
     pub fn from_args(a: Args) -> Result<Self, ConfigError> {
-        let listen: SocketAddr = a.listen.parse().map_err(|_| ConfigError::Listen { value: a.listen.clone() })?;
+        let listen: SocketAddr = a.listen.parse().map_err(|_| ConfigError::Listen {
+            value: a.listen.clone(),
+        })?;
         let (advertised_host, advertised_port) = match &a.advertised_listener {
             Some(v) => split_host_port(v).ok_or(ConfigError::Advertised { value: v.clone() })?,
             None => (listen.ip().to_string(), i32::from(listen.port())),
@@ -181,15 +208,49 @@ impl Config {
         at_least("--node-id", a.node_id.into(), 0, "0 or more")?;
         at_least("--num-partitions", a.num_partitions.into(), 1, "1 or more")?;
         if a.num_partitions > limits::PARTITIONS_PER_TOPIC_MAX {
-            return Err(ConfigError::Range { flag: "--num-partitions", rule: "at most 10000", value: a.num_partitions.into() });
+            return Err(ConfigError::Range {
+                flag: "--num-partitions",
+                rule: "at most 10000",
+                value: a.num_partitions.into(),
+            });
         }
-        at_least("--message-max-bytes", a.message_max_bytes as i64, 61, "at least one batch header (61)")?;
-        at_least("--request-size-bytes-max", a.request_size_bytes_max as i64, 1024, "at least 1024")?;
-        at_least("--connections-max", a.connections_max as i64, 1, "1 or more")?;
-        at_least("--flush-bytes-max", a.flush_bytes_max as i64, 1, "1 or more")?;
-        at_least("--writer-buffered-bytes-max", a.writer_buffered_bytes_max as i64, a.message_max_bytes as i64, "at least --message-max-bytes")?;
+        at_least(
+            "--message-max-bytes",
+            a.message_max_bytes as i64,
+            61,
+            "at least one batch header (61)",
+        )?;
+        at_least(
+            "--request-size-bytes-max",
+            a.request_size_bytes_max as i64,
+            1024,
+            "at least 1024",
+        )?;
+        at_least(
+            "--connections-max",
+            a.connections_max as i64,
+            1,
+            "1 or more",
+        )?;
+        at_least(
+            "--flush-bytes-max",
+            a.flush_bytes_max as i64,
+            1,
+            "1 or more",
+        )?;
+        at_least(
+            "--writer-buffered-bytes-max",
+            a.writer_buffered_bytes_max as i64,
+            a.message_max_bytes as i64,
+            "at least --message-max-bytes",
+        )?;
         at_least("--orphan-grace-ms", a.orphan_grace_ms, 0, "0 or more")?;
-        at_least("--gc-interval-ms", a.gc_interval_ms as i64, 100, "at least 100")?;
+        at_least(
+            "--gc-interval-ms",
+            a.gc_interval_ms as i64,
+            100,
+            "at least 100",
+        )?;
         Ok(Config {
             listen,
             advertised_host,
@@ -228,8 +289,14 @@ mod tests {
     fn defaults_are_the_embedded_single_node() {
         let c = Config::from_args(args(&["--data-dir", "/tmp/x"])).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:9092");
-        assert_eq!((c.advertised_host.as_str(), c.advertised_port), ("127.0.0.1", 9092));
-        assert_eq!(c.object_store, ObjectStoreUrl::Local("/tmp/x/objects".into()));
+        assert_eq!(
+            (c.advertised_host.as_str(), c.advertised_port),
+            ("127.0.0.1", 9092)
+        );
+        assert_eq!(
+            c.object_store,
+            ObjectStoreUrl::Local("/tmp/x/objects".into())
+        );
         assert_eq!(c.metadata, MetadataUrl::Sqlite("/tmp/x/meta.sqlite".into()));
         assert!(c.auto_create_topics_enable);
         assert_eq!(c.message_bytes_max, 1_048_588);
@@ -237,15 +304,32 @@ mod tests {
 
     #[test]
     fn explicit_values_and_errors() {
-        let c = Config::from_args(args(&["--advertised-listener", "broker.example:19092", "--auto-create-topics-enable", "false"]))
-            .unwrap();
-        assert_eq!((c.advertised_host.as_str(), c.advertised_port), ("broker.example", 19092));
+        let c = Config::from_args(args(&[
+            "--advertised-listener",
+            "broker.example:19092",
+            "--auto-create-topics-enable",
+            "false",
+        ]))
+        .unwrap();
+        assert_eq!(
+            (c.advertised_host.as_str(), c.advertised_port),
+            ("broker.example", 19092)
+        );
         assert!(!c.auto_create_topics_enable);
         assert!(matches!(
             Config::from_args(args(&["--metadata", "postgres://u@h/db"])),
-            Err(ConfigError::Url { flag: "--metadata", .. })
+            Err(ConfigError::Url {
+                flag: "--metadata",
+                ..
+            })
         ));
-        assert!(matches!(Config::from_args(args(&["--listen", "nope"])), Err(ConfigError::Listen { .. })));
-        assert!(matches!(Config::from_args(args(&["--num-partitions", "0"])), Err(ConfigError::Range { .. })));
+        assert!(matches!(
+            Config::from_args(args(&["--listen", "nope"])),
+            Err(ConfigError::Listen { .. })
+        ));
+        assert!(matches!(
+            Config::from_args(args(&["--num-partitions", "0"])),
+            Err(ConfigError::Range { .. })
+        ));
     }
 }

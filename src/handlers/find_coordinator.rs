@@ -20,13 +20,19 @@ pub fn handle(ctx: &Context, version: i16, req: FindCoordinatorRequest) -> FindC
     let node = BrokerId(ctx.config.node_id);
     let host = StrBytes::from_string(ctx.config.advertised_host.clone());
     let port = ctx.config.advertised_port;
-    let code = if KEY_TYPES_KNOWN.contains(&req.key_type) { ErrorCode::None } else { ErrorCode::InvalidRequest };
+    let code = if KEY_TYPES_KNOWN.contains(&req.key_type) {
+        ErrorCode::None
+    } else {
+        ErrorCode::InvalidRequest
+    };
     if version >= 4 {
         let coordinators = req
             .coordinator_keys
             .into_iter()
             .map(|key| {
-                let c = Coordinator::default().with_key(key).with_error_code(code.code());
+                let c = Coordinator::default()
+                    .with_key(key)
+                    .with_error_code(code.code());
                 if code == ErrorCode::None {
                     c.with_node_id(node).with_host(host.clone()).with_port(port)
                 } else {

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
@@ -35,7 +37,12 @@ pub async fn handle(ctx: &Context, version: i16, req: MetadataRequest) -> Metada
     };
     let allow_auto_create = version < 4 || req.allow_auto_topic_creation;
     let topics = match requested {
-        None => ctx.topics.all().iter().map(|t| describe(ctx, version, t)).collect(),
+        None => ctx
+            .topics
+            .all()
+            .iter()
+            .map(|t| describe(ctx, version, t))
+            .collect(),
         Some(list) => {
             let mut out = Vec::with_capacity(list.len());
             for t in list {
@@ -45,7 +52,9 @@ pub async fn handle(ctx: &Context, version: i16, req: MetadataRequest) -> Metada
         }
     };
 
-    let mut resp = MetadataResponse::default().with_brokers(vec![broker]).with_topics(topics);
+    let mut resp = MetadataResponse::default()
+        .with_brokers(vec![broker])
+        .with_topics(topics);
     if version >= 1 {
         resp.controller_id = node;
     }
@@ -55,7 +64,12 @@ pub async fn handle(ctx: &Context, version: i16, req: MetadataRequest) -> Metada
     resp
 }
 
-async fn lookup(ctx: &Context, version: i16, t: MetadataRequestTopic, allow_auto_create: bool) -> MetadataResponseTopic {
+async fn lookup(
+    ctx: &Context,
+    version: i16,
+    t: MetadataRequestTopic,
+    allow_auto_create: bool,
+) -> MetadataResponseTopic {
     let name = match t.name {
         Some(name) => name.0.to_string(),
         None => {
@@ -69,7 +83,12 @@ async fn lookup(ctx: &Context, version: i16, t: MetadataRequestTopic, allow_auto
         return describe(ctx, version, &topic);
     }
     if !(allow_auto_create && ctx.config.auto_create_topics_enable) {
-        return error_topic(version, Some(name), Uuid::nil(), ErrorCode::UnknownTopicOrPartition);
+        return error_topic(
+            version,
+            Some(name),
+            Uuid::nil(),
+            ErrorCode::UnknownTopicOrPartition,
+        );
     }
     match create_topic(ctx, &name, ctx.config.num_partitions, BTreeMap::new()).await {
         Ok(topic) => describe(ctx, version, &topic),
@@ -77,7 +96,12 @@ async fn lookup(ctx: &Context, version: i16, t: MetadataRequestTopic, allow_auto
     }
 }
 
-fn error_topic(version: i16, name: Option<String>, id: Uuid, code: ErrorCode) -> MetadataResponseTopic {
+fn error_topic(
+    version: i16,
+    name: Option<String>,
+    id: Uuid,
+    code: ErrorCode,
+) -> MetadataResponseTopic {
     let mut t = MetadataResponseTopic::default()
         .with_error_code(code.code())
         .with_name(name.map(|n| TopicName(StrBytes::from_string(n))));
@@ -105,7 +129,9 @@ fn describe(ctx: &Context, version: i16, topic: &Arc<Topic>) -> MetadataResponse
         .collect();
     let mut t = MetadataResponseTopic::default()
         .with_error_code(ErrorCode::None.code())
-        .with_name(Some(TopicName(StrBytes::from_string(topic.record.name.clone()))))
+        .with_name(Some(TopicName(StrBytes::from_string(
+            topic.record.name.clone(),
+        ))))
         .with_partitions(partitions);
     if version >= 10 {
         t.topic_id = topic.record.id;

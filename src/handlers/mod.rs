@@ -48,18 +48,53 @@ pub struct Context {
 pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, produce::VERSION_MIN, produce::VERSION_MAX),
     (ApiKey::Fetch, fetch::VERSION_MIN, fetch::VERSION_MAX),
-    (ApiKey::ListOffsets, list_offsets::VERSION_MIN, list_offsets::VERSION_MAX),
-    (ApiKey::Metadata, metadata::VERSION_MIN, metadata::VERSION_MAX),
-    (ApiKey::FindCoordinator, find_coordinator::VERSION_MIN, find_coordinator::VERSION_MAX),
-    (ApiKey::ApiVersions, api_versions::VERSION_MIN, api_versions::VERSION_MAX),
-    (ApiKey::CreateTopics, create_topics::VERSION_MIN, create_topics::VERSION_MAX),
-    (ApiKey::DeleteTopics, delete_topics::VERSION_MIN, delete_topics::VERSION_MAX),
-    (ApiKey::InitProducerId, init_producer_id::VERSION_MIN, init_producer_id::VERSION_MAX),
-    (ApiKey::DescribeCluster, describe_cluster::VERSION_MIN, describe_cluster::VERSION_MAX),
+    (
+        ApiKey::ListOffsets,
+        list_offsets::VERSION_MIN,
+        list_offsets::VERSION_MAX,
+    ),
+    (
+        ApiKey::Metadata,
+        metadata::VERSION_MIN,
+        metadata::VERSION_MAX,
+    ),
+    (
+        ApiKey::FindCoordinator,
+        find_coordinator::VERSION_MIN,
+        find_coordinator::VERSION_MAX,
+    ),
+    (
+        ApiKey::ApiVersions,
+        api_versions::VERSION_MIN,
+        api_versions::VERSION_MAX,
+    ),
+    (
+        ApiKey::CreateTopics,
+        create_topics::VERSION_MIN,
+        create_topics::VERSION_MAX,
+    ),
+    (
+        ApiKey::DeleteTopics,
+        delete_topics::VERSION_MIN,
+        delete_topics::VERSION_MAX,
+    ),
+    (
+        ApiKey::InitProducerId,
+        init_producer_id::VERSION_MIN,
+        init_producer_id::VERSION_MAX,
+    ),
+    (
+        ApiKey::DescribeCluster,
+        describe_cluster::VERSION_MIN,
+        describe_cluster::VERSION_MAX,
+    ),
 ];
 
 pub fn supported_versions(key: ApiKey) -> Option<(i16, i16)> {
-    SUPPORTED_APIS.iter().find(|(k, _, _)| *k == key).map(|(_, lo, hi)| (*lo, *hi))
+    SUPPORTED_APIS
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|(_, lo, hi)| (*lo, *hi))
 }
 
 /// Why a request frame cannot be answered: the connection is closed, as the
@@ -69,15 +104,32 @@ pub enum DispatchError {
     #[error("request header cannot be decoded: {detail}")]
     Header { detail: String },
     #[error("{api:?} v{version} is not supported (supported {min}..={max})")]
-    UnsupportedVersion { api: ApiKey, version: i16, min: i16, max: i16 },
+    UnsupportedVersion {
+        api: ApiKey,
+        version: i16,
+        min: i16,
+        max: i16,
+    },
     #[error("API key {key} is not served")]
     UnsupportedApi { key: i16 },
     #[error("{api:?} v{version} body is malformed: {source}")]
-    Malformed { api: ApiKey, version: i16, source: crate::protocol::wire_guard::GuardError },
+    Malformed {
+        api: ApiKey,
+        version: i16,
+        source: crate::protocol::wire_guard::GuardError,
+    },
     #[error("{api:?} v{version} body cannot be decoded: {detail}")]
-    Body { api: ApiKey, version: i16, detail: String },
+    Body {
+        api: ApiKey,
+        version: i16,
+        detail: String,
+    },
     #[error("{api:?} v{version} response cannot be encoded: {detail}")]
-    Encode { api: ApiKey, version: i16, detail: String },
+    Encode {
+        api: ApiKey,
+        version: i16,
+        detail: String,
+    },
 }
 
 /// A response still being produced; `Ok(None)` means no response is sent
@@ -95,13 +147,18 @@ pub struct Request {
 /// Decodes the request header of a frame and returns it with the body.
 pub fn parse_header(mut frame: Bytes) -> Result<(Request, Bytes), DispatchError> {
     if frame.len() < 8 {
-        return Err(DispatchError::Header { detail: format!("frame of {} bytes is shorter than a header", frame.len()) });
+        return Err(DispatchError::Header {
+            detail: format!("frame of {} bytes is shorter than a header", frame.len()),
+        });
     }
     let key = i16::from_be_bytes([frame[0], frame[1]]);
     let api = ApiKey::try_from(key).map_err(|_| DispatchError::UnsupportedApi { key })?;
     let version = i16::from_be_bytes([frame[2], frame[3]]);
     let header_version = api.request_header_version(version);
-    let header = RequestHeader::decode(&mut frame, header_version).map_err(|e| DispatchError::Header { detail: e.to_string() })?;
+    let header =
+        RequestHeader::decode(&mut frame, header_version).map_err(|e| DispatchError::Header {
+            detail: e.to_string(),
+        })?;
     let request = Request {
         api,
         version,
@@ -112,28 +169,54 @@ pub fn parse_header(mut frame: Bytes) -> Result<(Request, Bytes), DispatchError>
 }
 
 fn decode<T: Decodable>(api: ApiKey, version: i16, mut body: Bytes) -> Result<T, DispatchError> {
-    T::decode(&mut body, version).map_err(|e| DispatchError::Body { api, version, detail: e.to_string() })
+    T::decode(&mut body, version).map_err(|e| DispatchError::Body {
+        api,
+        version,
+        detail: e.to_string(),
+    })
 }
 
 /// Encodes a size-prefixed response frame.
-pub fn encode_response<T: Encodable>(api: ApiKey, version: i16, correlation_id: i32, body: &T) -> Result<Bytes, DispatchError> {
+pub fn encode_response<T: Encodable>(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: &T,
+) -> Result<Bytes, DispatchError> {
     fn err<E: std::fmt::Display>(api: ApiKey, version: i16) -> impl Fn(E) -> DispatchError {
-        move |e| DispatchError::Encode { api, version, detail: e.to_string() }
+        move |e| DispatchError::Encode {
+            api,
+            version,
+            detail: e.to_string(),
+        }
     }
     // KIP-511: ApiVersions responses always use header v0 so that a client
     // can read them whatever version it asked for.
-    let header_version = if api == ApiKey::ApiVersions { 0 } else { api.response_header_version(version) };
+    let header_version = if api == ApiKey::ApiVersions {
+        0
+    } else {
+        api.response_header_version(version)
+    };
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    let size = header.compute_size(header_version).map_err(err(api, version))?
+    let size = header
+        .compute_size(header_version)
+        .map_err(err(api, version))?
         + body.compute_size(version).map_err(err(api, version))?;
     let mut buf = BytesMut::with_capacity(4 + size);
     buf.put_i32(size as i32);
-    header.encode(&mut buf, header_version).map_err(err(api, version))?;
+    header
+        .encode(&mut buf, header_version)
+        .map_err(err(api, version))?;
     body.encode(&mut buf, version).map_err(err(api, version))?;
     Ok(buf.freeze())
 }
 
-fn ready<T: Encodable + Send + 'static>(api: ApiKey, version: i16, correlation_id: i32, body: T) -> Pending {
+fn ready<T: Encodable + Send + 'static>(
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: T,
+) -> Pending {
     async move { encode_response(api, version, correlation_id, &body).map(Some) }.boxed()
 }
 
@@ -148,8 +231,17 @@ where
 /// Admits one request. Work that must happen in arrival order (queueing
 /// produced batches) happens before this returns; the rest happens when the
 /// returned future is polled, in order, by the connection's writer.
-pub async fn dispatch(ctx: &Arc<Context>, request: Request, body: Bytes) -> Result<Pending, DispatchError> {
-    let Request { api, version, correlation_id, .. } = request;
+pub async fn dispatch(
+    ctx: &Arc<Context>,
+    request: Request,
+    body: Bytes,
+) -> Result<Pending, DispatchError> {
+    let Request {
+        api,
+        version,
+        correlation_id,
+        ..
+    } = request;
     let Some((min, max)) = supported_versions(api) else {
         return Err(DispatchError::UnsupportedApi { key: api as i16 });
     };
@@ -158,12 +250,22 @@ pub async fn dispatch(ctx: &Arc<Context>, request: Request, body: Bytes) -> Resu
         return Ok(instrument(api, ready(api, 0, correlation_id, response)));
     }
     if !(min..=max).contains(&version) {
-        return Err(DispatchError::UnsupportedVersion { api, version, min, max });
+        return Err(DispatchError::UnsupportedVersion {
+            api,
+            version,
+            min,
+            max,
+        });
     }
     // The codec allocates from array counts on the wire: walk the body
     // first so that no count larger than the bytes present reaches it.
-    crate::protocol::wire_guard::check_request(api, version, &body)
-        .map_err(|source| DispatchError::Malformed { api, version, source })?;
+    crate::protocol::wire_guard::check_request(api, version, &body).map_err(|source| {
+        DispatchError::Malformed {
+            api,
+            version,
+            source,
+        }
+    })?;
     let ctx = ctx.clone();
     let pending: Pending = match api {
         ApiKey::ApiVersions => {
@@ -172,7 +274,9 @@ pub async fn dispatch(ctx: &Arc<Context>, request: Request, body: Bytes) -> Resu
         }
         ApiKey::Metadata => {
             let req = decode(api, version, body)?;
-            later(api, version, correlation_id, async move { metadata::handle(&ctx, version, req).await })
+            later(api, version, correlation_id, async move {
+                metadata::handle(&ctx, version, req).await
+            })
         }
         ApiKey::Produce => {
             let req = decode(api, version, body)?;
@@ -187,31 +291,51 @@ pub async fn dispatch(ctx: &Arc<Context>, request: Request, body: Bytes) -> Resu
         }
         ApiKey::Fetch => {
             let req = decode(api, version, body)?;
-            later(api, version, correlation_id, async move { fetch::handle(&ctx, version, req).await })
+            later(api, version, correlation_id, async move {
+                fetch::handle(&ctx, version, req).await
+            })
         }
         ApiKey::ListOffsets => {
             let req = decode(api, version, body)?;
-            later(api, version, correlation_id, async move { list_offsets::handle(&ctx, version, req).await })
+            later(api, version, correlation_id, async move {
+                list_offsets::handle(&ctx, version, req).await
+            })
         }
         ApiKey::CreateTopics => {
             let req = decode(api, version, body)?;
-            later(api, version, correlation_id, async move { create_topics::handle(&ctx, version, req).await })
+            later(api, version, correlation_id, async move {
+                create_topics::handle(&ctx, version, req).await
+            })
         }
         ApiKey::DeleteTopics => {
             let req = decode(api, version, body)?;
-            later(api, version, correlation_id, async move { delete_topics::handle(&ctx, version, req).await })
+            later(api, version, correlation_id, async move {
+                delete_topics::handle(&ctx, version, req).await
+            })
         }
         ApiKey::InitProducerId => {
             let req = decode(api, version, body)?;
-            later(api, version, correlation_id, async move { init_producer_id::handle(&ctx, version, req).await })
+            later(api, version, correlation_id, async move {
+                init_producer_id::handle(&ctx, version, req).await
+            })
         }
         ApiKey::DescribeCluster => {
             let req = decode(api, version, body)?;
-            ready(api, version, correlation_id, describe_cluster::handle(&ctx, version, req))
+            ready(
+                api,
+                version,
+                correlation_id,
+                describe_cluster::handle(&ctx, version, req),
+            )
         }
         ApiKey::FindCoordinator => {
             let req = decode(api, version, body)?;
-            ready(api, version, correlation_id, find_coordinator::handle(&ctx, version, req))
+            ready(
+                api,
+                version,
+                correlation_id,
+                find_coordinator::handle(&ctx, version, req),
+            )
         }
         other => return Err(DispatchError::UnsupportedApi { key: other as i16 }),
     };
@@ -240,7 +364,8 @@ fn instrument(api: ApiKey, pending: Pending) -> Pending {
         let out = pending.await;
         let label = api_label(api);
         metrics::counter!(m::REQUESTS_TOTAL, "api" => label).increment(1);
-        metrics::histogram!(m::REQUEST_SECONDS, "api" => label).record(started.elapsed().as_secs_f64());
+        metrics::histogram!(m::REQUEST_SECONDS, "api" => label)
+            .record(started.elapsed().as_secs_f64());
         out
     }
     .boxed()

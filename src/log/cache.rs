@@ -22,7 +22,10 @@ struct Inner {
 
 impl ObjectCache {
     pub fn new(bytes_max: usize) -> Self {
-        Self { inner: Mutex::new(Inner::default()), bytes_max }
+        Self {
+            inner: Mutex::new(Inner::default()),
+            bytes_max,
+        }
     }
 
     pub fn get(&self, key: &str) -> Option<Bytes> {
@@ -53,7 +56,9 @@ impl ObjectCache {
         }
         inner.by_age.insert(tick, key);
         while inner.bytes > self.bytes_max {
-            let Some((_, oldest)) = inner.by_age.pop_first() else { break };
+            let Some((_, oldest)) = inner.by_age.pop_first() else {
+                break;
+            };
             if let Some((b, _)) = inner.entries.remove(&oldest) {
                 inner.bytes -= b.len();
             }

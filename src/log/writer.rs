@@ -47,22 +47,47 @@ pub struct WriterHandle {
 impl WriterHandle {
     /// Queues a validated batch. Waits while the writer's buffer is full;
     /// the returned receipt resolves once the batch is committed (or failed).
-    pub async fn admit(&self, key: PartitionKey, bytes: Bytes, header: BatchHeader) -> Result<AppendReceipt, LogError> {
+    pub async fn admit(
+        &self,
+        key: PartitionKey,
+        bytes: Bytes,
+        header: BatchHeader,
+    ) -> Result<AppendReceipt, LogError> {
         // A batch larger than the whole buffer takes the whole buffer.
         let permits = bytes.len().clamp(1, self.buffer_bytes_max) as u32;
-        let permit = self.buffer.clone().acquire_many_owned(permits).await.map_err(|_| LogError::WriterStopped)?;
+        let permit = self
+            .buffer
+            .clone()
+            .acquire_many_owned(permits)
+            .await
+            .map_err(|_| LogError::WriterStopped)?;
         let (done, receipt) = oneshot::channel();
-        self.tx.send(Append { key, bytes, header, done, _permit: permit }).map_err(|_| LogError::WriterStopped)?;
+        self.tx
+            .send(Append {
+                key,
+                bytes,
+                header,
+                done,
+                _permit: permit,
+            })
+            .map_err(|_| LogError::WriterStopped)?;
         Ok(receipt)
     }
 }
 
 pub(crate) fn spawn(shared: Arc<Shared>) -> WriterHandle {
     let (tx, rx) = mpsc::unbounded_channel();
-    let buffer_bytes_max = shared.limits.writer_buffered_bytes_max.min(u32::MAX as usize);
+    let buffer_bytes_max = shared
+        .limits
+        .writer_buffered_bytes_max
+        .min(u32::MAX as usize);
     let buffer = Arc::new(Semaphore::new(buffer_bytes_max));
     tokio::spawn(run(shared, rx));
-    WriterHandle { tx, buffer, buffer_bytes_max }
+    WriterHandle {
+        tx,
+        buffer,
+        buffer_bytes_max,
+    }
 }
 
 async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Append>) {
@@ -78,7 +103,10 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Append>) {
             let next = match rx.try_recv() {
                 Ok(a) => Some(a),
                 Err(_) if linger.is_zero() => None,
-                Err(_) => tokio::time::timeout_at(deadline, rx.recv()).await.ok().flatten(),
+                Err(_) => tokio::time::timeout_at(deadline, rx.recv())
+                    .await
+                    .ok()
+                    .flatten(),
             };
             let Some(a) = next else { break };
             bytes += a.bytes.len();
@@ -177,11 +205,18 @@ async fn flush(shared: &Shared, pending: Vec<Append>) {
 }
 
 /// Advances the in-memory partition state to match a commit.
-fn apply_commit(shared: &Shared, key: &Arc<str>, commit: &ObjectCommit, outcomes: &[Result<i64, crate::metadata::MetaError>]) {
+fn apply_commit(
+    shared: &Shared,
+    key: &Arc<str>,
+    commit: &ObjectCommit,
+    outcomes: &[Result<i64, crate::metadata::MetaError>],
+) {
     let mut parts = shared.partitions.lock().unwrap_or_else(|p| p.into_inner());
     for (b, outcome) in commit.batches.iter().zip(outcomes) {
         let Ok(base_offset) = outcome else { continue };
-        let Some(state) = parts.get_mut(&(b.topic_id, b.partition)) else { continue };
+        let Some(state) = parts.get_mut(&(b.topic_id, b.partition)) else {
+            continue;
+        };
         let last_offset = base_offset + i64::from(b.offset_count) - 1;
         if *base_offset != state.offsets.next_offset {
             // Another writer appended in between (several brokers): the

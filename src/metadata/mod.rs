@@ -25,7 +25,10 @@ pub enum MetaError {
     #[error("partition {partition} of topic {topic_id} does not exist")]
     PartitionNotFound { topic_id: Uuid, partition: i32 },
     #[error("metadata store unavailable during {operation}: {detail}")]
-    Unavailable { operation: &'static str, detail: String },
+    Unavailable {
+        operation: &'static str,
+        detail: String,
+    },
     #[error("metadata store holds inconsistent data: {detail}")]
     Corrupt { detail: String },
 }
@@ -99,24 +102,43 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// next offset by the batch's offset count and insert its index row;
     /// record the object. Returns each batch's base offset, or the error for
     /// a batch whose partition no longer exists (the others still commit).
-    async fn commit_object(&self, commit: &ObjectCommit) -> Result<Vec<Result<i64, MetaError>>, MetaError>;
+    async fn commit_object(
+        &self,
+        commit: &ObjectCommit,
+    ) -> Result<Vec<Result<i64, MetaError>>, MetaError>;
 
-    async fn partition_offsets(&self, topic_id: Uuid, partition: i32) -> Result<PartitionOffsets, MetaError>;
+    async fn partition_offsets(
+        &self,
+        topic_id: Uuid,
+        partition: i32,
+    ) -> Result<PartitionOffsets, MetaError>;
 
     /// Index rows with `last_offset >= from_offset`, in offset order.
-    async fn index_rows(&self, topic_id: Uuid, partition: i32, from_offset: i64, rows_max: u32)
-        -> Result<Vec<IndexRow>, MetaError>;
+    async fn index_rows(
+        &self,
+        topic_id: Uuid,
+        partition: i32,
+        from_offset: i64,
+        rows_max: u32,
+    ) -> Result<Vec<IndexRow>, MetaError>;
 
     /// The first index row (by offset) holding a record whose timestamp is
     /// at least `timestamp`.
-    async fn first_row_at_or_after_timestamp(&self, topic_id: Uuid, partition: i32, timestamp: i64)
-        -> Result<Option<IndexRow>, MetaError>;
+    async fn first_row_at_or_after_timestamp(
+        &self,
+        topic_id: Uuid,
+        partition: i32,
+        timestamp: i64,
+    ) -> Result<Option<IndexRow>, MetaError>;
 
     /// Keys of committed objects that no index row references any more.
     async fn unreferenced_objects(&self) -> Result<Vec<String>, MetaError>;
 
     /// Which of `keys` are committed objects (not yet forgotten).
-    async fn known_objects(&self, keys: &[String]) -> Result<std::collections::HashSet<String>, MetaError>;
+    async fn known_objects(
+        &self,
+        keys: &[String],
+    ) -> Result<std::collections::HashSet<String>, MetaError>;
 
     /// A producer id never handed out before.
     async fn allocate_producer_id(&self) -> Result<i64, MetaError>;

@@ -17,7 +17,10 @@ use super::{IndexRow, MetaError, MetadataStore, ObjectCommit, PartitionOffsets, 
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_initial.sql")),
-    (2, include_str!("../../migrations/sqlite/0002_producer_ids.sql")),
+    (
+        2,
+        include_str!("../../migrations/sqlite/0002_producer_ids.sql"),
+    ),
 ];
 const READERS: usize = 4;
 
@@ -28,7 +31,10 @@ pub struct SqliteStore {
 }
 
 fn unavailable(operation: &'static str) -> impl Fn(rusqlite::Error) -> MetaError {
-    move |e| MetaError::Unavailable { operation, detail: e.to_string() }
+    move |e| MetaError::Unavailable {
+        operation,
+        detail: e.to_string(),
+    }
 }
 
 fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
@@ -41,14 +47,22 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")?;
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)",
+    )?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for (version, sql) in MIGRATIONS {
-        let applied: bool =
-            tx.query_row("SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)", [version], |r| r.get(0))?;
+        let applied: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)",
+            [version],
+            |r| r.get(0),
+        )?;
         if !applied {
             tx.execute_batch(sql)?;
-            tx.execute("INSERT INTO schema_migrations (version) VALUES (?1)", [version])?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version) VALUES (?1)",
+                [version],
+            )?;
         }
     }
     tx.commit()
@@ -59,12 +73,17 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, MetaError> {
         let open = unavailable("open");
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| MetaError::Unavailable { operation: "open", detail: e.to_string() })?;
+            std::fs::create_dir_all(parent).map_err(|e| MetaError::Unavailable {
+                operation: "open",
+                detail: e.to_string(),
+            })?;
         }
         let mut writer = open_connection(path).map_err(&open)?;
         migrate(&mut writer).map_err(&open)?;
-        let readers = (0..READERS).map(|_| open_connection(path)).collect::<Result<Vec<_>, _>>().map_err(&open)?;
+        let readers = (0..READERS)
+            .map(|_| open_connection(path))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&open)?;
         Ok(Self {
             writer: Arc::new(Mutex::new(writer)),
             readers: Arc::new(Mutex::new(readers)),
@@ -86,7 +105,10 @@ impl SqliteStore {
             f(&mut conn)
         })
         .await
-        .map_err(|e| MetaError::Unavailable { operation: "write", detail: e.to_string() })?
+        .map_err(|e| MetaError::Unavailable {
+            operation: "write",
+            detail: e.to_string(),
+        })?
     }
 
     async fn read<T: Send + 'static>(
@@ -111,7 +133,10 @@ impl SqliteStore {
             result
         })
         .await
-        .map_err(|e| MetaError::Unavailable { operation: "read", detail: e.to_string() })?
+        .map_err(|e| MetaError::Unavailable {
+            operation: "read",
+            detail: e.to_string(),
+        })?
     }
 }
 
@@ -130,12 +155,19 @@ fn row_to_index(r: &rusqlite::Row<'_>) -> rusqlite::Result<IndexRow> {
 fn load_topics(conn: &Connection) -> rusqlite::Result<Vec<TopicRecord>> {
     let mut configs: BTreeMap<Vec<u8>, BTreeMap<String, String>> = BTreeMap::new();
     let mut stmt = conn.prepare("SELECT topic_id, key, value FROM topic_configs")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, Vec<u8>>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
     for row in rows {
         let (id, k, v) = row?;
         configs.entry(id).or_default().insert(k, v);
     }
-    let mut stmt = conn.prepare("SELECT topic_id, name, partitions, created_ms FROM topics ORDER BY name")?;
+    let mut stmt =
+        conn.prepare("SELECT topic_id, name, partitions, created_ms FROM topics ORDER BY name")?;
     let rows = stmt.query_map([], |r| {
         let id: Vec<u8> = r.get(0)?;
         Ok(TopicRecord {
@@ -154,14 +186,20 @@ impl MetadataStore for SqliteStore {
     async fn cluster_id(&self) -> Result<String, MetaError> {
         self.write(|conn| {
             let err = unavailable("cluster_id");
-            let existing: Option<String> =
-                conn.query_row("SELECT cluster_id FROM cluster", [], |r| r.get(0)).optional().map_err(&err)?;
+            let existing: Option<String> = conn
+                .query_row("SELECT cluster_id FROM cluster", [], |r| r.get(0))
+                .optional()
+                .map_err(&err)?;
             if let Some(id) = existing {
                 return Ok(id);
             }
             // Kafka cluster ids are 22-character URL-safe base64 of a UUID.
             let id = base64_url(Uuid::new_v4().as_bytes());
-            conn.execute("INSERT INTO cluster (singleton, cluster_id) VALUES (1, ?1)", [&id]).map_err(&err)?;
+            conn.execute(
+                "INSERT INTO cluster (singleton, cluster_id) VALUES (1, ?1)",
+                [&id],
+            )
+            .map_err(&err)?;
             Ok(id)
         })
         .await
@@ -199,14 +237,21 @@ impl MetadataStore for SqliteStore {
         let name = name.to_string();
         self.write(move |conn| {
             let err = unavailable("delete_topic");
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
-            let topic = load_topics(&tx).map_err(&err)?.into_iter().find(|t| t.name == name);
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(&err)?;
+            let topic = load_topics(&tx)
+                .map_err(&err)?
+                .into_iter()
+                .find(|t| t.name == name);
             let Some(topic) = topic else {
                 return Err(MetaError::TopicNotFound { name });
             };
             let id = topic.id.as_bytes().to_vec();
-            tx.execute("DELETE FROM batches WHERE topic_id = ?1", [&id]).map_err(&err)?;
-            tx.execute("DELETE FROM topics WHERE topic_id = ?1", [&id]).map_err(&err)?;
+            tx.execute("DELETE FROM batches WHERE topic_id = ?1", [&id])
+                .map_err(&err)?;
+            tx.execute("DELETE FROM topics WHERE topic_id = ?1", [&id])
+                .map_err(&err)?;
             tx.commit().map_err(&err)?;
             Ok(topic)
         })
@@ -214,10 +259,14 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn list_topics(&self) -> Result<Vec<TopicRecord>, MetaError> {
-        self.read(|conn| load_topics(conn).map_err(unavailable("list_topics"))).await
+        self.read(|conn| load_topics(conn).map_err(unavailable("list_topics")))
+            .await
     }
 
-    async fn commit_object(&self, commit: &ObjectCommit) -> Result<Vec<Result<i64, MetaError>>, MetaError> {
+    async fn commit_object(
+        &self,
+        commit: &ObjectCommit,
+    ) -> Result<Vec<Result<i64, MetaError>>, MetaError> {
         let commit = commit.clone();
         self.write(move |conn| {
             let err = unavailable("commit_object");
@@ -274,7 +323,11 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
-    async fn partition_offsets(&self, topic_id: Uuid, partition: i32) -> Result<PartitionOffsets, MetaError> {
+    async fn partition_offsets(
+        &self,
+        topic_id: Uuid,
+        partition: i32,
+    ) -> Result<PartitionOffsets, MetaError> {
         self.read(move |conn| {
             conn.query_row(
                 "SELECT log_start_offset, next_offset, max_timestamp FROM partitions WHERE topic_id = ?1 AND partition = ?2",
@@ -288,7 +341,13 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
-    async fn index_rows(&self, topic_id: Uuid, partition: i32, from_offset: i64, rows_max: u32) -> Result<Vec<IndexRow>, MetaError> {
+    async fn index_rows(
+        &self,
+        topic_id: Uuid,
+        partition: i32,
+        from_offset: i64,
+        rows_max: u32,
+    ) -> Result<Vec<IndexRow>, MetaError> {
         self.read(move |conn| {
             let err = unavailable("index_rows");
             let mut stmt = conn
@@ -310,7 +369,12 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
-    async fn first_row_at_or_after_timestamp(&self, topic_id: Uuid, partition: i32, timestamp: i64) -> Result<Option<IndexRow>, MetaError> {
+    async fn first_row_at_or_after_timestamp(
+        &self,
+        topic_id: Uuid,
+        partition: i32,
+        timestamp: i64,
+    ) -> Result<Option<IndexRow>, MetaError> {
         self.read(move |conn| {
             conn.query_row(
                 "SELECT base_offset, last_offset, object_key, position, length, max_timestamp FROM batches \
@@ -343,7 +407,9 @@ impl MetadataStore for SqliteStore {
         let keys = keys.to_vec();
         self.read(move |conn| {
             let err = unavailable("known_objects");
-            let mut stmt = conn.prepare_cached("SELECT 1 FROM objects WHERE object_key = ?1").map_err(&err)?;
+            let mut stmt = conn
+                .prepare_cached("SELECT 1 FROM objects WHERE object_key = ?1")
+                .map_err(&err)?;
             let mut known = HashSet::new();
             for k in keys {
                 if stmt.exists([&k]).map_err(&err)? {
@@ -357,8 +423,12 @@ impl MetadataStore for SqliteStore {
 
     async fn allocate_producer_id(&self) -> Result<i64, MetaError> {
         self.write(|conn| {
-            conn.query_row("UPDATE producer_id_counter SET next_id = next_id + 1 RETURNING next_id - 1", [], |r| r.get(0))
-                .map_err(unavailable("allocate_producer_id"))
+            conn.query_row(
+                "UPDATE producer_id_counter SET next_id = next_id + 1 RETURNING next_id - 1",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(unavailable("allocate_producer_id"))
         })
         .await
     }
@@ -366,7 +436,8 @@ impl MetadataStore for SqliteStore {
     async fn forget_object(&self, key: &str) -> Result<(), MetaError> {
         let key = key.to_string();
         self.write(move |conn| {
-            conn.execute("DELETE FROM objects WHERE object_key = ?1", [&key]).map_err(unavailable("forget_object"))?;
+            conn.execute("DELETE FROM objects WHERE object_key = ?1", [&key])
+                .map_err(unavailable("forget_object"))?;
             Ok(())
         })
         .await
@@ -377,7 +448,10 @@ fn base64_url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
         let chars = chunk.len() + 1;
         for i in 0..chars {
             out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);

@@ -156,23 +156,42 @@ mod tests {
 
     #[test]
     fn batch_errors_map_like_the_java_broker() {
-        let crc = BatchError::CrcMismatch { stored: 1, computed: 2 };
+        let crc = BatchError::CrcMismatch {
+            stored: 1,
+            computed: 2,
+        };
         assert_eq!(ErrorCode::from(&crc), ErrorCode::CorruptMessage);
         let magic = BatchError::Magic { magic: 1 };
         assert_eq!(ErrorCode::from(&magic), ErrorCode::InvalidRecord);
-        let big = BatchError::TooLarge { size_bytes: 10, max_bytes: 5 };
+        let big = BatchError::TooLarge {
+            size_bytes: 10,
+            max_bytes: 5,
+        };
         assert_eq!(ErrorCode::from(&big), ErrorCode::MessageTooLarge);
-        let two = BatchError::NotOneBatch { declared_bytes: 70, actual_bytes: 140 };
+        let two = BatchError::NotOneBatch {
+            declared_bytes: 70,
+            actual_bytes: 140,
+        };
         assert_eq!(ErrorCode::from(&two), ErrorCode::InvalidRecord);
     }
 
     #[test]
     fn log_errors_map_to_retriable_or_exact_codes() {
-        let gone = LogError::from(MetaError::PartitionNotFound { topic_id: uuid::Uuid::nil(), partition: 1 });
+        let gone = LogError::from(MetaError::PartitionNotFound {
+            topic_id: uuid::Uuid::nil(),
+            partition: 1,
+        });
         assert_eq!(ErrorCode::from(&gone), ErrorCode::UnknownTopicOrPartition);
-        let down = LogError::from(MetaError::Unavailable { operation: "x", detail: "y".into() });
+        let down = LogError::from(MetaError::Unavailable {
+            operation: "x",
+            detail: "y".into(),
+        });
         assert_eq!(ErrorCode::from(&down), ErrorCode::KafkaStorageError);
-        let range = LogError::OffsetOutOfRange { offset: 9, log_start: 0, high_watermark: 5 };
+        let range = LogError::OffsetOutOfRange {
+            offset: 9,
+            log_start: 0,
+            high_watermark: 5,
+        };
         assert_eq!(ErrorCode::from(&range), ErrorCode::OffsetOutOfRange);
     }
 

@@ -44,10 +44,18 @@ struct Field {
 }
 
 const fn all(ty: Ty) -> Field {
-    Field { ty, min: 0, max: i16::MAX }
+    Field {
+        ty,
+        min: 0,
+        max: i16::MAX,
+    }
 }
 const fn from(min: i16, ty: Ty) -> Field {
-    Field { ty, min, max: i16::MAX }
+    Field {
+        ty,
+        min,
+        max: i16::MAX,
+    }
 }
 const fn until(max: i16, ty: Ty) -> Field {
     Field { ty, min: 0, max }
@@ -60,12 +68,22 @@ use Ty::*;
 
 // Produce (flexible from v9).
 const PRODUCE_PARTITION: &[Field] = &[all(I32), all(Bytes)];
-const PRODUCE_TOPIC: &[Field] = &[until(12, Str), from(13, Uuid), all(Array(PRODUCE_PARTITION))];
+const PRODUCE_TOPIC: &[Field] = &[
+    until(12, Str),
+    from(13, Uuid),
+    all(Array(PRODUCE_PARTITION)),
+];
 const PRODUCE: &[Field] = &[all(Str), all(I16), all(I32), all(Array(PRODUCE_TOPIC))];
 
 // Fetch (flexible from v12).
-const FETCH_PARTITION: &[Field] =
-    &[all(I32), from(9, I32), all(I64), from(12, I32), from(5, I64), all(I32)];
+const FETCH_PARTITION: &[Field] = &[
+    all(I32),
+    from(9, I32),
+    all(I64),
+    from(12, I32),
+    from(5, I64),
+    all(I32),
+];
 const FETCH_TOPIC: &[Field] = &[until(12, Str), from(13, Uuid), all(Array(FETCH_PARTITION))];
 const FORGOTTEN_TOPIC: &[Field] = &[between(7, 12, Str), from(13, Uuid), from(7, ArrayOf(&I32))];
 const FETCH: &[Field] = &[
@@ -84,11 +102,21 @@ const FETCH: &[Field] = &[
 // ListOffsets (flexible from v6).
 const LIST_OFFSETS_PARTITION: &[Field] = &[all(I32), from(4, I32), all(I64)];
 const LIST_OFFSETS_TOPIC: &[Field] = &[all(Str), all(Array(LIST_OFFSETS_PARTITION))];
-const LIST_OFFSETS: &[Field] = &[all(I32), from(2, I8), all(Array(LIST_OFFSETS_TOPIC)), from(10, I32)];
+const LIST_OFFSETS: &[Field] = &[
+    all(I32),
+    from(2, I8),
+    all(Array(LIST_OFFSETS_TOPIC)),
+    from(10, I32),
+];
 
 // Metadata (flexible from v9).
 const METADATA_TOPIC: &[Field] = &[from(10, Uuid), all(Str)];
-const METADATA: &[Field] = &[all(Array(METADATA_TOPIC)), from(4, Bool), between(8, 10, Bool), from(8, Bool)];
+const METADATA: &[Field] = &[
+    all(Array(METADATA_TOPIC)),
+    from(4, Bool),
+    between(8, 10, Bool),
+    from(8, Bool),
+];
 
 // FindCoordinator (flexible from v3).
 const FIND_COORDINATOR: &[Field] = &[until(3, Str), from(1, I8), from(4, ArrayOf(&Str))];
@@ -99,13 +127,22 @@ const API_VERSIONS: &[Field] = &[from(3, Str), from(3, Str)];
 // CreateTopics (flexible from v5).
 const CREATABLE_ASSIGNMENT: &[Field] = &[all(I32), all(ArrayOf(&I32))];
 const CREATABLE_CONFIG: &[Field] = &[all(Str), all(Str)];
-const CREATABLE_TOPIC: &[Field] =
-    &[all(Str), all(I32), all(I16), all(Array(CREATABLE_ASSIGNMENT)), all(Array(CREATABLE_CONFIG))];
+const CREATABLE_TOPIC: &[Field] = &[
+    all(Str),
+    all(I32),
+    all(I16),
+    all(Array(CREATABLE_ASSIGNMENT)),
+    all(Array(CREATABLE_CONFIG)),
+];
 const CREATE_TOPICS: &[Field] = &[all(Array(CREATABLE_TOPIC)), all(I32), from(1, Bool)];
 
 // DeleteTopics (flexible from v4).
 const DELETE_TOPIC_STATE: &[Field] = &[all(Str), all(Uuid)];
-const DELETE_TOPICS: &[Field] = &[from(6, Array(DELETE_TOPIC_STATE)), until(5, ArrayOf(&Str)), all(I32)];
+const DELETE_TOPICS: &[Field] = &[
+    from(6, Array(DELETE_TOPIC_STATE)),
+    until(5, ArrayOf(&Str)),
+    all(I32),
+];
 
 // InitProducerId (flexible from v2).
 const INIT_PRODUCER_ID: &[Field] = &[all(Str), all(I32), from(3, I64), from(3, I16)];
@@ -137,7 +174,11 @@ pub enum GuardError {
     #[error("body ends early at byte {at}")]
     Truncated { at: usize },
     #[error("array at byte {at} announces {count} elements with {remaining_bytes} bytes left")]
-    CountTooLarge { at: usize, count: u64, remaining_bytes: usize },
+    CountTooLarge {
+        at: usize,
+        count: u64,
+        remaining_bytes: usize,
+    },
     #[error("length at byte {at} is invalid")]
     BadLength { at: usize },
     #[error("{extra_bytes} bytes follow the end of the body")]
@@ -153,7 +194,11 @@ struct Walker<'a> {
 
 impl Walker<'_> {
     fn take(&mut self, n: usize) -> Result<&[u8], GuardError> {
-        let end = self.at.checked_add(n).filter(|e| *e <= self.buf.len()).ok_or(GuardError::Truncated { at: self.at })?;
+        let end = self
+            .at
+            .checked_add(n)
+            .filter(|e| *e <= self.buf.len())
+            .ok_or(GuardError::Truncated { at: self.at })?;
         let s = &self.buf[self.at..end];
         self.at = end;
         Ok(s)
@@ -173,11 +218,15 @@ impl Walker<'_> {
     }
 
     fn i16(&mut self) -> Result<i16, GuardError> {
-        Ok(i16::from_be_bytes(self.take(2)?.try_into().expect("2 bytes")))
+        Ok(i16::from_be_bytes(
+            self.take(2)?.try_into().expect("2 bytes"),
+        ))
     }
 
     fn i32(&mut self) -> Result<i32, GuardError> {
-        Ok(i32::from_be_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(i32::from_be_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
 
     /// A length prefix: `None` for null.
@@ -187,7 +236,11 @@ impl Walker<'_> {
             let n = self.uvarint()?;
             return Ok(n.checked_sub(1).map(|n| n as usize));
         }
-        let n = if wide { i64::from(self.i32()?) } else { i64::from(self.i16()?) };
+        let n = if wide {
+            i64::from(self.i32()?)
+        } else {
+            i64::from(self.i16()?)
+        };
         match n {
             -1 => Ok(None),
             n if n >= 0 => Ok(Some(n as usize)),
@@ -197,10 +250,16 @@ impl Walker<'_> {
 
     fn count(&mut self) -> Result<usize, GuardError> {
         let at = self.at;
-        let Some(n) = self.length(true)? else { return Ok(0) };
+        let Some(n) = self.length(true)? else {
+            return Ok(0);
+        };
         let remaining_bytes = self.buf.len() - self.at;
         if n > remaining_bytes {
-            return Err(GuardError::CountTooLarge { at, count: n as u64, remaining_bytes });
+            return Err(GuardError::CountTooLarge {
+                at,
+                count: n as u64,
+                remaining_bytes,
+            });
         }
         Ok(n)
     }
@@ -251,7 +310,11 @@ impl Walker<'_> {
         let at = self.at;
         let n = self.uvarint()? as usize;
         if n > self.buf.len() - self.at {
-            return Err(GuardError::CountTooLarge { at, count: n as u64, remaining_bytes: self.buf.len() - self.at });
+            return Err(GuardError::CountTooLarge {
+                at,
+                count: n as u64,
+                remaining_bytes: self.buf.len() - self.at,
+            });
         }
         for _ in 0..n {
             self.uvarint()?;
@@ -266,7 +329,12 @@ impl Walker<'_> {
 /// `api` request of `version` whose every array count is backed by bytes.
 pub fn check_request(api: ApiKey, version: i16, body: &[u8]) -> Result<(), GuardError> {
     let (fields, flexible_from) = layout(api).ok_or(GuardError::UnknownLayout { api })?;
-    let mut w = Walker { buf: body, at: 0, version, flexible: version >= flexible_from };
+    let mut w = Walker {
+        buf: body,
+        at: 0,
+        version,
+        flexible: version >= flexible_from,
+    };
     w.fields(fields)?;
     match body.len() - w.at {
         0 => Ok(()),
@@ -287,7 +355,8 @@ mod tests {
 
     fn encode<T: Encodable>(m: &T, version: i16) -> Bytes {
         let mut b = BytesMut::new();
-        m.encode(&mut b, version).unwrap_or_else(|e| panic!("encode v{version}: {e}"));
+        m.encode(&mut b, version)
+            .unwrap_or_else(|e| panic!("encode v{version}: {e}"));
         b.freeze()
     }
 
@@ -296,60 +365,130 @@ mod tests {
         let topic = TopicName(s("orders"));
         match api {
             ApiKey::Produce => {
-                let p = produce_request::PartitionProduceData::default().with_index(3).with_records(Some(Bytes::from_static(b"abc")));
-                let mut t = produce_request::TopicProduceData::default().with_partition_data(vec![p.clone(), p]);
-                if version >= 13 { t.topic_id = uuid::Uuid::from_u128(7) } else { t.name = topic }
-                encode(&ProduceRequest::default().with_acks(-1).with_timeout_ms(5).with_topic_data(vec![t.clone(), t]), version)
+                let p = produce_request::PartitionProduceData::default()
+                    .with_index(3)
+                    .with_records(Some(Bytes::from_static(b"abc")));
+                let mut t = produce_request::TopicProduceData::default()
+                    .with_partition_data(vec![p.clone(), p]);
+                if version >= 13 {
+                    t.topic_id = uuid::Uuid::from_u128(7)
+                } else {
+                    t.name = topic
+                }
+                encode(
+                    &ProduceRequest::default()
+                        .with_acks(-1)
+                        .with_timeout_ms(5)
+                        .with_topic_data(vec![t.clone(), t]),
+                    version,
+                )
             }
             ApiKey::Fetch => {
-                let p = fetch_request::FetchPartition::default().with_partition(1).with_fetch_offset(9).with_partition_max_bytes(10);
-                let mut t = fetch_request::FetchTopic::default().with_partitions(vec![p.clone(), p]);
+                let p = fetch_request::FetchPartition::default()
+                    .with_partition(1)
+                    .with_fetch_offset(9)
+                    .with_partition_max_bytes(10);
+                let mut t =
+                    fetch_request::FetchTopic::default().with_partitions(vec![p.clone(), p]);
                 let mut f = fetch_request::ForgottenTopic::default();
-                if version >= 13 { t.topic_id = uuid::Uuid::from_u128(1); f.topic_id = uuid::Uuid::from_u128(2) } else { t.topic = topic.clone(); if version >= 7 { f.topic = topic } }
-                let mut r = FetchRequest::default().with_max_wait_ms(5).with_min_bytes(1).with_max_bytes(100).with_topics(vec![t.clone(), t]);
+                if version >= 13 {
+                    t.topic_id = uuid::Uuid::from_u128(1);
+                    f.topic_id = uuid::Uuid::from_u128(2)
+                } else {
+                    t.topic = topic.clone();
+                    if version >= 7 {
+                        f.topic = topic
+                    }
+                }
+                let mut r = FetchRequest::default()
+                    .with_max_wait_ms(5)
+                    .with_min_bytes(1)
+                    .with_max_bytes(100)
+                    .with_topics(vec![t.clone(), t]);
                 if version >= 7 {
                     f.partitions = vec![1, 2, 3];
                     r.forgotten_topics_data = vec![f];
                     r.session_epoch = 3;
                 }
-                if version >= 11 { r.rack_id = s("rack-a"); }
+                if version >= 11 {
+                    r.rack_id = s("rack-a");
+                }
                 encode(&r, version)
             }
             ApiKey::ListOffsets => {
-                let p = list_offsets_request::ListOffsetsPartition::default().with_partition_index(2).with_timestamp(-1);
-                let t = list_offsets_request::ListOffsetsTopic::default().with_name(topic).with_partitions(vec![p.clone(), p]);
-                encode(&ListOffsetsRequest::default().with_topics(vec![t.clone(), t]), version)
+                let p = list_offsets_request::ListOffsetsPartition::default()
+                    .with_partition_index(2)
+                    .with_timestamp(-1);
+                let t = list_offsets_request::ListOffsetsTopic::default()
+                    .with_name(topic)
+                    .with_partitions(vec![p.clone(), p]);
+                encode(
+                    &ListOffsetsRequest::default().with_topics(vec![t.clone(), t]),
+                    version,
+                )
             }
             ApiKey::Metadata => {
-                let mut t = metadata_request::MetadataRequestTopic::default().with_name(Some(topic));
-                if version >= 10 { t.topic_id = uuid::Uuid::from_u128(3) }
+                let mut t =
+                    metadata_request::MetadataRequestTopic::default().with_name(Some(topic));
+                if version >= 10 {
+                    t.topic_id = uuid::Uuid::from_u128(3)
+                }
                 let mut r = MetadataRequest::default().with_topics(Some(vec![t.clone(), t]));
-                if version >= 4 { r.allow_auto_topic_creation = true }
-                if version >= 8 { r.include_topic_authorized_operations = true }
+                if version >= 4 {
+                    r.allow_auto_topic_creation = true
+                }
+                if version >= 8 {
+                    r.include_topic_authorized_operations = true
+                }
                 encode(&r, version)
             }
             ApiKey::FindCoordinator => {
                 let mut r = FindCoordinatorRequest::default();
-                if version >= 4 { r.coordinator_keys = vec![s("g1"), s("g2")] } else { r.key = s("g1") }
-                if version >= 1 { r.key_type = 1 }
+                if version >= 4 {
+                    r.coordinator_keys = vec![s("g1"), s("g2")]
+                } else {
+                    r.key = s("g1")
+                }
+                if version >= 1 {
+                    r.key_type = 1
+                }
                 encode(&r, version)
             }
             ApiKey::ApiVersions => {
                 let mut r = ApiVersionsRequest::default();
-                if version >= 3 { r.client_software_name = s("kcat"); r.client_software_version = s("1.7") }
+                if version >= 3 {
+                    r.client_software_name = s("kcat");
+                    r.client_software_version = s("1.7")
+                }
                 encode(&r, version)
             }
             ApiKey::CreateTopics => {
-                let a = create_topics_request::CreatableReplicaAssignment::default().with_partition_index(0).with_broker_ids(vec![BrokerId(1), BrokerId(2)]);
-                let c = create_topics_request::CreatableTopicConfig::default().with_name(s("retention.ms")).with_value(Some(s("1")));
-                let t = create_topics_request::CreatableTopic::default().with_name(topic).with_num_partitions(-1).with_replication_factor(-1)
-                    .with_assignments(vec![a.clone(), a]).with_configs(vec![c.clone(), c]);
-                encode(&CreateTopicsRequest::default().with_topics(vec![t.clone(), t]).with_timeout_ms(9).with_validate_only(true), version)
+                let a = create_topics_request::CreatableReplicaAssignment::default()
+                    .with_partition_index(0)
+                    .with_broker_ids(vec![BrokerId(1), BrokerId(2)]);
+                let c = create_topics_request::CreatableTopicConfig::default()
+                    .with_name(s("retention.ms"))
+                    .with_value(Some(s("1")));
+                let t = create_topics_request::CreatableTopic::default()
+                    .with_name(topic)
+                    .with_num_partitions(-1)
+                    .with_replication_factor(-1)
+                    .with_assignments(vec![a.clone(), a])
+                    .with_configs(vec![c.clone(), c]);
+                encode(
+                    &CreateTopicsRequest::default()
+                        .with_topics(vec![t.clone(), t])
+                        .with_timeout_ms(9)
+                        .with_validate_only(true),
+                    version,
+                )
             }
             ApiKey::DeleteTopics => {
                 let mut r = DeleteTopicsRequest::default().with_timeout_ms(3);
                 if version >= 6 {
-                    let t = delete_topics_request::DeleteTopicState::default().with_name(Some(topic)).with_topic_id(uuid::Uuid::from_u128(4));
+                    let t = delete_topics_request::DeleteTopicState::default()
+                        .with_name(Some(topic))
+                        .with_topic_id(uuid::Uuid::from_u128(4));
                     r.topics = vec![t.clone(), t];
                 } else {
                     r.topic_names = vec![topic.clone(), topic];
@@ -357,13 +496,21 @@ mod tests {
                 encode(&r, version)
             }
             ApiKey::InitProducerId => {
-                let mut r = InitProducerIdRequest::default().with_transactional_id(Some(TransactionalId(s("tx")))).with_transaction_timeout_ms(5);
-                if version >= 3 { r.producer_id = ProducerId(8); r.producer_epoch = 2 }
+                let mut r = InitProducerIdRequest::default()
+                    .with_transactional_id(Some(TransactionalId(s("tx"))))
+                    .with_transaction_timeout_ms(5);
+                if version >= 3 {
+                    r.producer_id = ProducerId(8);
+                    r.producer_epoch = 2
+                }
                 encode(&r, version)
             }
             ApiKey::DescribeCluster => {
-                let mut r = DescribeClusterRequest::default().with_include_cluster_authorized_operations(true);
-                if version >= 1 { r.endpoint_type = 1 }
+                let mut r = DescribeClusterRequest::default()
+                    .with_include_cluster_authorized_operations(true);
+                if version >= 1 {
+                    r.endpoint_type = 1
+                }
                 encode(&r, version)
             }
             other => panic!("no sample for {other:?}"),
@@ -375,11 +522,18 @@ mod tests {
         for (api, min, max) in crate::handlers::SUPPORTED_APIS {
             for version in *min..=*max {
                 let body = populated(*api, version);
-                assert_eq!(check_request(*api, version, &body), Ok(()), "{api:?} v{version}");
+                assert_eq!(
+                    check_request(*api, version, &body),
+                    Ok(()),
+                    "{api:?} v{version}"
+                );
                 // Any truncation is refused, never accepted.
                 for cut in [1, 2, body.len() / 2] {
                     if cut <= body.len() && cut > 0 {
-                        assert!(check_request(*api, version, &body[..body.len() - cut]).is_err(), "{api:?} v{version} cut {cut}");
+                        assert!(
+                            check_request(*api, version, &body[..body.len() - cut]).is_err(),
+                            "{api:?} v{version} cut {cut}"
+                        );
                     }
                 }
             }
@@ -392,21 +546,32 @@ mod tests {
         let mut body = vec![0xff, 0xff, 0, 1, 0, 0, 0, 100];
         body.extend_from_slice(&i32::MAX.to_be_bytes());
         body.extend_from_slice(&[0u8; 20]);
-        assert!(matches!(check_request(ApiKey::Produce, 3, &body), Err(GuardError::CountTooLarge { count, .. }) if count == i32::MAX as u64));
+        assert!(
+            matches!(check_request(ApiKey::Produce, 3, &body), Err(GuardError::CountTooLarge { count, .. }) if count == i32::MAX as u64)
+        );
         // Flexible (v9): compact count as an unsigned varint.
         let mut flex = vec![0, 0, 1, 0, 0, 0, 100];
         flex.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
-        assert!(matches!(check_request(ApiKey::Produce, 9, &flex), Err(GuardError::CountTooLarge { .. })));
+        assert!(matches!(
+            check_request(ApiKey::Produce, 9, &flex),
+            Err(GuardError::CountTooLarge { .. })
+        ));
         // Negative lengths other than null are malformed.
         let mut neg = vec![0xff, 0xfe];
         neg.extend_from_slice(&[0u8; 10]);
-        assert!(matches!(check_request(ApiKey::Produce, 3, &neg), Err(GuardError::BadLength { at: 0 })));
+        assert!(matches!(
+            check_request(ApiKey::Produce, 3, &neg),
+            Err(GuardError::BadLength { at: 0 })
+        ));
     }
 
     #[test]
     fn trailing_bytes_are_refused() {
         let mut body = populated(ApiKey::Metadata, 1).to_vec();
         body.push(0);
-        assert_eq!(check_request(ApiKey::Metadata, 1, &body), Err(GuardError::TrailingBytes { extra_bytes: 1 }));
+        assert_eq!(
+            check_request(ApiKey::Metadata, 1, &body),
+            Err(GuardError::TrailingBytes { extra_bytes: 1 })
+        );
     }
 }

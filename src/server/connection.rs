@@ -37,7 +37,12 @@ enum FrameEnd {
     Closed,
 }
 
-async fn read_requests(ctx: &Arc<Context>, mut rd: OwnedReadHalf, tx: mpsc::Sender<Pending>, peer: SocketAddr) {
+async fn read_requests(
+    ctx: &Arc<Context>,
+    mut rd: OwnedReadHalf,
+    tx: mpsc::Sender<Pending>,
+    peer: SocketAddr,
+) {
     let size_max = ctx.config.request_size_bytes_max;
     loop {
         let frame = tokio::select! {
@@ -73,7 +78,11 @@ async fn read_requests(ctx: &Arc<Context>, mut rd: OwnedReadHalf, tx: mpsc::Send
 }
 
 /// Reads one size-prefixed frame. The size is checked before allocating.
-async fn read_frame(rd: &mut OwnedReadHalf, size_max: usize, peer: SocketAddr) -> Result<bytes::Bytes, FrameEnd> {
+async fn read_frame(
+    rd: &mut OwnedReadHalf,
+    size_max: usize,
+    peer: SocketAddr,
+) -> Result<bytes::Bytes, FrameEnd> {
     let size = match rd.read_i32().await {
         Ok(s) => s,
         Err(_) => return Err(FrameEnd::Eof),

@@ -11,6 +11,7 @@ use tracing::{info, warn};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, MetadataUrl, ObjectStoreUrl};
+use crate::group::GroupCoordinator;
 use crate::handlers::Context;
 use crate::log::{Log, LogError, LogLimits};
 use crate::metadata::sqlite::SqliteStore;
@@ -22,19 +23,13 @@ use crate::topics::TopicRegistry;
 #[derive(Debug, Error)]
 pub enum BrokerError {
     #[error("cannot open the object store at {location}: {source}")]
-    ObjectStore {
-        location: String,
-        source: std::io::Error,
-    },
+    ObjectStore { location: String, source: std::io::Error },
     #[error("cannot open the metadata store: {0}")]
     Metadata(#[from] MetaError),
     #[error("cannot load the log: {0}")]
     Log(#[from] LogError),
     #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        addr: String,
-        source: std::io::Error,
-    },
+    Listen { addr: String, source: std::io::Error },
     #[error("cannot start the metrics endpoint on {addr}: {detail}")]
     Metrics { addr: String, detail: String },
 }
@@ -49,15 +44,12 @@ impl Broker {
     /// listener (so a caller knows the port is taken once this returns).
     pub async fn build(config: Config) -> Result<Self, BrokerError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let store: Arc<dyn ObjectStore> =
-            match &config.object_store {
-                ObjectStoreUrl::Local(dir) => Arc::new(LocalStore::open(dir).map_err(
-                    |source| BrokerError::ObjectStore {
-                        location: dir.display().to_string(),
-                        source,
-                    },
-                )?),
-            };
+        let store: Arc<dyn ObjectStore> = match &config.object_store {
+            ObjectStoreUrl::Local(dir) => Arc::new(
+                LocalStore::open(dir)
+                    .map_err(|source| BrokerError::ObjectStore { location: dir.display().to_string(), source })?,
+            ),
+        };
         let meta: Arc<dyn MetadataStore> = match &config.metadata {
             MetadataUrl::Sqlite(path) => Arc::new(SqliteStore::open(path)?),
         };
@@ -80,22 +72,12 @@ impl Broker {
             topics = topics.len(),
             "stores opened"
         );
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| BrokerError::Listen {
-                    addr: config.listen.to_string(),
-                    source,
-                })?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| BrokerError::Listen { addr: config.listen.to_string(), source })?;
         let topics = TopicRegistry::new(topics, config.message_bytes_max);
-        let ctx = Arc::new(Context {
-            config,
-            cluster_id,
-            topics,
-            log,
-            meta,
-            clock,
-        });
+        let groups = GroupCoordinator::load(meta.clone(), clock.clone(), config.group.clone(), config.node_id).await?;
+        let ctx = Arc::new(Context { config, cluster_id, topics, log, groups, meta, clock });
         Ok(Self { ctx, listener })
     }
 
@@ -107,19 +89,38 @@ impl Broker {
     /// configured) and the garbage collector.
     pub async fn run(self) -> Result<(), BrokerError> {
         if let Some(addr) = self.ctx.config.metrics_listen {
-            crate::metrics::install(addr).map_err(|e| BrokerError::Metrics {
-                addr: addr.to_string(),
-                detail: e.to_string(),
-            })?;
+            crate::metrics::install(addr)
+                .map_err(|e| BrokerError::Metrics { addr: addr.to_string(), detail: e.to_string() })?;
             info!(%addr, "metrics at /metrics");
         }
         tokio::spawn(collect_garbage(self.ctx.clone()));
+        tokio::spawn(drive_groups(self.ctx.clone()));
         crate::server::listener::run(self.ctx, self.listener)
             .await
-            .map_err(|source| BrokerError::Listen {
-                addr: "listener".into(),
-                source,
-            })
+            .map_err(|source| BrokerError::Listen { addr: "listener".into(), source })
+    }
+}
+
+/// Group timeouts are checked every `GROUP_TICK`; consumer lag gauges are
+/// refreshed every `LAG_EVERY` ticks.
+const GROUP_TICK: Duration = Duration::from_millis(100);
+const LAG_EVERY: u32 = 50;
+
+async fn drive_groups(ctx: Arc<Context>) {
+    let mut n = 0u32;
+    loop {
+        tokio::time::sleep(GROUP_TICK).await;
+        ctx.groups.tick();
+        n += 1;
+        if n.is_multiple_of(LAG_EVERY) {
+            for (group, topic, partition, committed) in ctx.groups.committed_offsets() {
+                let Some(t) = ctx.topics.get(&topic) else { continue };
+                let Some(o) = ctx.log.offsets(t.record.id, partition) else { continue };
+                let lag = (o.next_offset - committed).max(0);
+                metrics::gauge!(crate::metrics::GROUP_CONSUMER_LAG, "group" => group, "topic" => topic, "partition" => partition.to_string())
+                    .set(lag as f64);
+            }
+        }
     }
 }
 

@@ -15,6 +15,7 @@
 pub mod broker;
 pub mod clock;
 pub mod config;
+pub mod group;
 pub mod handlers;
 pub mod log;
 pub mod metadata;

@@ -70,40 +70,33 @@ pub fn validate_configs(configs: &BTreeMap<String, String>) -> Result<(), String
         let bad = |what: &str| Err(format!("Invalid value {v} for configuration {k}: {what}"));
         match k.as_str() {
             "max.message.bytes" | "segment.bytes" | "min.insync.replicas"
-                if v.parse::<i32>().map_or(true, |n| n < 0) => {
-                    return bad("must be a non-negative int");
-                }
+                if v.parse::<i32>().map_or(true, |n| n < 0) =>
+            {
+                return bad("must be a non-negative int");
+            }
             "retention.ms" | "retention.bytes" | "local.retention.ms" | "local.retention.bytes"
-                if v.parse::<i64>().map_or(true, |n| n < -2) => {
-                    return bad("must be a long of -1 or more");
-                }
-            "delete.retention.ms"
-            | "segment.ms"
-            | "min.compaction.lag.ms"
-            | "max.compaction.lag.ms"
-                if v.parse::<i64>().map_or(true, |n| n < 0) => {
-                    return bad("must be a non-negative long");
-                }
-            "message.timestamp.type"
-                if v != "CreateTime" && v != "LogAppendTime" => {
-                    return bad("String must be one of: CreateTime, LogAppendTime");
-                }
+                if v.parse::<i64>().map_or(true, |n| n < -2) =>
+            {
+                return bad("must be a long of -1 or more");
+            }
+            "delete.retention.ms" | "segment.ms" | "min.compaction.lag.ms" | "max.compaction.lag.ms"
+                if v.parse::<i64>().map_or(true, |n| n < 0) =>
+            {
+                return bad("must be a non-negative long");
+            }
+            "message.timestamp.type" if v != "CreateTime" && v != "LogAppendTime" => {
+                return bad("String must be one of: CreateTime, LogAppendTime");
+            }
             "cleanup.policy" => {
-                let ok = v
-                    .split(',')
-                    .map(str::trim)
-                    .all(|p| p == "delete" || p == "compact");
+                let ok = v.split(',').map(str::trim).all(|p| p == "delete" || p == "compact");
                 if !ok || v.is_empty() {
                     return bad("must be a list of delete and/or compact");
                 }
             }
             "compression.type" => {
-                let ok = ["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]
-                    .contains(&v.as_str());
+                let ok = ["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"].contains(&v.as_str());
                 if !ok {
-                    return bad(
-                        "String must be one of: uncompressed, zstd, lz4, snappy, gzip, producer",
-                    );
+                    return bad("String must be one of: uncompressed, zstd, lz4, snappy, gzip, producer");
                 }
             }
             _ => {}
@@ -115,18 +108,13 @@ pub fn validate_configs(configs: &BTreeMap<String, String>) -> Result<(), String
 impl TopicConfig {
     /// Effective values: the topic's own where set, else the broker default.
     pub fn from_map(configs: &BTreeMap<String, String>, broker_message_bytes_max: usize) -> Self {
-        let message_bytes_max = configs
-            .get("max.message.bytes")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(broker_message_bytes_max);
+        let message_bytes_max =
+            configs.get("max.message.bytes").and_then(|v| v.parse().ok()).unwrap_or(broker_message_bytes_max);
         let timestamp_type = match configs.get("message.timestamp.type").map(String::as_str) {
             Some("LogAppendTime") => TimestampType::LogAppendTime,
             _ => TimestampType::CreateTime,
         };
-        Self {
-            message_bytes_max,
-            timestamp_type,
-        }
+        Self { message_bytes_max, timestamp_type }
     }
 }
 
@@ -149,10 +137,7 @@ pub struct TopicRegistry {
 
 impl TopicRegistry {
     pub fn new(records: Vec<TopicRecord>, broker_message_bytes_max: usize) -> Self {
-        let registry = Self {
-            maps: RwLock::new(Maps::default()),
-            broker_message_bytes_max,
-        };
+        let registry = Self { maps: RwLock::new(Maps::default()), broker_message_bytes_max };
         for r in records {
             registry.insert(r);
         }
@@ -163,8 +148,7 @@ impl TopicRegistry {
         let config = TopicConfig::from_map(&record.configs, self.broker_message_bytes_max);
         let topic = Arc::new(Topic { record, config });
         let mut maps = self.maps.write().unwrap_or_else(|p| p.into_inner());
-        maps.by_name
-            .insert(topic.record.name.clone(), topic.clone());
+        maps.by_name.insert(topic.record.name.clone(), topic.clone());
         maps.by_id.insert(topic.record.id, topic.clone());
         topic
     }
@@ -177,33 +161,16 @@ impl TopicRegistry {
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
-        self.maps
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .by_name
-            .get(name)
-            .cloned()
+        self.maps.read().unwrap_or_else(|p| p.into_inner()).by_name.get(name).cloned()
     }
 
     pub fn get_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
-        self.maps
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .by_id
-            .get(&id)
-            .cloned()
+        self.maps.read().unwrap_or_else(|p| p.into_inner()).by_id.get(&id).cloned()
     }
 
     /// Every topic, sorted by name.
     pub fn all(&self) -> Vec<Arc<Topic>> {
-        let mut v: Vec<_> = self
-            .maps
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .by_name
-            .values()
-            .cloned()
-            .collect();
+        let mut v: Vec<_> = self.maps.read().unwrap_or_else(|p| p.into_inner()).by_name.values().cloned().collect();
         v.sort_by(|a, b| a.record.name.cmp(&b.record.name));
         v
     }
@@ -214,22 +181,13 @@ mod tests {
     use super::*;
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
     fn configs_are_checked_like_kafka() {
-        assert!(validate_configs(&map(&[
-            ("retention.ms", "-1"),
-            ("cleanup.policy", "compact,delete")
-        ]))
-        .is_ok());
-        assert!(validate_configs(&map(&[("no.such.config", "1")]))
-            .unwrap_err()
-            .contains("Unknown"));
+        assert!(validate_configs(&map(&[("retention.ms", "-1"), ("cleanup.policy", "compact,delete")])).is_ok());
+        assert!(validate_configs(&map(&[("no.such.config", "1")])).unwrap_err().contains("Unknown"));
         assert!(validate_configs(&map(&[("max.message.bytes", "lots")])).is_err());
         assert!(validate_configs(&map(&[("message.timestamp.type", "Never")])).is_err());
         assert!(validate_configs(&map(&[("cleanup.policy", "shred")])).is_err());
@@ -238,22 +196,10 @@ mod tests {
     #[test]
     fn effective_values() {
         let c = TopicConfig::from_map(
-            &map(&[
-                ("max.message.bytes", "2000"),
-                ("message.timestamp.type", "LogAppendTime"),
-            ]),
+            &map(&[("max.message.bytes", "2000"), ("message.timestamp.type", "LogAppendTime")]),
             99,
         );
-        assert_eq!(
-            c,
-            TopicConfig {
-                message_bytes_max: 2000,
-                timestamp_type: TimestampType::LogAppendTime
-            }
-        );
-        assert_eq!(
-            TopicConfig::from_map(&BTreeMap::new(), 99).message_bytes_max,
-            99
-        );
+        assert_eq!(c, TopicConfig { message_bytes_max: 2000, timestamp_type: TimestampType::LogAppendTime });
+        assert_eq!(TopicConfig::from_map(&BTreeMap::new(), 99).message_bytes_max, 99);
     }
 }

@@ -73,6 +73,17 @@ pub struct Args {
     /// Milliseconds between garbage-collection passes.
     #[arg(long, env = "STREAMHOUSE_GC_INTERVAL_MS", default_value_t = limits::GC_INTERVAL_MS_DEFAULT)]
     pub gc_interval_ms: u64,
+    /// A new group waits this long for more members before its first
+    /// rebalance completes (Kafka's group.initial.rebalance.delay.ms).
+    #[arg(long, env = "STREAMHOUSE_GROUP_INITIAL_REBALANCE_DELAY_MS", default_value_t = 3000)]
+    pub group_initial_rebalance_delay_ms: i64,
+    /// Smallest session timeout a group member may ask for
+    /// (Kafka's group.min.session.timeout.ms).
+    #[arg(long, env = "STREAMHOUSE_GROUP_MIN_SESSION_TIMEOUT_MS", default_value_t = 6000)]
+    pub group_min_session_timeout_ms: i32,
+    /// Largest session timeout (Kafka's group.max.session.timeout.ms).
+    #[arg(long, env = "STREAMHOUSE_GROUP_MAX_SESSION_TIMEOUT_MS", default_value_t = 1_800_000)]
+    pub group_max_session_timeout_ms: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +118,7 @@ pub struct Config {
     pub object_cache_bytes_max: usize,
     pub orphan_grace_ms: i64,
     pub gc_interval_ms: u64,
+    pub group: crate::group::machine::GroupConfig,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -116,17 +128,9 @@ pub enum ConfigError {
     #[error("--advertised-listener {value:?} is not HOST:PORT")]
     Advertised { value: String },
     #[error("{flag} {value:?}: {reason}")]
-    Url {
-        flag: &'static str,
-        value: String,
-        reason: &'static str,
-    },
+    Url { flag: &'static str, value: String, reason: &'static str },
     #[error("{flag} must be {rule}, got {value}")]
-    Range {
-        flag: &'static str,
-        rule: &'static str,
-        value: i64,
-    },
+    Range { flag: &'static str, rule: &'static str, value: i64 },
 }
 
 fn split_host_port(s: &str) -> Option<(String, i32)> {
@@ -137,11 +141,7 @@ fn split_host_port(s: &str) -> Option<(String, i32)> {
 }
 
 fn parse_object_store(url: &str) -> Result<ObjectStoreUrl, ConfigError> {
-    let err = |reason| ConfigError::Url {
-        flag: "--object-store",
-        value: url.to_string(),
-        reason,
-    };
+    let err = |reason| ConfigError::Url { flag: "--object-store", value: url.to_string(), reason };
     if let Some(path) = url.strip_prefix("file://") {
         if path.is_empty() {
             return Err(err("file:// needs a directory"));
@@ -149,19 +149,13 @@ fn parse_object_store(url: &str) -> Result<ObjectStoreUrl, ConfigError> {
         return Ok(ObjectStoreUrl::Local(PathBuf::from(path)));
     }
     if url.starts_with("s3://") {
-        return Err(err(
-            "the S3 backend is not built into this version yet; use file://DIR",
-        ));
+        return Err(err("the S3 backend is not built into this version yet; use file://DIR"));
     }
     Err(err("expected file://DIR"))
 }
 
 fn parse_metadata(url: &str) -> Result<MetadataUrl, ConfigError> {
-    let err = |reason| ConfigError::Url {
-        flag: "--metadata",
-        value: url.to_string(),
-        reason,
-    };
+    let err = |reason| ConfigError::Url { flag: "--metadata", value: url.to_string(), reason };
     if let Some(path) = url.strip_prefix("sqlite://") {
         if path.is_empty() {
             return Err(err("sqlite:// needs a file path"));
@@ -169,19 +163,12 @@ fn parse_metadata(url: &str) -> Result<MetadataUrl, ConfigError> {
         return Ok(MetadataUrl::Sqlite(PathBuf::from(path)));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(err(
-            "the PostgreSQL backend is not built into this version yet; use sqlite://FILE",
-        ));
+        return Err(err("the PostgreSQL backend is not built into this version yet; use sqlite://FILE"));
     }
     Err(err("expected sqlite://FILE"))
 }
 
-fn at_least(
-    flag: &'static str,
-    value: i64,
-    min: i64,
-    rule: &'static str,
-) -> Result<(), ConfigError> {
+fn at_least(flag: &'static str, value: i64, min: i64, rule: &'static str) -> Result<(), ConfigError> {
     if value < min {
         return Err(ConfigError::Range { flag, rule, value });
     }
@@ -190,9 +177,7 @@ fn at_least(
 
 impl Config {
     pub fn from_args(a: Args) -> Result<Self, ConfigError> {
-        let listen: SocketAddr = a.listen.parse().map_err(|_| ConfigError::Listen {
-            value: a.listen.clone(),
-        })?;
+        let listen: SocketAddr = a.listen.parse().map_err(|_| ConfigError::Listen { value: a.listen.clone() })?;
         let (advertised_host, advertised_port) = match &a.advertised_listener {
             Some(v) => split_host_port(v).ok_or(ConfigError::Advertised { value: v.clone() })?,
             None => (listen.ip().to_string(), i32::from(listen.port())),
@@ -214,30 +199,10 @@ impl Config {
                 value: a.num_partitions.into(),
             });
         }
-        at_least(
-            "--message-max-bytes",
-            a.message_max_bytes as i64,
-            61,
-            "at least one batch header (61)",
-        )?;
-        at_least(
-            "--request-size-bytes-max",
-            a.request_size_bytes_max as i64,
-            1024,
-            "at least 1024",
-        )?;
-        at_least(
-            "--connections-max",
-            a.connections_max as i64,
-            1,
-            "1 or more",
-        )?;
-        at_least(
-            "--flush-bytes-max",
-            a.flush_bytes_max as i64,
-            1,
-            "1 or more",
-        )?;
+        at_least("--message-max-bytes", a.message_max_bytes as i64, 61, "at least one batch header (61)")?;
+        at_least("--request-size-bytes-max", a.request_size_bytes_max as i64, 1024, "at least 1024")?;
+        at_least("--connections-max", a.connections_max as i64, 1, "1 or more")?;
+        at_least("--flush-bytes-max", a.flush_bytes_max as i64, 1, "1 or more")?;
         at_least(
             "--writer-buffered-bytes-max",
             a.writer_buffered_bytes_max as i64,
@@ -245,12 +210,21 @@ impl Config {
             "at least --message-max-bytes",
         )?;
         at_least("--orphan-grace-ms", a.orphan_grace_ms, 0, "0 or more")?;
+        at_least("--gc-interval-ms", a.gc_interval_ms as i64, 100, "at least 100")?;
+        at_least("--group-initial-rebalance-delay-ms", a.group_initial_rebalance_delay_ms, 0, "0 or more")?;
+        at_least("--group-min-session-timeout-ms", a.group_min_session_timeout_ms.into(), 1, "1 or more")?;
         at_least(
-            "--gc-interval-ms",
-            a.gc_interval_ms as i64,
-            100,
-            "at least 100",
+            "--group-max-session-timeout-ms",
+            a.group_max_session_timeout_ms.into(),
+            a.group_min_session_timeout_ms.into(),
+            "at least --group-min-session-timeout-ms",
         )?;
+        let group = crate::group::machine::GroupConfig {
+            initial_rebalance_delay_ms: a.group_initial_rebalance_delay_ms,
+            session_timeout_min_ms: a.group_min_session_timeout_ms,
+            session_timeout_max_ms: a.group_max_session_timeout_ms,
+            ..Default::default()
+        };
         Ok(Config {
             listen,
             advertised_host,
@@ -271,6 +245,7 @@ impl Config {
             object_cache_bytes_max: a.object_cache_bytes_max,
             orphan_grace_ms: a.orphan_grace_ms,
             gc_interval_ms: a.gc_interval_ms,
+            group,
         })
     }
 }
@@ -289,14 +264,8 @@ mod tests {
     fn defaults_are_the_embedded_single_node() {
         let c = Config::from_args(args(&["--data-dir", "/tmp/x"])).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:9092");
-        assert_eq!(
-            (c.advertised_host.as_str(), c.advertised_port),
-            ("127.0.0.1", 9092)
-        );
-        assert_eq!(
-            c.object_store,
-            ObjectStoreUrl::Local("/tmp/x/objects".into())
-        );
+        assert_eq!((c.advertised_host.as_str(), c.advertised_port), ("127.0.0.1", 9092));
+        assert_eq!(c.object_store, ObjectStoreUrl::Local("/tmp/x/objects".into()));
         assert_eq!(c.metadata, MetadataUrl::Sqlite("/tmp/x/meta.sqlite".into()));
         assert!(c.auto_create_topics_enable);
         assert_eq!(c.message_bytes_max, 1_048_588);
@@ -311,25 +280,13 @@ mod tests {
             "false",
         ]))
         .unwrap();
-        assert_eq!(
-            (c.advertised_host.as_str(), c.advertised_port),
-            ("broker.example", 19092)
-        );
+        assert_eq!((c.advertised_host.as_str(), c.advertised_port), ("broker.example", 19092));
         assert!(!c.auto_create_topics_enable);
         assert!(matches!(
             Config::from_args(args(&["--metadata", "postgres://u@h/db"])),
-            Err(ConfigError::Url {
-                flag: "--metadata",
-                ..
-            })
+            Err(ConfigError::Url { flag: "--metadata", .. })
         ));
-        assert!(matches!(
-            Config::from_args(args(&["--listen", "nope"])),
-            Err(ConfigError::Listen { .. })
-        ));
-        assert!(matches!(
-            Config::from_args(args(&["--num-partitions", "0"])),
-            Err(ConfigError::Range { .. })
-        ));
+        assert!(matches!(Config::from_args(args(&["--listen", "nope"])), Err(ConfigError::Listen { .. })));
+        assert!(matches!(Config::from_args(args(&["--num-partitions", "0"])), Err(ConfigError::Range { .. })));
     }
 }

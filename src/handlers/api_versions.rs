@@ -16,24 +16,17 @@ fn api_list() -> Vec<ApiVersion> {
     SUPPORTED_APIS
         .iter()
         .map(|(key, min, max)| {
-            ApiVersion::default()
-                .with_api_key(*key as i16)
-                .with_min_version(*min)
-                .with_max_version(*max)
+            ApiVersion::default().with_api_key(*key as i16).with_min_version(*min).with_max_version(*max)
         })
         .collect()
 }
 
 pub fn handle() -> ApiVersionsResponse {
-    ApiVersionsResponse::default()
-        .with_error_code(ErrorCode::None.code())
-        .with_api_keys(api_list())
+    ApiVersionsResponse::default().with_error_code(ErrorCode::None.code()).with_api_keys(api_list())
 }
 
 pub fn unsupported_version() -> ApiVersionsResponse {
-    ApiVersionsResponse::default()
-        .with_error_code(ErrorCode::UnsupportedVersion.code())
-        .with_api_keys(api_list())
+    ApiVersionsResponse::default().with_error_code(ErrorCode::UnsupportedVersion.code()).with_api_keys(api_list())
 }
 
 #[cfg(test)]
@@ -48,10 +41,7 @@ mod tests {
         for v in &r.api_keys {
             let key = ApiKey::try_from(v.api_key).unwrap();
             let codec = key.valid_versions();
-            assert!(
-                v.min_version >= codec.min && v.max_version <= codec.max,
-                "{key:?}"
-            );
+            assert!(v.min_version >= codec.min && v.max_version <= codec.max, "{key:?}");
             assert!(v.min_version <= v.max_version);
         }
         assert!(r.api_keys.iter().any(|v| v.api_key == 18));

@@ -10,9 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
-use kafka_protocol::messages::create_topics_response::{
-    CreatableTopicConfigs, CreatableTopicResult,
-};
+use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 use tracing::info;
@@ -45,13 +43,8 @@ pub async fn create_topic(
     if let Some(problem) = topic_name_problem(name) {
         return Err((ErrorCode::InvalidTopicException, problem.to_string()));
     }
-    let record = TopicRecord {
-        id: Uuid::new_v4(),
-        name: name.to_string(),
-        partitions,
-        configs,
-        created_ms: ctx.clock.now_ms(),
-    };
+    let record =
+        TopicRecord { id: Uuid::new_v4(), name: name.to_string(), partitions, configs, created_ms: ctx.clock.now_ms() };
     match ctx.meta.create_topic(&record).await {
         Ok(()) => {}
         Err(e @ MetaError::TopicExists { .. }) => {
@@ -64,10 +57,7 @@ pub async fn create_topic(
                     }
                 }
             }
-            return Err((
-                ErrorCode::TopicAlreadyExists,
-                format!("Topic '{name}' already exists. ({e})"),
-            ));
+            return Err((ErrorCode::TopicAlreadyExists, format!("Topic '{name}' already exists. ({e})")));
         }
         Err(e) => return Err((ErrorCode::from(&e), e.to_string())),
     }
@@ -86,30 +76,19 @@ fn partition_count(ctx: &Context, t: &CreatableTopic) -> Result<i32, Refusal> {
         let mut seen = HashSet::new();
         for (i, a) in t.assignments.iter().enumerate() {
             let valid_index = a.partition_index == i as i32 && seen.insert(a.partition_index);
-            let valid_brokers =
-                !a.broker_ids.is_empty() && a.broker_ids.iter().all(|b| b.0 == ctx.config.node_id);
+            let valid_brokers = !a.broker_ids.is_empty() && a.broker_ids.iter().all(|b| b.0 == ctx.config.node_id);
             if !valid_index || !valid_brokers {
                 return Err((
                     ErrorCode::InvalidReplicaAssignment,
-                    format!(
-                        "Invalid replica assignment for partition {}",
-                        a.partition_index
-                    ),
+                    format!("Invalid replica assignment for partition {}", a.partition_index),
                 ));
             }
         }
         return Ok(t.assignments.len() as i32);
     }
-    let partitions = if t.num_partitions == -1 {
-        ctx.config.num_partitions
-    } else {
-        t.num_partitions
-    };
+    let partitions = if t.num_partitions == -1 { ctx.config.num_partitions } else { t.num_partitions };
     if partitions < 1 {
-        return Err((
-            ErrorCode::InvalidPartitions,
-            "Number of partitions must be larger than 0.".into(),
-        ));
+        return Err((ErrorCode::InvalidPartitions, "Number of partitions must be larger than 0.".into()));
     }
     if partitions > PARTITIONS_PER_TOPIC_MAX {
         return Err((
@@ -118,10 +97,7 @@ fn partition_count(ctx: &Context, t: &CreatableTopic) -> Result<i32, Refusal> {
         ));
     }
     if t.replication_factor == 0 || t.replication_factor < -1 {
-        return Err((
-            ErrorCode::InvalidReplicationFactor,
-            "Replication factor must be larger than 0.".into(),
-        ));
+        return Err((ErrorCode::InvalidReplicationFactor, "Replication factor must be larger than 0.".into()));
     }
     Ok(partitions)
 }
@@ -154,10 +130,7 @@ async fn create_one(
     let configs = config_map(t)?;
     if validate_only {
         if ctx.topics.get(name).is_some() {
-            return Err((
-                ErrorCode::TopicAlreadyExists,
-                format!("Topic '{name}' already exists."),
-            ));
+            return Err((ErrorCode::TopicAlreadyExists, format!("Topic '{name}' already exists.")));
         }
         return Ok((Uuid::nil(), partitions, configs));
     }
@@ -167,20 +140,13 @@ async fn create_one(
 
 pub async fn handle(ctx: &Context, version: i16, req: CreateTopicsRequest) -> CreateTopicsResponse {
     let mut names = HashSet::new();
-    let duplicated: HashSet<String> = req
-        .topics
-        .iter()
-        .filter(|t| !names.insert(t.name.0.to_string()))
-        .map(|t| t.name.0.to_string())
-        .collect();
+    let duplicated: HashSet<String> =
+        req.topics.iter().filter(|t| !names.insert(t.name.0.to_string())).map(|t| t.name.0.to_string()).collect();
     let mut results = Vec::with_capacity(req.topics.len());
     for t in &req.topics {
         let name = t.name.0.to_string();
         let outcome = if duplicated.contains(&name) {
-            Err((
-                ErrorCode::InvalidRequest,
-                "Create topics request from client contains a duplicate topic".to_string(),
-            ))
+            Err((ErrorCode::InvalidRequest, "Create topics request from client contains a duplicate topic".to_string()))
         } else {
             create_one(ctx, t, req.validate_only).await
         };
@@ -189,11 +155,7 @@ pub async fn handle(ctx: &Context, version: i16, req: CreateTopicsRequest) -> Cr
             Ok((id, partitions, configs)) => {
                 if version >= 5 {
                     r.num_partitions = partitions;
-                    r.replication_factor = if t.replication_factor == -1 {
-                        1
-                    } else {
-                        t.replication_factor
-                    };
+                    r.replication_factor = if t.replication_factor == -1 { 1 } else { t.replication_factor };
                     r.configs = Some(
                         configs
                             .into_iter()

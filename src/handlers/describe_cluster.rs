@@ -21,9 +21,7 @@ pub fn handle(ctx: &Context, version: i16, req: DescribeClusterRequest) -> Descr
         if req.endpoint_type != ENDPOINT_TYPE_BROKERS {
             return resp
                 .with_error_code(ErrorCode::UnsupportedVersion.code())
-                .with_error_message(Some(StrBytes::from_static_str(
-                    "only broker endpoints are served",
-                )));
+                .with_error_message(Some(StrBytes::from_static_str("only broker endpoints are served")));
         }
     }
     let broker = DescribeClusterBroker::default()

@@ -33,9 +33,7 @@ pub async fn handle(ctx: &Context, version: i16, req: FetchRequest) -> FetchResp
     loop {
         commits.borrow_and_update();
         let (responses, bytes, failed) = read_all(ctx, version, &req).await;
-        let done = failed
-            || bytes >= req.min_bytes.max(0) as usize
-            || tokio::time::Instant::now() >= deadline;
+        let done = failed || bytes >= req.min_bytes.max(0) as usize || tokio::time::Instant::now() >= deadline;
         if done {
             return FetchResponse::default().with_responses(responses);
         }
@@ -55,26 +53,16 @@ pub async fn handle(ctx: &Context, version: i16, req: FetchRequest) -> FetchResp
 
 /// One pass over every requested partition. Returns the topics, the bytes
 /// found and whether any partition failed.
-async fn read_all(
-    ctx: &Context,
-    version: i16,
-    req: &FetchRequest,
-) -> (Vec<FetchableTopicResponse>, usize, bool) {
+async fn read_all(ctx: &Context, version: i16, req: &FetchRequest) -> (Vec<FetchableTopicResponse>, usize, bool) {
     let response_bytes_max = req.max_bytes.max(0) as usize;
     let mut total = 0usize;
     let mut failed = false;
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in &req.topics {
-        let topic = if version >= 13 {
-            ctx.topics.get_by_id(t.topic_id)
-        } else {
-            ctx.topics.get(t.topic.0.as_str())
-        };
+        let topic = if version >= 13 { ctx.topics.get_by_id(t.topic_id) } else { ctx.topics.get(t.topic.0.as_str()) };
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for p in &t.partitions {
-            let mut data = PartitionData::default()
-                .with_partition_index(p.partition)
-                .with_high_watermark(-1);
+            let mut data = PartitionData::default().with_partition_index(p.partition).with_high_watermark(-1);
             data.last_stable_offset = -1;
             if version >= 5 {
                 data.log_start_offset = -1;
@@ -86,31 +74,16 @@ async fn read_all(
                 Some(topic) if p.partition >= 0 && p.partition < topic.record.partitions => topic,
                 _ => {
                     let unknown_id = version >= 13 && topic.is_none();
-                    let code = if unknown_id {
-                        ErrorCode::UnknownTopicId
-                    } else {
-                        ErrorCode::UnknownTopicOrPartition
-                    };
+                    let code = if unknown_id { ErrorCode::UnknownTopicId } else { ErrorCode::UnknownTopicOrPartition };
                     data.error_code = code.code();
                     failed = true;
                     partitions.push(data);
                     continue;
                 }
             };
-            let budget = (p.partition_max_bytes.max(0) as usize)
-                .min(response_bytes_max.saturating_sub(total));
+            let budget = (p.partition_max_bytes.max(0) as usize).min(response_bytes_max.saturating_sub(total));
             let min_one = total == 0;
-            match ctx
-                .log
-                .read(
-                    topic.record.id,
-                    p.partition,
-                    p.fetch_offset,
-                    budget,
-                    min_one,
-                )
-                .await
-            {
+            match ctx.log.read(topic.record.id, p.partition, p.fetch_offset, budget, min_one).await {
                 Ok(read) => {
                     total += read.records.len();
                     data.high_watermark = read.high_watermark;

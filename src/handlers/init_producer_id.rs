@@ -14,11 +14,7 @@ use crate::protocol::ErrorCode;
 pub const VERSION_MIN: i16 = 0;
 pub const VERSION_MAX: i16 = 4;
 
-pub async fn handle(
-    ctx: &Context,
-    _version: i16,
-    req: InitProducerIdRequest,
-) -> InitProducerIdResponse {
+pub async fn handle(ctx: &Context, _version: i16, req: InitProducerIdRequest) -> InitProducerIdResponse {
     let refuse = |code: ErrorCode| {
         InitProducerIdResponse::default()
             .with_error_code(code.code())
@@ -28,17 +24,14 @@ pub async fn handle(
     if req.transactional_id.is_some() {
         return refuse(ErrorCode::TransactionalIdAuthorizationFailed);
     }
-    let bump =
-        req.producer_id.0 >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX - 1;
+    let bump = req.producer_id.0 >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX - 1;
     if bump {
         return InitProducerIdResponse::default()
             .with_producer_id(req.producer_id)
             .with_producer_epoch(req.producer_epoch + 1);
     }
     match ctx.meta.allocate_producer_id().await {
-        Ok(id) => InitProducerIdResponse::default()
-            .with_producer_id(ProducerId(id))
-            .with_producer_epoch(0),
+        Ok(id) => InitProducerIdResponse::default().with_producer_id(ProducerId(id)).with_producer_epoch(0),
         Err(e) => refuse(ErrorCode::from(&e)),
     }
 }

@@ -6,9 +6,7 @@
 //! that batch's records are read). -3 (KIP-734) is the offset of the record
 //! with the largest timestamp.
 
-use kafka_protocol::messages::list_offsets_response::{
-    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
-};
+use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use uuid::Uuid;
 
@@ -31,15 +29,10 @@ pub async fn handle(ctx: &Context, version: i16, req: ListOffsetsRequest) -> Lis
         let topic = ctx.topics.get(t.name.0.as_str());
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for p in t.partitions {
-            let mut r =
-                ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
+            let mut r = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
             let found = match &topic {
-                Some(topic)
-                    if p.partition_index >= 0 && p.partition_index < topic.record.partitions =>
-                {
-                    lookup(ctx, topic.record.id, p.partition_index, p.timestamp)
-                        .await
-                        .map_err(|e| ErrorCode::from(&e))
+                Some(topic) if p.partition_index >= 0 && p.partition_index < topic.record.partitions => {
+                    lookup(ctx, topic.record.id, p.partition_index, p.timestamp).await.map_err(|e| ErrorCode::from(&e))
                 }
                 _ => Err(ErrorCode::UnknownTopicOrPartition),
             };
@@ -59,29 +52,14 @@ pub async fn handle(ctx: &Context, version: i16, req: ListOffsetsRequest) -> Lis
             }
             partitions.push(r);
         }
-        topics.push(
-            ListOffsetsTopicResponse::default()
-                .with_name(t.name)
-                .with_partitions(partitions),
-        );
+        topics.push(ListOffsetsTopicResponse::default().with_name(t.name).with_partitions(partitions));
     }
     ListOffsetsResponse::default().with_topics(topics)
 }
 
 /// (offset, timestamp) for one partition; (-1, -1) when there is none.
-async fn lookup(
-    ctx: &Context,
-    topic_id: Uuid,
-    partition: i32,
-    timestamp: i64,
-) -> Result<(i64, i64), LogError> {
-    let offsets = ctx
-        .log
-        .offsets(topic_id, partition)
-        .ok_or(LogError::UnknownPartition {
-            topic_id,
-            partition,
-        })?;
+async fn lookup(ctx: &Context, topic_id: Uuid, partition: i32, timestamp: i64) -> Result<(i64, i64), LogError> {
+    let offsets = ctx.log.offsets(topic_id, partition).ok_or(LogError::UnknownPartition { topic_id, partition })?;
     match timestamp {
         LATEST => Ok((offsets.next_offset, -1)),
         EARLIEST | EARLIEST_LOCAL => Ok((offsets.log_start_offset, -1)),
@@ -89,17 +67,10 @@ async fn lookup(
             if offsets.max_timestamp < 0 {
                 return Ok((-1, -1));
             }
-            let found = ctx
-                .log
-                .offset_for_timestamp(topic_id, partition, offsets.max_timestamp)
-                .await?;
+            let found = ctx.log.offset_for_timestamp(topic_id, partition, offsets.max_timestamp).await?;
             Ok(found.unwrap_or((-1, -1)))
         }
-        ts if ts >= 0 => Ok(ctx
-            .log
-            .offset_for_timestamp(topic_id, partition, ts)
-            .await?
-            .unwrap_or((-1, -1))),
+        ts if ts >= 0 => Ok(ctx.log.offset_for_timestamp(topic_id, partition, ts).await?.unwrap_or((-1, -1))),
         _ => Ok((-1, -1)),
     }
 }

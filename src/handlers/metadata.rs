@@ -37,12 +37,7 @@ pub async fn handle(ctx: &Context, version: i16, req: MetadataRequest) -> Metada
     };
     let allow_auto_create = version < 4 || req.allow_auto_topic_creation;
     let topics = match requested {
-        None => ctx
-            .topics
-            .all()
-            .iter()
-            .map(|t| describe(ctx, version, t))
-            .collect(),
+        None => ctx.topics.all().iter().map(|t| describe(ctx, version, t)).collect(),
         Some(list) => {
             let mut out = Vec::with_capacity(list.len());
             for t in list {
@@ -52,9 +47,7 @@ pub async fn handle(ctx: &Context, version: i16, req: MetadataRequest) -> Metada
         }
     };
 
-    let mut resp = MetadataResponse::default()
-        .with_brokers(vec![broker])
-        .with_topics(topics);
+    let mut resp = MetadataResponse::default().with_brokers(vec![broker]).with_topics(topics);
     if version >= 1 {
         resp.controller_id = node;
     }
@@ -83,12 +76,7 @@ async fn lookup(
         return describe(ctx, version, &topic);
     }
     if !(allow_auto_create && ctx.config.auto_create_topics_enable) {
-        return error_topic(
-            version,
-            Some(name),
-            Uuid::nil(),
-            ErrorCode::UnknownTopicOrPartition,
-        );
+        return error_topic(version, Some(name), Uuid::nil(), ErrorCode::UnknownTopicOrPartition);
     }
     match create_topic(ctx, &name, ctx.config.num_partitions, BTreeMap::new()).await {
         Ok(topic) => describe(ctx, version, &topic),
@@ -96,12 +84,7 @@ async fn lookup(
     }
 }
 
-fn error_topic(
-    version: i16,
-    name: Option<String>,
-    id: Uuid,
-    code: ErrorCode,
-) -> MetadataResponseTopic {
+fn error_topic(version: i16, name: Option<String>, id: Uuid, code: ErrorCode) -> MetadataResponseTopic {
     let mut t = MetadataResponseTopic::default()
         .with_error_code(code.code())
         .with_name(name.map(|n| TopicName(StrBytes::from_string(n))));
@@ -129,9 +112,7 @@ fn describe(ctx: &Context, version: i16, topic: &Arc<Topic>) -> MetadataResponse
         .collect();
     let mut t = MetadataResponseTopic::default()
         .with_error_code(ErrorCode::None.code())
-        .with_name(Some(TopicName(StrBytes::from_string(
-            topic.record.name.clone(),
-        ))))
+        .with_name(Some(TopicName(StrBytes::from_string(topic.record.name.clone()))))
         .with_partitions(partitions);
     if version >= 10 {
         t.topic_id = topic.record.id;

@@ -23,14 +23,24 @@ use crate::topics::TopicRegistry;
 
 pub mod api_versions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_cluster;
+pub mod describe_groups;
 pub mod fetch;
 pub mod find_coordinator;
+pub mod heartbeat;
 pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
 pub mod produce;
+pub mod sync_group;
 
 /// Everything a handler may use.
 pub struct Context {
@@ -38,6 +48,7 @@ pub struct Context {
     pub cluster_id: String,
     pub topics: TopicRegistry,
     pub log: Log,
+    pub groups: crate::group::GroupCoordinator,
     pub meta: Arc<dyn MetadataStore>,
     pub clock: Arc<dyn Clock>,
 }
@@ -48,53 +59,28 @@ pub struct Context {
 pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Produce, produce::VERSION_MIN, produce::VERSION_MAX),
     (ApiKey::Fetch, fetch::VERSION_MIN, fetch::VERSION_MAX),
-    (
-        ApiKey::ListOffsets,
-        list_offsets::VERSION_MIN,
-        list_offsets::VERSION_MAX,
-    ),
-    (
-        ApiKey::Metadata,
-        metadata::VERSION_MIN,
-        metadata::VERSION_MAX,
-    ),
-    (
-        ApiKey::FindCoordinator,
-        find_coordinator::VERSION_MIN,
-        find_coordinator::VERSION_MAX,
-    ),
-    (
-        ApiKey::ApiVersions,
-        api_versions::VERSION_MIN,
-        api_versions::VERSION_MAX,
-    ),
-    (
-        ApiKey::CreateTopics,
-        create_topics::VERSION_MIN,
-        create_topics::VERSION_MAX,
-    ),
-    (
-        ApiKey::DeleteTopics,
-        delete_topics::VERSION_MIN,
-        delete_topics::VERSION_MAX,
-    ),
-    (
-        ApiKey::InitProducerId,
-        init_producer_id::VERSION_MIN,
-        init_producer_id::VERSION_MAX,
-    ),
-    (
-        ApiKey::DescribeCluster,
-        describe_cluster::VERSION_MIN,
-        describe_cluster::VERSION_MAX,
-    ),
+    (ApiKey::ListOffsets, list_offsets::VERSION_MIN, list_offsets::VERSION_MAX),
+    (ApiKey::Metadata, metadata::VERSION_MIN, metadata::VERSION_MAX),
+    (ApiKey::OffsetCommit, offset_commit::VERSION_MIN, offset_commit::VERSION_MAX),
+    (ApiKey::OffsetFetch, offset_fetch::VERSION_MIN, offset_fetch::VERSION_MAX),
+    (ApiKey::FindCoordinator, find_coordinator::VERSION_MIN, find_coordinator::VERSION_MAX),
+    (ApiKey::JoinGroup, join_group::VERSION_MIN, join_group::VERSION_MAX),
+    (ApiKey::Heartbeat, heartbeat::VERSION_MIN, heartbeat::VERSION_MAX),
+    (ApiKey::LeaveGroup, leave_group::VERSION_MIN, leave_group::VERSION_MAX),
+    (ApiKey::SyncGroup, sync_group::VERSION_MIN, sync_group::VERSION_MAX),
+    (ApiKey::DescribeGroups, describe_groups::VERSION_MIN, describe_groups::VERSION_MAX),
+    (ApiKey::ListGroups, list_groups::VERSION_MIN, list_groups::VERSION_MAX),
+    (ApiKey::ApiVersions, api_versions::VERSION_MIN, api_versions::VERSION_MAX),
+    (ApiKey::CreateTopics, create_topics::VERSION_MIN, create_topics::VERSION_MAX),
+    (ApiKey::DeleteTopics, delete_topics::VERSION_MIN, delete_topics::VERSION_MAX),
+    (ApiKey::DeleteGroups, delete_groups::VERSION_MIN, delete_groups::VERSION_MAX),
+    (ApiKey::InitProducerId, init_producer_id::VERSION_MIN, init_producer_id::VERSION_MAX),
+    (ApiKey::OffsetDelete, offset_delete::VERSION_MIN, offset_delete::VERSION_MAX),
+    (ApiKey::DescribeCluster, describe_cluster::VERSION_MIN, describe_cluster::VERSION_MAX),
 ];
 
 pub fn supported_versions(key: ApiKey) -> Option<(i16, i16)> {
-    SUPPORTED_APIS
-        .iter()
-        .find(|(k, _, _)| *k == key)
-        .map(|(_, lo, hi)| (*lo, *hi))
+    SUPPORTED_APIS.iter().find(|(k, _, _)| *k == key).map(|(_, lo, hi)| (*lo, *hi))
 }
 
 /// Why a request frame cannot be answered: the connection is closed, as the
@@ -104,32 +90,15 @@ pub enum DispatchError {
     #[error("request header cannot be decoded: {detail}")]
     Header { detail: String },
     #[error("{api:?} v{version} is not supported (supported {min}..={max})")]
-    UnsupportedVersion {
-        api: ApiKey,
-        version: i16,
-        min: i16,
-        max: i16,
-    },
+    UnsupportedVersion { api: ApiKey, version: i16, min: i16, max: i16 },
     #[error("API key {key} is not served")]
     UnsupportedApi { key: i16 },
     #[error("{api:?} v{version} body is malformed: {source}")]
-    Malformed {
-        api: ApiKey,
-        version: i16,
-        source: crate::protocol::wire_guard::GuardError,
-    },
+    Malformed { api: ApiKey, version: i16, source: crate::protocol::wire_guard::GuardError },
     #[error("{api:?} v{version} body cannot be decoded: {detail}")]
-    Body {
-        api: ApiKey,
-        version: i16,
-        detail: String,
-    },
+    Body { api: ApiKey, version: i16, detail: String },
     #[error("{api:?} v{version} response cannot be encoded: {detail}")]
-    Encode {
-        api: ApiKey,
-        version: i16,
-        detail: String,
-    },
+    Encode { api: ApiKey, version: i16, detail: String },
 }
 
 /// A response still being produced; `Ok(None)` means no response is sent
@@ -142,6 +111,8 @@ pub struct Request {
     pub version: i16,
     pub correlation_id: i32,
     pub client_id: Option<String>,
+    /// The peer as Kafka shows it in DescribeGroups ("/127.0.0.1").
+    pub client_host: String,
 }
 
 /// Decodes the request header of a frame and returns it with the body.
@@ -155,25 +126,20 @@ pub fn parse_header(mut frame: Bytes) -> Result<(Request, Bytes), DispatchError>
     let api = ApiKey::try_from(key).map_err(|_| DispatchError::UnsupportedApi { key })?;
     let version = i16::from_be_bytes([frame[2], frame[3]]);
     let header_version = api.request_header_version(version);
-    let header =
-        RequestHeader::decode(&mut frame, header_version).map_err(|e| DispatchError::Header {
-            detail: e.to_string(),
-        })?;
+    let header = RequestHeader::decode(&mut frame, header_version)
+        .map_err(|e| DispatchError::Header { detail: e.to_string() })?;
     let request = Request {
         api,
         version,
         correlation_id: header.correlation_id,
         client_id: header.client_id.map(|s| s.to_string()),
+        client_host: String::new(),
     };
     Ok((request, frame))
 }
 
 fn decode<T: Decodable>(api: ApiKey, version: i16, mut body: Bytes) -> Result<T, DispatchError> {
-    T::decode(&mut body, version).map_err(|e| DispatchError::Body {
-        api,
-        version,
-        detail: e.to_string(),
-    })
+    T::decode(&mut body, version).map_err(|e| DispatchError::Body { api, version, detail: e.to_string() })
 }
 
 /// Encodes a size-prefixed response frame.
@@ -184,39 +150,22 @@ pub fn encode_response<T: Encodable>(
     body: &T,
 ) -> Result<Bytes, DispatchError> {
     fn err<E: std::fmt::Display>(api: ApiKey, version: i16) -> impl Fn(E) -> DispatchError {
-        move |e| DispatchError::Encode {
-            api,
-            version,
-            detail: e.to_string(),
-        }
+        move |e| DispatchError::Encode { api, version, detail: e.to_string() }
     }
     // KIP-511: ApiVersions responses always use header v0 so that a client
     // can read them whatever version it asked for.
-    let header_version = if api == ApiKey::ApiVersions {
-        0
-    } else {
-        api.response_header_version(version)
-    };
+    let header_version = if api == ApiKey::ApiVersions { 0 } else { api.response_header_version(version) };
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    let size = header
-        .compute_size(header_version)
-        .map_err(err(api, version))?
+    let size = header.compute_size(header_version).map_err(err(api, version))?
         + body.compute_size(version).map_err(err(api, version))?;
     let mut buf = BytesMut::with_capacity(4 + size);
     buf.put_i32(size as i32);
-    header
-        .encode(&mut buf, header_version)
-        .map_err(err(api, version))?;
+    header.encode(&mut buf, header_version).map_err(err(api, version))?;
     body.encode(&mut buf, version).map_err(err(api, version))?;
     Ok(buf.freeze())
 }
 
-fn ready<T: Encodable + Send + 'static>(
-    api: ApiKey,
-    version: i16,
-    correlation_id: i32,
-    body: T,
-) -> Pending {
+fn ready<T: Encodable + Send + 'static>(api: ApiKey, version: i16, correlation_id: i32, body: T) -> Pending {
     async move { encode_response(api, version, correlation_id, &body).map(Some) }.boxed()
 }
 
@@ -231,17 +180,8 @@ where
 /// Admits one request. Work that must happen in arrival order (queueing
 /// produced batches) happens before this returns; the rest happens when the
 /// returned future is polled, in order, by the connection's writer.
-pub async fn dispatch(
-    ctx: &Arc<Context>,
-    request: Request,
-    body: Bytes,
-) -> Result<Pending, DispatchError> {
-    let Request {
-        api,
-        version,
-        correlation_id,
-        ..
-    } = request;
+pub async fn dispatch(ctx: &Arc<Context>, request: Request, body: Bytes) -> Result<Pending, DispatchError> {
+    let Request { api, version, correlation_id, client_id, client_host } = request;
     let Some((min, max)) = supported_versions(api) else {
         return Err(DispatchError::UnsupportedApi { key: api as i16 });
     };
@@ -250,21 +190,14 @@ pub async fn dispatch(
         return Ok(instrument(api, ready(api, 0, correlation_id, response)));
     }
     if !(min..=max).contains(&version) {
-        return Err(DispatchError::UnsupportedVersion {
-            api,
-            version,
-            min,
-            max,
-        });
+        return Err(DispatchError::UnsupportedVersion { api, version, min, max });
     }
     // The codec allocates from array counts on the wire: walk the body
     // first so that no count larger than the bytes present reaches it.
-    crate::protocol::wire_guard::check_request(api, version, &body).map_err(|source| {
-        DispatchError::Malformed {
-            api,
-            version,
-            source,
-        }
+    crate::protocol::wire_guard::check_request(api, version, &body).map_err(|source| DispatchError::Malformed {
+        api,
+        version,
+        source,
     })?;
     let ctx = ctx.clone();
     let pending: Pending = match api {
@@ -274,9 +207,7 @@ pub async fn dispatch(
         }
         ApiKey::Metadata => {
             let req = decode(api, version, body)?;
-            later(api, version, correlation_id, async move {
-                metadata::handle(&ctx, version, req).await
-            })
+            later(api, version, correlation_id, async move { metadata::handle(&ctx, version, req).await })
         }
         ApiKey::Produce => {
             let req = decode(api, version, body)?;
@@ -291,51 +222,74 @@ pub async fn dispatch(
         }
         ApiKey::Fetch => {
             let req = decode(api, version, body)?;
-            later(api, version, correlation_id, async move {
-                fetch::handle(&ctx, version, req).await
-            })
+            later(api, version, correlation_id, async move { fetch::handle(&ctx, version, req).await })
         }
         ApiKey::ListOffsets => {
             let req = decode(api, version, body)?;
-            later(api, version, correlation_id, async move {
-                list_offsets::handle(&ctx, version, req).await
-            })
+            later(api, version, correlation_id, async move { list_offsets::handle(&ctx, version, req).await })
         }
         ApiKey::CreateTopics => {
             let req = decode(api, version, body)?;
-            later(api, version, correlation_id, async move {
-                create_topics::handle(&ctx, version, req).await
-            })
+            later(api, version, correlation_id, async move { create_topics::handle(&ctx, version, req).await })
         }
         ApiKey::DeleteTopics => {
             let req = decode(api, version, body)?;
-            later(api, version, correlation_id, async move {
-                delete_topics::handle(&ctx, version, req).await
-            })
+            later(api, version, correlation_id, async move { delete_topics::handle(&ctx, version, req).await })
         }
         ApiKey::InitProducerId => {
             let req = decode(api, version, body)?;
-            later(api, version, correlation_id, async move {
-                init_producer_id::handle(&ctx, version, req).await
-            })
+            later(api, version, correlation_id, async move { init_producer_id::handle(&ctx, version, req).await })
         }
         ApiKey::DescribeCluster => {
             let req = decode(api, version, body)?;
-            ready(
-                api,
-                version,
-                correlation_id,
-                describe_cluster::handle(&ctx, version, req),
-            )
+            ready(api, version, correlation_id, describe_cluster::handle(&ctx, version, req))
         }
         ApiKey::FindCoordinator => {
             let req = decode(api, version, body)?;
-            ready(
-                api,
-                version,
-                correlation_id,
-                find_coordinator::handle(&ctx, version, req),
-            )
+            ready(api, version, correlation_id, find_coordinator::handle(&ctx, version, req))
+        }
+        ApiKey::JoinGroup => {
+            let req = decode(api, version, body)?;
+            let client_id = client_id.unwrap_or_default();
+            later(api, version, correlation_id, async move {
+                join_group::handle(&ctx, version, &client_id, &client_host, req).await
+            })
+        }
+        ApiKey::SyncGroup => {
+            let req = decode(api, version, body)?;
+            later(api, version, correlation_id, async move { sync_group::handle(&ctx, version, req).await })
+        }
+        ApiKey::Heartbeat => {
+            let req = decode(api, version, body)?;
+            ready(api, version, correlation_id, heartbeat::handle(&ctx, version, req))
+        }
+        ApiKey::LeaveGroup => {
+            let req = decode(api, version, body)?;
+            ready(api, version, correlation_id, leave_group::handle(&ctx, version, req))
+        }
+        ApiKey::OffsetCommit => {
+            let req = decode(api, version, body)?;
+            later(api, version, correlation_id, async move { offset_commit::handle(&ctx, version, req).await })
+        }
+        ApiKey::OffsetFetch => {
+            let req = decode(api, version, body)?;
+            later(api, version, correlation_id, async move { offset_fetch::handle(&ctx, version, req).await })
+        }
+        ApiKey::DescribeGroups => {
+            let req = decode(api, version, body)?;
+            ready(api, version, correlation_id, describe_groups::handle(&ctx, version, req))
+        }
+        ApiKey::ListGroups => {
+            let req = decode(api, version, body)?;
+            ready(api, version, correlation_id, list_groups::handle(&ctx, version, req))
+        }
+        ApiKey::DeleteGroups => {
+            let req = decode(api, version, body)?;
+            later(api, version, correlation_id, async move { delete_groups::handle(&ctx, version, req).await })
+        }
+        ApiKey::OffsetDelete => {
+            let req = decode(api, version, body)?;
+            later(api, version, correlation_id, async move { offset_delete::handle(&ctx, version, req).await })
         }
         other => return Err(DispatchError::UnsupportedApi { key: other as i16 }),
     };
@@ -354,6 +308,16 @@ fn api_label(api: ApiKey) -> &'static str {
         ApiKey::DeleteTopics => "DeleteTopics",
         ApiKey::DescribeCluster => "DescribeCluster",
         ApiKey::InitProducerId => "InitProducerId",
+        ApiKey::JoinGroup => "JoinGroup",
+        ApiKey::SyncGroup => "SyncGroup",
+        ApiKey::Heartbeat => "Heartbeat",
+        ApiKey::LeaveGroup => "LeaveGroup",
+        ApiKey::OffsetCommit => "OffsetCommit",
+        ApiKey::OffsetFetch => "OffsetFetch",
+        ApiKey::DescribeGroups => "DescribeGroups",
+        ApiKey::ListGroups => "ListGroups",
+        ApiKey::DeleteGroups => "DeleteGroups",
+        ApiKey::OffsetDelete => "OffsetDelete",
         _ => "Other",
     }
 }
@@ -364,8 +328,7 @@ fn instrument(api: ApiKey, pending: Pending) -> Pending {
         let out = pending.await;
         let label = api_label(api);
         metrics::counter!(m::REQUESTS_TOTAL, "api" => label).increment(1);
-        metrics::histogram!(m::REQUEST_SECONDS, "api" => label)
-            .record(started.elapsed().as_secs_f64());
+        metrics::histogram!(m::REQUEST_SECONDS, "api" => label).record(started.elapsed().as_secs_f64());
         out
     }
     .boxed()

@@ -31,11 +31,7 @@ const ZSTD_VERSION_MIN: i16 = 7;
 
 enum Slot {
     Done(i32, ErrorCode, Option<String>),
-    Waiting {
-        index: i32,
-        receipt: AppendReceipt,
-        log_append_time_ms: i64,
-    },
+    Waiting { index: i32, receipt: AppendReceipt, log_append_time_ms: i64 },
 }
 
 pub struct Admitted {
@@ -60,22 +56,14 @@ pub async fn admit(ctx: &Arc<Context>, version: i16, req: ProduceRequest) -> Adm
                     Some(topic) if p.index < 0 || p.index >= topic.record.partitions => {
                         Slot::Done(p.index, ErrorCode::UnknownTopicOrPartition, None)
                     }
-                    Some(topic) => {
-                        admit_partition(ctx, version, topic, p.index, p.records.unwrap_or_default())
-                            .await
-                    }
+                    Some(topic) => admit_partition(ctx, version, topic, p.index, p.records.unwrap_or_default()).await,
                 }
             };
             slots.push(slot);
         }
         topics.push((t.name, slots));
     }
-    Admitted {
-        version,
-        acks: req.acks,
-        topics,
-        ctx: ctx.clone(),
-    }
+    Admitted { version, acks: req.acks, topics, ctx: ctx.clone() }
 }
 
 async fn admit_partition(
@@ -92,44 +80,28 @@ async fn admit_partition(
         Slot::Done(index, code, Some(why))
     };
     if records.is_empty() {
-        return refuse(
-            ErrorCode::InvalidRecord,
-            "Produce v3+ must carry exactly one record batch".into(),
-        );
+        return refuse(ErrorCode::InvalidRecord, "Produce v3+ must carry exactly one record batch".into());
     }
     let header = match validate_produced_batch(&records, topic.config.message_bytes_max) {
         Ok(h) => h,
         Err(e) => return refuse(ErrorCode::from(&e), e.to_string()),
     };
     if header.compression() == Compression::Zstd && version < ZSTD_VERSION_MIN {
-        return refuse(
-            ErrorCode::UnsupportedCompressionType,
-            "zstd needs Produce v7 or later".into(),
-        );
+        return refuse(ErrorCode::UnsupportedCompressionType, "zstd needs Produce v7 or later".into());
     }
-    let (bytes, header, log_append_time_ms) =
-        if topic.config.timestamp_type == TimestampType::LogAppendTime {
-            let now = ctx.clock.now_ms();
-            let mut copy = BytesMut::from(&records[..]);
-            stamp_log_append_time(&mut copy, now);
-            let header = crate::protocol::batch::read_header(&copy).expect("validated above");
-            (copy.freeze(), header, now)
-        } else {
-            (records, header, -1)
-        };
+    let (bytes, header, log_append_time_ms) = if topic.config.timestamp_type == TimestampType::LogAppendTime {
+        let now = ctx.clock.now_ms();
+        let mut copy = BytesMut::from(&records[..]);
+        stamp_log_append_time(&mut copy, now);
+        let header = crate::protocol::batch::read_header(&copy).expect("validated above");
+        (copy.freeze(), header, now)
+    } else {
+        (records, header, -1)
+    };
     metrics::counter!(m::BYTES_IN_TOTAL).increment(bytes.len() as u64);
     metrics::counter!(m::RECORDS_IN_TOTAL).increment(header.records_count as u64);
-    match ctx
-        .log
-        .writer()
-        .admit((topic.record.id, index), bytes, header)
-        .await
-    {
-        Ok(receipt) => Slot::Waiting {
-            index,
-            receipt,
-            log_append_time_ms,
-        },
+    match ctx.log.writer().admit((topic.record.id, index), bytes, header).await {
+        Ok(receipt) => Slot::Waiting { index, receipt, log_append_time_ms },
         Err(e) => Slot::Done(index, ErrorCode::from(&e), Some(e.to_string())),
     }
 }
@@ -138,29 +110,18 @@ impl Admitted {
     /// Waits for every queued batch and builds the response; `None` for
     /// acks=0.
     pub async fn complete(self) -> Option<ProduceResponse> {
-        let Admitted {
-            version,
-            acks,
-            topics,
-            ctx,
-        } = self;
+        let Admitted { version, acks, topics, ctx } = self;
         let mut responses = Vec::with_capacity(topics.len());
         for (name, slots) in topics {
             let mut partitions = Vec::with_capacity(slots.len());
             for slot in slots {
                 let (index, result) = match slot {
                     Slot::Done(index, code, message) => (index, Err((code, message))),
-                    Slot::Waiting {
-                        index,
-                        receipt,
-                        log_append_time_ms,
-                    } if acks != 0 => {
+                    Slot::Waiting { index, receipt, log_append_time_ms } if acks != 0 => {
                         let outcome = match receipt.await {
                             Ok(Ok(base)) => Ok((base, log_append_time_ms)),
                             Ok(Err(e)) => Err((ErrorCode::from(&e), Some(e.to_string()))),
-                            Err(_) => {
-                                Err((ErrorCode::KafkaStorageError, Some("writer stopped".into())))
-                            }
+                            Err(_) => Err((ErrorCode::KafkaStorageError, Some("writer stopped".into()))),
                         };
                         (index, outcome)
                     }
@@ -168,11 +129,7 @@ impl Admitted {
                 };
                 partitions.push(partition_response(&ctx, version, &name, index, result));
             }
-            responses.push(
-                TopicProduceResponse::default()
-                    .with_name(name)
-                    .with_partition_responses(partitions),
-            );
+            responses.push(TopicProduceResponse::default().with_name(name).with_partition_responses(partitions));
         }
         (acks != 0).then(|| ProduceResponse::default().with_responses(responses))
     }

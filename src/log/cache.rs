@@ -22,10 +22,7 @@ struct Inner {
 
 impl ObjectCache {
     pub fn new(bytes_max: usize) -> Self {
-        Self {
-            inner: Mutex::new(Inner::default()),
-            bytes_max,
-        }
+        Self { inner: Mutex::new(Inner::default()), bytes_max }
     }
 
     pub fn get(&self, key: &str) -> Option<Bytes> {

@@ -32,17 +32,10 @@ pub(crate) async fn collect(shared: &Shared) -> Result<GcReport, LogError> {
     let cutoff = shared.clock.now_ms() - shared.limits.orphan_grace_ms;
     let mut listed = shared.store.list("").await?;
     if listed.len() > LIST_OBJECTS_MAX {
-        warn!(
-            objects = listed.len(),
-            "GC pass capped; the rest waits for the next pass"
-        );
+        warn!(objects = listed.len(), "GC pass capped; the rest waits for the next pass");
         listed.truncate(LIST_OBJECTS_MAX);
     }
-    let old: Vec<String> = listed
-        .into_iter()
-        .filter(|o| o.last_modified_ms < cutoff)
-        .map(|o| o.key)
-        .collect();
+    let old: Vec<String> = listed.into_iter().filter(|o| o.last_modified_ms < cutoff).map(|o| o.key).collect();
     for chunk in old.chunks(500) {
         let known = shared.meta.known_objects(chunk).await?;
         for key in chunk.iter().filter(|k| !known.contains(*k)) {
@@ -59,7 +52,6 @@ pub(crate) async fn collect(shared: &Shared) -> Result<GcReport, LogError> {
     }
     metrics::counter!(m::GC_OBJECTS_DELETED_TOTAL, "kind" => "unreferenced")
         .increment(report.unreferenced_deleted as u64);
-    metrics::counter!(m::GC_OBJECTS_DELETED_TOTAL, "kind" => "orphan")
-        .increment(report.orphans_deleted as u64);
+    metrics::counter!(m::GC_OBJECTS_DELETED_TOTAL, "kind" => "orphan").increment(report.orphans_deleted as u64);
     Ok(report)
 }

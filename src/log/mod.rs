@@ -63,11 +63,7 @@ pub enum LogError {
     #[error(transparent)]
     Meta(Arc<MetaError>),
     #[error("offset {offset} is outside {log_start}..={high_watermark}")]
-    OffsetOutOfRange {
-        offset: i64,
-        log_start: i64,
-        high_watermark: i64,
-    },
+    OffsetOutOfRange { offset: i64, log_start: i64, high_watermark: i64 },
     #[error("partition {partition} of topic {topic_id} is not known to the log")]
     UnknownPartition { topic_id: Uuid, partition: i32 },
     #[error("stored batch is damaged: {0}")]
@@ -112,11 +108,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub fn partition(&self, key: PartitionKey) -> Option<PartitionState> {
-        self.partitions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-            .cloned()
+        self.partitions.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned()
     }
 }
 
@@ -138,13 +130,7 @@ impl Log {
         for t in topics {
             for p in 0..t.partitions {
                 let offsets = meta.partition_offsets(t.id, p).await?;
-                partitions.insert(
-                    (t.id, p),
-                    PartitionState {
-                        offsets,
-                        tail: VecDeque::new(),
-                    },
-                );
+                partitions.insert((t.id, p), PartitionState { offsets, tail: VecDeque::new() });
             }
         }
         let (commits, _) = watch::channel(0);
@@ -167,43 +153,23 @@ impl Log {
 
     /// Registers the partitions of a newly created topic.
     pub fn add_topic(&self, topic: &TopicRecord) {
-        let mut parts = self
-            .shared
-            .partitions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut parts = self.shared.partitions.lock().unwrap_or_else(|p| p.into_inner());
         for p in 0..topic.partitions {
-            let offsets = PartitionOffsets {
-                log_start_offset: 0,
-                next_offset: 0,
-                max_timestamp: -1,
-            };
-            parts.insert(
-                (topic.id, p),
-                PartitionState {
-                    offsets,
-                    tail: VecDeque::new(),
-                },
-            );
+            let offsets = PartitionOffsets { log_start_offset: 0, next_offset: 0, max_timestamp: -1 };
+            parts.insert((topic.id, p), PartitionState { offsets, tail: VecDeque::new() });
         }
     }
 
     /// Forgets the partitions of a deleted topic.
     pub fn remove_topic(&self, topic: &TopicRecord) {
-        let mut parts = self
-            .shared
-            .partitions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut parts = self.shared.partitions.lock().unwrap_or_else(|p| p.into_inner());
         for p in 0..topic.partitions {
             parts.remove(&(topic.id, p));
         }
     }
 
     pub fn offsets(&self, topic_id: Uuid, partition: i32) -> Option<PartitionOffsets> {
-        self.shared
-            .partition((topic_id, partition))
-            .map(|s| s.offsets)
+        self.shared.partition((topic_id, partition)).map(|s| s.offsets)
     }
 
     /// A receiver that changes after every commit.
@@ -219,14 +185,7 @@ impl Log {
         bytes_max: usize,
         min_one_batch: bool,
     ) -> Result<PartitionRead, LogError> {
-        reader::read(
-            &self.shared,
-            (topic_id, partition),
-            fetch_offset,
-            bytes_max,
-            min_one_batch,
-        )
-        .await
+        reader::read(&self.shared, (topic_id, partition), fetch_offset, bytes_max, min_one_batch).await
     }
 
     /// The first offset whose record timestamp is at least `timestamp`, with

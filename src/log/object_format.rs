@@ -36,9 +36,7 @@ pub enum FormatError {
     TooShort { size_bytes: usize },
     #[error("object does not end with the StreamHouse magic")]
     Magic,
-    #[error(
-        "object format version {version} is newer than this broker understands ({FORMAT_VERSION})"
-    )]
+    #[error("object format version {version} is newer than this broker understands ({FORMAT_VERSION})")]
     Version { version: u16 },
     #[error("footer is inconsistent: {detail}")]
     Footer { detail: &'static str },
@@ -68,10 +66,7 @@ pub struct BatchPlacement<'a> {
 impl ObjectBuilder {
     pub fn with_capacity(batch_bytes: usize, batches: usize) -> Self {
         let footer = batches * ENTRY_BYTES + TRAILER_BYTES;
-        Self {
-            buf: BytesMut::with_capacity(batch_bytes + footer),
-            entries: Vec::with_capacity(batches),
-        }
+        Self { buf: BytesMut::with_capacity(batch_bytes + footer), entries: Vec::with_capacity(batches) }
     }
 
     /// Appends a batch and returns its entry.
@@ -137,18 +132,14 @@ pub fn read_footer(object: &[u8]) -> Result<Vec<FooterEntry>, FormatError> {
     if version > FORMAT_VERSION {
         return Err(FormatError::Version { version });
     }
-    let entries_offset = usize::try_from(u64::from_be_bytes(be(t, 0)))
-        .map_err(|_| FormatError::Footer { detail: "offset" })?;
+    let entries_offset =
+        usize::try_from(u64::from_be_bytes(be(t, 0))).map_err(|_| FormatError::Footer { detail: "offset" })?;
     let count = u32::from_be_bytes(be(t, 8)) as usize;
     let crc = u32::from_be_bytes(be(t, 12));
     let entries_end = size_bytes - TRAILER_BYTES;
-    let expected_len = count
-        .checked_mul(ENTRY_BYTES)
-        .ok_or(FormatError::Footer { detail: "count" })?;
+    let expected_len = count.checked_mul(ENTRY_BYTES).ok_or(FormatError::Footer { detail: "count" })?;
     if entries_offset > entries_end || entries_end - entries_offset != expected_len {
-        return Err(FormatError::Footer {
-            detail: "entry count does not match the footer size",
-        });
+        return Err(FormatError::Footer { detail: "entry count does not match the footer size" });
     }
     let raw = &object[entries_offset..entries_end];
     if crc32c::crc32c(raw) != crc {
@@ -172,9 +163,7 @@ pub fn read_footer(object: &[u8]) -> Result<Vec<FooterEntry>, FormatError> {
     for e in &entries {
         let end = e.position.checked_add(u64::from(e.length));
         if end.is_none_or(|end| end > entries_offset as u64) {
-            return Err(FormatError::Footer {
-                detail: "entry points past the batch section",
-            });
+            return Err(FormatError::Footer { detail: "entry points past the batch section" });
         }
     }
     Ok(entries)
@@ -220,17 +209,11 @@ mod tests {
         let mut bad = object.to_vec();
         bad[6] ^= 0xff;
         assert_eq!(read_footer(&bad), Err(FormatError::Crc));
-        assert_eq!(
-            read_footer(&object[..10]),
-            Err(FormatError::TooShort { size_bytes: 10 })
-        );
+        assert_eq!(read_footer(&object[..10]), Err(FormatError::TooShort { size_bytes: 10 }));
         let mut newer = object.to_vec();
         let v = newer.len() - 8;
         newer[v..v + 2].copy_from_slice(&9u16.to_be_bytes());
-        assert_eq!(
-            read_footer(&newer),
-            Err(FormatError::Version { version: 9 })
-        );
+        assert_eq!(read_footer(&newer), Err(FormatError::Version { version: 9 }));
         let empty = ObjectBuilder::with_capacity(0, 0).finish().0;
         assert_eq!(read_footer(&empty).unwrap(), vec![]);
     }

@@ -38,48 +38,23 @@ fn limits(linger_ms: u64) -> LogLimits {
 
 async fn fixture(partitions: i32) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let meta: Arc<dyn MetadataStore> =
-        Arc::new(SqliteStore::open(&dir.path().join("meta.sqlite")).unwrap());
-    let store: Arc<dyn ObjectStore> =
-        Arc::new(LocalStore::open(dir.path().join("objects")).unwrap());
-    let topic = TopicRecord {
-        id: Uuid::new_v4(),
-        name: "t".into(),
-        partitions,
-        configs: Default::default(),
-        created_ms: 0,
-    };
+    let meta: Arc<dyn MetadataStore> = Arc::new(SqliteStore::open(&dir.path().join("meta.sqlite")).unwrap());
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalStore::open(dir.path().join("objects")).unwrap());
+    let topic =
+        TopicRecord { id: Uuid::new_v4(), name: "t".into(), partitions, configs: Default::default(), created_ms: 0 };
     meta.create_topic(&topic).await.unwrap();
-    Fixture {
-        _dir: dir,
-        meta,
-        store,
-        clock: Arc::new(ManualClock::new(1_000_000)),
-        topic,
-    }
+    Fixture { _dir: dir, meta, store, clock: Arc::new(ManualClock::new(1_000_000)), topic }
 }
 
 async fn open(f: &Fixture, linger_ms: u64) -> Log {
     let clock: Arc<dyn Clock> = f.clock.clone();
-    Log::open(
-        f.meta.clone(),
-        f.store.clone(),
-        clock,
-        limits(linger_ms),
-        std::slice::from_ref(&f.topic),
-    )
-    .await
-    .unwrap()
+    Log::open(f.meta.clone(), f.store.clone(), clock, limits(linger_ms), std::slice::from_ref(&f.topic)).await.unwrap()
 }
 
 async fn append(log: &Log, topic: Uuid, partition: i32, values: &[&[u8]], ts: i64) -> i64 {
     let b = build_batch(values, ts);
     let h = validate_produced_batch(&b, 1 << 20).unwrap();
-    let receipt = log
-        .writer()
-        .admit((topic, partition), Bytes::from(b), h)
-        .await
-        .unwrap();
+    let receipt = log.writer().admit((topic, partition), Bytes::from(b), h).await.unwrap();
     receipt.await.unwrap().unwrap()
 }
 
@@ -88,10 +63,7 @@ fn base_offsets(records: &[u8]) -> Vec<(i64, i32)> {
     let mut rest = records;
     while !rest.is_empty() {
         let h = read_header(rest).unwrap();
-        out.push((
-            i64::from_be_bytes(rest[..8].try_into().unwrap()),
-            h.records_count,
-        ));
+        out.push((i64::from_be_bytes(rest[..8].try_into().unwrap()), h.records_count));
         rest = &rest[h.size_bytes..];
     }
     out
@@ -105,12 +77,7 @@ async fn batches_of_many_partitions_share_one_object_and_one_commit() {
     for p in 0..16 {
         let b = build_batch(&[b"a", b"b"], 10);
         let h = validate_produced_batch(&b, 1 << 20).unwrap();
-        receipts.push(
-            log.writer()
-                .admit((f.topic.id, p), Bytes::from(b), h)
-                .await
-                .unwrap(),
-        );
+        receipts.push(log.writer().admit((f.topic.id, p), Bytes::from(b), h).await.unwrap());
     }
     for r in receipts {
         assert_eq!(r.await.unwrap().unwrap(), 0);
@@ -129,10 +96,7 @@ async fn batches_of_many_partitions_share_one_object_and_one_commit() {
 async fn offsets_are_contiguous_and_patched_when_read() {
     let f = fixture(1).await;
     let log = open(&f, 0).await;
-    assert_eq!(
-        append(&log, f.topic.id, 0, &[b"a", b"b", b"c"], 100).await,
-        0
-    );
+    assert_eq!(append(&log, f.topic.id, 0, &[b"a", b"b", b"c"], 100).await, 0);
     assert_eq!(append(&log, f.topic.id, 0, &[b"d"], 200).await, 3);
     assert_eq!(append(&log, f.topic.id, 0, &[b"e", b"f"], 300).await, 4);
 
@@ -145,40 +109,15 @@ async fn offsets_are_contiguous_and_patched_when_read() {
     // A budget smaller than one batch still returns one when allowed.
     let one = log.read(f.topic.id, 0, 0, 1, true).await.unwrap();
     assert_eq!(base_offsets(&one.records), vec![(0, 3)]);
-    assert!(log
-        .read(f.topic.id, 0, 0, 1, false)
-        .await
-        .unwrap()
-        .records
-        .is_empty());
-    assert!(log
-        .read(f.topic.id, 0, 6, 1 << 20, true)
-        .await
-        .unwrap()
-        .records
-        .is_empty());
-    assert!(matches!(
-        log.read(f.topic.id, 0, 7, 1, true).await,
-        Err(LogError::OffsetOutOfRange { offset: 7, .. })
-    ));
+    assert!(log.read(f.topic.id, 0, 0, 1, false).await.unwrap().records.is_empty());
+    assert!(log.read(f.topic.id, 0, 6, 1 << 20, true).await.unwrap().records.is_empty());
+    assert!(matches!(log.read(f.topic.id, 0, 7, 1, true).await, Err(LogError::OffsetOutOfRange { offset: 7, .. })));
 
     // Exact timestamp lookups: first offset whose timestamp >= target.
-    assert_eq!(
-        log.offset_for_timestamp(f.topic.id, 0, 101).await.unwrap(),
-        Some((1, 101))
-    );
-    assert_eq!(
-        log.offset_for_timestamp(f.topic.id, 0, 150).await.unwrap(),
-        Some((3, 200))
-    );
-    assert_eq!(
-        log.offset_for_timestamp(f.topic.id, 0, 301).await.unwrap(),
-        Some((5, 301))
-    );
-    assert_eq!(
-        log.offset_for_timestamp(f.topic.id, 0, 302).await.unwrap(),
-        None
-    );
+    assert_eq!(log.offset_for_timestamp(f.topic.id, 0, 101).await.unwrap(), Some((1, 101)));
+    assert_eq!(log.offset_for_timestamp(f.topic.id, 0, 150).await.unwrap(), Some((3, 200)));
+    assert_eq!(log.offset_for_timestamp(f.topic.id, 0, 301).await.unwrap(), Some((5, 301)));
+    assert_eq!(log.offset_for_timestamp(f.topic.id, 0, 302).await.unwrap(), None);
 }
 
 #[tokio::test]
@@ -195,10 +134,7 @@ async fn a_restarted_log_serves_the_same_offsets_from_the_store() {
     // The tail cache is empty after a restart: everything comes from the
     // index in the metadata store and ranged reads of the objects.
     let read = log.read(f.topic.id, 0, 0, 1 << 20, true).await.unwrap();
-    assert_eq!(
-        base_offsets(&read.records),
-        (0..10).map(|o| (o, 1)).collect::<Vec<_>>()
-    );
+    assert_eq!(base_offsets(&read.records), (0..10).map(|o| (o, 1)).collect::<Vec<_>>());
     assert_eq!(append(&log, f.topic.id, 0, &[b"y"], 99).await, 10);
 }
 
@@ -208,55 +144,21 @@ async fn uncommitted_objects_are_ignored_then_collected_after_the_grace_period()
     let log = open(&f, 0).await;
     append(&log, f.topic.id, 0, &[b"kept"], 1).await;
     // A flush that crashed between its PUT and its metadata commit.
-    f.store
-        .put_new("ab/cd/1-orphan.sho", Bytes::from_static(b"half a flush"))
-        .await
-        .unwrap();
-    assert_eq!(
-        log.read(f.topic.id, 0, 0, 1 << 20, true)
-            .await
-            .unwrap()
-            .high_watermark,
-        1
-    );
+    f.store.put_new("ab/cd/1-orphan.sho", Bytes::from_static(b"half a flush")).await.unwrap();
+    assert_eq!(log.read(f.topic.id, 0, 0, 1 << 20, true).await.unwrap().high_watermark, 1);
 
-    let mtime = f
-        .store
-        .list("")
-        .await
-        .unwrap()
-        .iter()
-        .map(|o| o.last_modified_ms)
-        .max()
-        .unwrap();
+    let mtime = f.store.list("").await.unwrap().iter().map(|o| o.last_modified_ms).max().unwrap();
     f.clock.advance_ms(mtime - f.clock.now_ms()); // now == the orphan's mtime: inside the grace period
-    assert_eq!(
-        log.collect_garbage().await.unwrap(),
-        super::gc::GcReport::default()
-    );
+    assert_eq!(log.collect_garbage().await.unwrap(), super::gc::GcReport::default());
     assert_eq!(f.store.list("").await.unwrap().len(), 2);
 
     f.clock.advance_ms(1001);
     let report = log.collect_garbage().await.unwrap();
-    assert_eq!(
-        report,
-        super::gc::GcReport {
-            unreferenced_deleted: 0,
-            orphans_deleted: 1
-        }
-    );
+    assert_eq!(report, super::gc::GcReport { unreferenced_deleted: 0, orphans_deleted: 1 });
     let left = f.store.list("").await.unwrap();
     assert_eq!(left.len(), 1);
     assert!(!left[0].key.contains("orphan"));
-    assert_eq!(
-        base_offsets(
-            &log.read(f.topic.id, 0, 0, 1 << 20, true)
-                .await
-                .unwrap()
-                .records
-        ),
-        vec![(0, 1)]
-    );
+    assert_eq!(base_offsets(&log.read(f.topic.id, 0, 0, 1 << 20, true).await.unwrap().records), vec![(0, 1)]);
 }
 
 #[tokio::test]

@@ -47,47 +47,22 @@ pub struct WriterHandle {
 impl WriterHandle {
     /// Queues a validated batch. Waits while the writer's buffer is full;
     /// the returned receipt resolves once the batch is committed (or failed).
-    pub async fn admit(
-        &self,
-        key: PartitionKey,
-        bytes: Bytes,
-        header: BatchHeader,
-    ) -> Result<AppendReceipt, LogError> {
+    pub async fn admit(&self, key: PartitionKey, bytes: Bytes, header: BatchHeader) -> Result<AppendReceipt, LogError> {
         // A batch larger than the whole buffer takes the whole buffer.
         let permits = bytes.len().clamp(1, self.buffer_bytes_max) as u32;
-        let permit = self
-            .buffer
-            .clone()
-            .acquire_many_owned(permits)
-            .await
-            .map_err(|_| LogError::WriterStopped)?;
+        let permit = self.buffer.clone().acquire_many_owned(permits).await.map_err(|_| LogError::WriterStopped)?;
         let (done, receipt) = oneshot::channel();
-        self.tx
-            .send(Append {
-                key,
-                bytes,
-                header,
-                done,
-                _permit: permit,
-            })
-            .map_err(|_| LogError::WriterStopped)?;
+        self.tx.send(Append { key, bytes, header, done, _permit: permit }).map_err(|_| LogError::WriterStopped)?;
         Ok(receipt)
     }
 }
 
 pub(crate) fn spawn(shared: Arc<Shared>) -> WriterHandle {
     let (tx, rx) = mpsc::unbounded_channel();
-    let buffer_bytes_max = shared
-        .limits
-        .writer_buffered_bytes_max
-        .min(u32::MAX as usize);
+    let buffer_bytes_max = shared.limits.writer_buffered_bytes_max.min(u32::MAX as usize);
     let buffer = Arc::new(Semaphore::new(buffer_bytes_max));
     tokio::spawn(run(shared, rx));
-    WriterHandle {
-        tx,
-        buffer,
-        buffer_bytes_max,
-    }
+    WriterHandle { tx, buffer, buffer_bytes_max }
 }
 
 async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Append>) {
@@ -103,10 +78,7 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Append>) {
             let next = match rx.try_recv() {
                 Ok(a) => Some(a),
                 Err(_) if linger.is_zero() => None,
-                Err(_) => tokio::time::timeout_at(deadline, rx.recv())
-                    .await
-                    .ok()
-                    .flatten(),
+                Err(_) => tokio::time::timeout_at(deadline, rx.recv()).await.ok().flatten(),
             };
             let Some(a) = next else { break };
             bytes += a.bytes.len();

@@ -5,35 +5,16 @@ use std::collections::BTreeMap;
 
 use uuid::Uuid;
 
-use super::{BatchAppend, MetaError, MetadataStore, ObjectCommit, TopicRecord};
+use super::{BatchAppend, CommittedOffset, GroupRecord, MetaError, MetadataStore, ObjectCommit, TopicRecord};
 
 fn topic(name: &str, partitions: i32) -> TopicRecord {
     let mut configs = BTreeMap::new();
     configs.insert("retention.ms".to_string(), "1000".to_string());
-    TopicRecord {
-        id: Uuid::new_v4(),
-        name: name.to_string(),
-        partitions,
-        configs,
-        created_ms: 1,
-    }
+    TopicRecord { id: Uuid::new_v4(), name: name.to_string(), partitions, configs, created_ms: 1 }
 }
 
-fn append(
-    topic_id: Uuid,
-    partition: i32,
-    offset_count: i32,
-    position: u64,
-    max_timestamp: i64,
-) -> BatchAppend {
-    BatchAppend {
-        topic_id,
-        partition,
-        offset_count,
-        position,
-        length: 100,
-        max_timestamp,
-    }
+fn append(topic_id: Uuid, partition: i32, offset_count: i32, position: u64, max_timestamp: i64) -> BatchAppend {
+    BatchAppend { topic_id, partition, offset_count, position, length: 100, max_timestamp }
 }
 
 /// Creates `name` with one partition holding one committed batch of 3 offsets.
@@ -47,35 +28,61 @@ pub async fn seed_one_topic(store: &dyn MetadataStore, name: &str) -> TopicRecor
         created_ms: 1,
         batches: vec![append(t.id, 0, 3, 0, 10)],
     };
-    store
-        .commit_object(&commit)
-        .await
-        .expect("commit")
-        .into_iter()
-        .for_each(|r| assert_eq!(r.expect("batch"), 0));
+    store.commit_object(&commit).await.expect("commit").into_iter().for_each(|r| assert_eq!(r.expect("batch"), 0));
     t
 }
 
 /// Runs every check; panics at the first behaviour that differs.
 pub async fn run(store: &dyn MetadataStore) {
     let cluster = store.cluster_id().await.expect("cluster id");
-    assert_eq!(
-        store.cluster_id().await.expect("cluster id again"),
-        cluster,
-        "cluster id is stable"
-    );
+    assert_eq!(store.cluster_id().await.expect("cluster id again"), cluster, "cluster id is stable");
 
     let first = store.allocate_producer_id().await.expect("producer id");
     let second = store.allocate_producer_id().await.expect("producer id");
-    assert!(
-        first >= 0 && second > first,
-        "producer ids are unique and increasing: {first}, {second}"
-    );
+    assert!(first >= 0 && second > first, "producer ids are unique and increasing: {first}, {second}");
 
     topics(store).await;
     offsets_and_index(store).await;
     timestamps(store).await;
     objects_and_deletion(store).await;
+    group_offsets(store).await;
+}
+
+fn committed(topic: &str, partition: i32, offset: i64, metadata: Option<&str>) -> CommittedOffset {
+    CommittedOffset {
+        topic: topic.into(),
+        partition,
+        offset,
+        leader_epoch: 0,
+        metadata: metadata.map(String::from),
+        commit_ms: 5,
+    }
+}
+
+async fn group_offsets(store: &dyn MetadataStore) {
+    let g = GroupRecord { group_id: "conf-group".into(), protocol_type: "consumer".into() };
+    store
+        .commit_offsets(
+            &g,
+            &[committed("a", 0, 10, Some("m")), committed("a", 1, 20, None), committed("b", 0, 5, Some(""))],
+        )
+        .await
+        .expect("commit");
+    // A later commit overwrites, and an empty protocol type keeps the old one.
+    let anon = GroupRecord { group_id: "conf-group".into(), protocol_type: String::new() };
+    store.commit_offsets(&anon, &[committed("a", 0, 11, None)]).await.expect("commit 2");
+    let got = store.fetch_offsets("conf-group").await.expect("fetch");
+    assert_eq!(got, vec![committed("a", 0, 11, None), committed("a", 1, 20, None), committed("b", 0, 5, Some(""))]);
+    let groups = store.list_groups().await.expect("list");
+    assert!(groups.contains(&g), "{groups:?}");
+    assert!(store.fetch_offsets("conf-none").await.expect("fetch none").is_empty());
+
+    store.delete_offsets("conf-group", Some(&[("a".into(), 1)])).await.expect("delete some");
+    let got = store.fetch_offsets("conf-group").await.expect("fetch");
+    assert_eq!(got.iter().map(|o| (o.topic.as_str(), o.partition)).collect::<Vec<_>>(), vec![("a", 0), ("b", 0)]);
+    store.delete_offsets("conf-group", None).await.expect("delete group");
+    assert!(store.fetch_offsets("conf-group").await.expect("fetch").is_empty());
+    assert!(!store.list_groups().await.expect("list").iter().any(|x| x.group_id == "conf-group"));
 }
 
 async fn topics(store: &dyn MetadataStore) {
@@ -90,19 +97,10 @@ async fn topics(store: &dyn MetadataStore) {
     assert_eq!(found, &a, "a topic reads back exactly as created");
     for p in 0..3 {
         let o = store.partition_offsets(a.id, p).await.expect("offsets");
-        assert_eq!(
-            (o.log_start_offset, o.next_offset, o.max_timestamp),
-            (0, 0, -1)
-        );
+        assert_eq!((o.log_start_offset, o.next_offset, o.max_timestamp), (0, 0, -1));
     }
-    assert!(matches!(
-        store.partition_offsets(a.id, 3).await,
-        Err(MetaError::PartitionNotFound { partition: 3, .. })
-    ));
-    assert!(matches!(
-        store.delete_topic("conf-missing").await,
-        Err(MetaError::TopicNotFound { .. })
-    ));
+    assert!(matches!(store.partition_offsets(a.id, 3).await, Err(MetaError::PartitionNotFound { partition: 3, .. })));
+    assert!(matches!(store.delete_topic("conf-missing").await, Err(MetaError::TopicNotFound { .. })));
 }
 
 async fn offsets_and_index(store: &dyn MetadataStore) {
@@ -128,11 +126,7 @@ async fn offsets_and_index(store: &dyn MetadataStore) {
     assert_eq!(out[0].as_ref().expect("p0 first"), &0);
     assert_eq!(out[1].as_ref().expect("p1"), &0);
     assert!(matches!(out[2], Err(MetaError::PartitionNotFound { .. })));
-    assert_eq!(
-        out[3].as_ref().expect("p0 second"),
-        &5,
-        "commit order is offset order within a partition"
-    );
+    assert_eq!(out[3].as_ref().expect("p0 second"), &5, "commit order is offset order within a partition");
 
     let commit2 = ObjectCommit {
         object_key: "bb/obj-2".into(),
@@ -141,47 +135,23 @@ async fn offsets_and_index(store: &dyn MetadataStore) {
         created_ms: 6,
         batches: vec![append(t.id, 0, 1, 0, 200)],
     };
-    assert_eq!(
-        store.commit_object(&commit2).await.expect("commit 2")[0]
-            .as_ref()
-            .expect("ok"),
-        &8
-    );
+    assert_eq!(store.commit_object(&commit2).await.expect("commit 2")[0].as_ref().expect("ok"), &8);
 
     let o = store.partition_offsets(t.id, 0).await.expect("offsets");
-    assert_eq!(
-        (o.log_start_offset, o.next_offset, o.max_timestamp),
-        (0, 9, 200)
-    );
+    assert_eq!((o.log_start_offset, o.next_offset, o.max_timestamp), (0, 9, 200));
     let o1 = store.partition_offsets(t.id, 1).await.expect("offsets p1");
     assert_eq!(o1.next_offset, 2);
 
     let rows = store.index_rows(t.id, 0, 0, 100).await.expect("rows");
-    let spans: Vec<(i64, i64, &str, u64)> = rows
-        .iter()
-        .map(|r| (r.base_offset, r.last_offset, &*r.object_key, r.position))
-        .collect();
-    assert_eq!(
-        spans,
-        vec![
-            (0, 4, "aa/obj-1", 0),
-            (5, 7, "aa/obj-1", 300),
-            (8, 8, "bb/obj-2", 0)
-        ]
-    );
+    let spans: Vec<(i64, i64, &str, u64)> =
+        rows.iter().map(|r| (r.base_offset, r.last_offset, &*r.object_key, r.position)).collect();
+    assert_eq!(spans, vec![(0, 4, "aa/obj-1", 0), (5, 7, "aa/obj-1", 300), (8, 8, "bb/obj-2", 0)]);
     // From the middle of a batch: that batch comes first.
     let mid = store.index_rows(t.id, 0, 6, 100).await.expect("rows mid");
-    assert_eq!(
-        mid.iter().map(|r| r.base_offset).collect::<Vec<_>>(),
-        vec![5, 8]
-    );
+    assert_eq!(mid.iter().map(|r| r.base_offset).collect::<Vec<_>>(), vec![5, 8]);
     let limited = store.index_rows(t.id, 0, 0, 2).await.expect("limited");
     assert_eq!(limited.len(), 2);
-    assert!(store
-        .index_rows(t.id, 0, 9, 10)
-        .await
-        .expect("at end")
-        .is_empty());
+    assert!(store.index_rows(t.id, 0, 9, 10).await.expect("at end").is_empty());
 }
 
 async fn timestamps(store: &dyn MetadataStore) {
@@ -193,21 +163,13 @@ async fn timestamps(store: &dyn MetadataStore) {
         size_bytes: 300,
         node_id: 1,
         created_ms: 1,
-        batches: vec![
-            append(t.id, 0, 2, 0, 100),
-            append(t.id, 0, 2, 100, 50),
-            append(t.id, 0, 2, 200, 300),
-        ],
+        batches: vec![append(t.id, 0, 2, 0, 100), append(t.id, 0, 2, 100, 50), append(t.id, 0, 2, 200, 300)],
     };
     store.commit_object(&commit).await.expect("commit");
     let first = |ts| store.first_row_at_or_after_timestamp(t.id, 0, ts);
     assert_eq!(first(0).await.expect("q").expect("row").base_offset, 0);
     assert_eq!(first(100).await.expect("q").expect("row").base_offset, 0);
-    assert_eq!(
-        first(101).await.expect("q").expect("row").base_offset,
-        4,
-        "skips the batch whose max is only 50"
-    );
+    assert_eq!(first(101).await.expect("q").expect("row").base_offset, 4, "skips the batch whose max is only 50");
     assert_eq!(first(300).await.expect("q").expect("row").base_offset, 4);
     assert!(first(301).await.expect("q").is_none());
 }
@@ -216,57 +178,20 @@ async fn objects_and_deletion(store: &dyn MetadataStore) {
     let t = seed_one_topic(store, "conf-del").await;
     let key = "seed/conf-del".to_string();
     let unknown = "zz/never-committed".to_string();
-    let known = store
-        .known_objects(&[key.clone(), unknown.clone()])
-        .await
-        .expect("known");
+    let known = store.known_objects(&[key.clone(), unknown.clone()]).await.expect("known");
     assert!(known.contains(&key) && !known.contains(&unknown));
-    assert!(!store
-        .unreferenced_objects()
-        .await
-        .expect("unref")
-        .contains(&key));
+    assert!(!store.unreferenced_objects().await.expect("unref").contains(&key));
 
     let deleted = store.delete_topic("conf-del").await.expect("delete");
     assert_eq!(deleted.id, t.id);
-    assert!(!store
-        .list_topics()
-        .await
-        .expect("list")
-        .iter()
-        .any(|x| x.name == "conf-del"));
-    assert!(matches!(
-        store.partition_offsets(t.id, 0).await,
-        Err(MetaError::PartitionNotFound { .. })
-    ));
-    assert!(store
-        .index_rows(t.id, 0, 0, 10)
-        .await
-        .expect("rows")
-        .is_empty());
-    assert!(
-        store
-            .unreferenced_objects()
-            .await
-            .expect("unref")
-            .contains(&key),
-        "a deleted topic's object is garbage"
-    );
+    assert!(!store.list_topics().await.expect("list").iter().any(|x| x.name == "conf-del"));
+    assert!(matches!(store.partition_offsets(t.id, 0).await, Err(MetaError::PartitionNotFound { .. })));
+    assert!(store.index_rows(t.id, 0, 0, 10).await.expect("rows").is_empty());
+    assert!(store.unreferenced_objects().await.expect("unref").contains(&key), "a deleted topic's object is garbage");
     store.forget_object(&key).await.expect("forget");
-    assert!(!store
-        .unreferenced_objects()
-        .await
-        .expect("unref")
-        .contains(&key));
+    assert!(!store.unreferenced_objects().await.expect("unref").contains(&key));
 
     // Recreating a topic of the same name starts from offset 0.
     let again = seed_one_topic(store, "conf-del-2").await;
-    assert_eq!(
-        store
-            .partition_offsets(again.id, 0)
-            .await
-            .expect("offsets")
-            .next_offset,
-        3
-    );
+    assert_eq!(store.partition_offsets(again.id, 0).await.expect("offsets").next_offset, 3);
 }

@@ -25,10 +25,7 @@ pub enum MetaError {
     #[error("partition {partition} of topic {topic_id} does not exist")]
     PartitionNotFound { topic_id: Uuid, partition: i32 },
     #[error("metadata store unavailable during {operation}: {detail}")]
-    Unavailable {
-        operation: &'static str,
-        detail: String,
-    },
+    Unavailable { operation: &'static str, detail: String },
     #[error("metadata store holds inconsistent data: {detail}")]
     Corrupt { detail: String },
 }
@@ -86,6 +83,24 @@ pub struct PartitionOffsets {
     pub max_timestamp: i64,
 }
 
+/// A committed consumer-group offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedOffset {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: Option<String>,
+    pub commit_ms: i64,
+}
+
+/// A group as stored: enough to list it after a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRecord {
+    pub group_id: String,
+    pub protocol_type: String,
+}
+
 #[async_trait]
 pub trait MetadataStore: Send + Sync + 'static {
     /// The cluster id, created on first use and stable afterwards.
@@ -102,16 +117,9 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// next offset by the batch's offset count and insert its index row;
     /// record the object. Returns each batch's base offset, or the error for
     /// a batch whose partition no longer exists (the others still commit).
-    async fn commit_object(
-        &self,
-        commit: &ObjectCommit,
-    ) -> Result<Vec<Result<i64, MetaError>>, MetaError>;
+    async fn commit_object(&self, commit: &ObjectCommit) -> Result<Vec<Result<i64, MetaError>>, MetaError>;
 
-    async fn partition_offsets(
-        &self,
-        topic_id: Uuid,
-        partition: i32,
-    ) -> Result<PartitionOffsets, MetaError>;
+    async fn partition_offsets(&self, topic_id: Uuid, partition: i32) -> Result<PartitionOffsets, MetaError>;
 
     /// Index rows with `last_offset >= from_offset`, in offset order.
     async fn index_rows(
@@ -135,13 +143,24 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn unreferenced_objects(&self) -> Result<Vec<String>, MetaError>;
 
     /// Which of `keys` are committed objects (not yet forgotten).
-    async fn known_objects(
-        &self,
-        keys: &[String],
-    ) -> Result<std::collections::HashSet<String>, MetaError>;
+    async fn known_objects(&self, keys: &[String]) -> Result<std::collections::HashSet<String>, MetaError>;
 
     /// A producer id never handed out before.
     async fn allocate_producer_id(&self) -> Result<i64, MetaError>;
+
+    /// Every stored group.
+    async fn list_groups(&self) -> Result<Vec<GroupRecord>, MetaError>;
+
+    /// In one transaction: records the group (keeping an existing
+    /// protocol type unless `protocol_type` is non-empty) and upserts offsets.
+    async fn commit_offsets(&self, group: &GroupRecord, offsets: &[CommittedOffset]) -> Result<(), MetaError>;
+
+    /// The group's committed offsets, ordered by topic and partition.
+    async fn fetch_offsets(&self, group_id: &str) -> Result<Vec<CommittedOffset>, MetaError>;
+
+    /// Deletes some of a group's offsets (`Some`) or the group and all of
+    /// its offsets (`None`).
+    async fn delete_offsets(&self, group_id: &str, which: Option<&[(String, i32)]>) -> Result<(), MetaError>;
 
     /// Drops the record of an object that was deleted from the object store.
     async fn forget_object(&self, key: &str) -> Result<(), MetaError>;

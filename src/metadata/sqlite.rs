@@ -13,14 +13,14 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
-use super::{IndexRow, MetaError, MetadataStore, ObjectCommit, PartitionOffsets, TopicRecord};
+use super::{
+    CommittedOffset, GroupRecord, IndexRow, MetaError, MetadataStore, ObjectCommit, PartitionOffsets, TopicRecord,
+};
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_initial.sql")),
-    (
-        2,
-        include_str!("../../migrations/sqlite/0002_producer_ids.sql"),
-    ),
+    (2, include_str!("../../migrations/sqlite/0002_producer_ids.sql")),
+    (3, include_str!("../../migrations/sqlite/0003_groups.sql")),
 ];
 const READERS: usize = 4;
 
@@ -31,10 +31,7 @@ pub struct SqliteStore {
 }
 
 fn unavailable(operation: &'static str) -> impl Fn(rusqlite::Error) -> MetaError {
-    move |e| MetaError::Unavailable {
-        operation,
-        detail: e.to_string(),
-    }
+    move |e| MetaError::Unavailable { operation, detail: e.to_string() }
 }
 
 fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
@@ -47,22 +44,16 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)",
-    )?;
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for (version, sql) in MIGRATIONS {
-        let applied: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)",
-            [version],
-            |r| r.get(0),
-        )?;
+        let applied: bool =
+            tx.query_row("SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = ?1)", [version], |r| {
+                r.get(0)
+            })?;
         if !applied {
             tx.execute_batch(sql)?;
-            tx.execute(
-                "INSERT INTO schema_migrations (version) VALUES (?1)",
-                [version],
-            )?;
+            tx.execute("INSERT INTO schema_migrations (version) VALUES (?1)", [version])?;
         }
     }
     tx.commit()
@@ -73,17 +64,12 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, MetaError> {
         let open = unavailable("open");
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| MetaError::Unavailable {
-                operation: "open",
-                detail: e.to_string(),
-            })?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| MetaError::Unavailable { operation: "open", detail: e.to_string() })?;
         }
         let mut writer = open_connection(path).map_err(&open)?;
         migrate(&mut writer).map_err(&open)?;
-        let readers = (0..READERS)
-            .map(|_| open_connection(path))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(&open)?;
+        let readers = (0..READERS).map(|_| open_connection(path)).collect::<Result<Vec<_>, _>>().map_err(&open)?;
         Ok(Self {
             writer: Arc::new(Mutex::new(writer)),
             readers: Arc::new(Mutex::new(readers)),
@@ -105,10 +91,7 @@ impl SqliteStore {
             f(&mut conn)
         })
         .await
-        .map_err(|e| MetaError::Unavailable {
-            operation: "write",
-            detail: e.to_string(),
-        })?
+        .map_err(|e| MetaError::Unavailable { operation: "write", detail: e.to_string() })?
     }
 
     async fn read<T: Send + 'static>(
@@ -133,10 +116,7 @@ impl SqliteStore {
             result
         })
         .await
-        .map_err(|e| MetaError::Unavailable {
-            operation: "read",
-            detail: e.to_string(),
-        })?
+        .map_err(|e| MetaError::Unavailable { operation: "read", detail: e.to_string() })?
     }
 }
 
@@ -155,19 +135,12 @@ fn row_to_index(r: &rusqlite::Row<'_>) -> rusqlite::Result<IndexRow> {
 fn load_topics(conn: &Connection) -> rusqlite::Result<Vec<TopicRecord>> {
     let mut configs: BTreeMap<Vec<u8>, BTreeMap<String, String>> = BTreeMap::new();
     let mut stmt = conn.prepare("SELECT topic_id, key, value FROM topic_configs")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, Vec<u8>>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-        ))
-    })?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
     for row in rows {
         let (id, k, v) = row?;
         configs.entry(id).or_default().insert(k, v);
     }
-    let mut stmt =
-        conn.prepare("SELECT topic_id, name, partitions, created_ms FROM topics ORDER BY name")?;
+    let mut stmt = conn.prepare("SELECT topic_id, name, partitions, created_ms FROM topics ORDER BY name")?;
     let rows = stmt.query_map([], |r| {
         let id: Vec<u8> = r.get(0)?;
         Ok(TopicRecord {
@@ -186,20 +159,14 @@ impl MetadataStore for SqliteStore {
     async fn cluster_id(&self) -> Result<String, MetaError> {
         self.write(|conn| {
             let err = unavailable("cluster_id");
-            let existing: Option<String> = conn
-                .query_row("SELECT cluster_id FROM cluster", [], |r| r.get(0))
-                .optional()
-                .map_err(&err)?;
+            let existing: Option<String> =
+                conn.query_row("SELECT cluster_id FROM cluster", [], |r| r.get(0)).optional().map_err(&err)?;
             if let Some(id) = existing {
                 return Ok(id);
             }
             // Kafka cluster ids are 22-character URL-safe base64 of a UUID.
             let id = base64_url(Uuid::new_v4().as_bytes());
-            conn.execute(
-                "INSERT INTO cluster (singleton, cluster_id) VALUES (1, ?1)",
-                [&id],
-            )
-            .map_err(&err)?;
+            conn.execute("INSERT INTO cluster (singleton, cluster_id) VALUES (1, ?1)", [&id]).map_err(&err)?;
             Ok(id)
         })
         .await
@@ -210,8 +177,9 @@ impl MetadataStore for SqliteStore {
         self.write(move |conn| {
             let err = unavailable("create_topic");
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
-            let exists: bool =
-                tx.query_row("SELECT EXISTS (SELECT 1 FROM topics WHERE name = ?1)", [&topic.name], |r| r.get(0)).map_err(&err)?;
+            let exists: bool = tx
+                .query_row("SELECT EXISTS (SELECT 1 FROM topics WHERE name = ?1)", [&topic.name], |r| r.get(0))
+                .map_err(&err)?;
             if exists {
                 return Err(MetaError::TopicExists { name: topic.name });
             }
@@ -226,7 +194,8 @@ impl MetadataStore for SqliteStore {
                     .map_err(&err)?;
             }
             for p in 0..topic.partitions {
-                tx.execute("INSERT INTO partitions (topic_id, partition) VALUES (?1, ?2)", params![id, p]).map_err(&err)?;
+                tx.execute("INSERT INTO partitions (topic_id, partition) VALUES (?1, ?2)", params![id, p])
+                    .map_err(&err)?;
             }
             tx.commit().map_err(&err)
         })
@@ -237,21 +206,14 @@ impl MetadataStore for SqliteStore {
         let name = name.to_string();
         self.write(move |conn| {
             let err = unavailable("delete_topic");
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(&err)?;
-            let topic = load_topics(&tx)
-                .map_err(&err)?
-                .into_iter()
-                .find(|t| t.name == name);
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
+            let topic = load_topics(&tx).map_err(&err)?.into_iter().find(|t| t.name == name);
             let Some(topic) = topic else {
                 return Err(MetaError::TopicNotFound { name });
             };
             let id = topic.id.as_bytes().to_vec();
-            tx.execute("DELETE FROM batches WHERE topic_id = ?1", [&id])
-                .map_err(&err)?;
-            tx.execute("DELETE FROM topics WHERE topic_id = ?1", [&id])
-                .map_err(&err)?;
+            tx.execute("DELETE FROM batches WHERE topic_id = ?1", [&id]).map_err(&err)?;
+            tx.execute("DELETE FROM topics WHERE topic_id = ?1", [&id]).map_err(&err)?;
             tx.commit().map_err(&err)?;
             Ok(topic)
         })
@@ -259,14 +221,10 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn list_topics(&self) -> Result<Vec<TopicRecord>, MetaError> {
-        self.read(|conn| load_topics(conn).map_err(unavailable("list_topics")))
-            .await
+        self.read(|conn| load_topics(conn).map_err(unavailable("list_topics"))).await
     }
 
-    async fn commit_object(
-        &self,
-        commit: &ObjectCommit,
-    ) -> Result<Vec<Result<i64, MetaError>>, MetaError> {
+    async fn commit_object(&self, commit: &ObjectCommit) -> Result<Vec<Result<i64, MetaError>>, MetaError> {
         let commit = commit.clone();
         self.write(move |conn| {
             let err = unavailable("commit_object");
@@ -323,11 +281,7 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
-    async fn partition_offsets(
-        &self,
-        topic_id: Uuid,
-        partition: i32,
-    ) -> Result<PartitionOffsets, MetaError> {
+    async fn partition_offsets(&self, topic_id: Uuid, partition: i32) -> Result<PartitionOffsets, MetaError> {
         self.read(move |conn| {
             conn.query_row(
                 "SELECT log_start_offset, next_offset, max_timestamp FROM partitions WHERE topic_id = ?1 AND partition = ?2",
@@ -407,9 +361,7 @@ impl MetadataStore for SqliteStore {
         let keys = keys.to_vec();
         self.read(move |conn| {
             let err = unavailable("known_objects");
-            let mut stmt = conn
-                .prepare_cached("SELECT 1 FROM objects WHERE object_key = ?1")
-                .map_err(&err)?;
+            let mut stmt = conn.prepare_cached("SELECT 1 FROM objects WHERE object_key = ?1").map_err(&err)?;
             let mut known = HashSet::new();
             for k in keys {
                 if stmt.exists([&k]).map_err(&err)? {
@@ -423,12 +375,110 @@ impl MetadataStore for SqliteStore {
 
     async fn allocate_producer_id(&self) -> Result<i64, MetaError> {
         self.write(|conn| {
-            conn.query_row(
-                "UPDATE producer_id_counter SET next_id = next_id + 1 RETURNING next_id - 1",
-                [],
-                |r| r.get(0),
-            )
+            conn.query_row("UPDATE producer_id_counter SET next_id = next_id + 1 RETURNING next_id - 1", [], |r| {
+                r.get(0)
+            })
             .map_err(unavailable("allocate_producer_id"))
+        })
+        .await
+    }
+
+    async fn list_groups(&self) -> Result<Vec<GroupRecord>, MetaError> {
+        self.read(|conn| {
+            let err = unavailable("list_groups");
+            let mut stmt =
+                conn.prepare("SELECT group_id, protocol_type FROM groups ORDER BY group_id").map_err(&err)?;
+            let rows = stmt
+                .query_map([], |r| Ok(GroupRecord { group_id: r.get(0)?, protocol_type: r.get(1)? }))
+                .map_err(&err)?;
+            rows.collect::<Result<_, _>>().map_err(&err)
+        })
+        .await
+    }
+
+    async fn commit_offsets(&self, group: &GroupRecord, offsets: &[CommittedOffset]) -> Result<(), MetaError> {
+        let group = group.clone();
+        let offsets = offsets.to_vec();
+        self.write(move |conn| {
+            let err = unavailable("commit_offsets");
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
+            tx.execute(
+                "INSERT INTO groups (group_id, protocol_type, created_ms) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (group_id) DO UPDATE SET protocol_type = \
+                   CASE WHEN excluded.protocol_type = '' THEN groups.protocol_type ELSE excluded.protocol_type END",
+                params![group.group_id, group.protocol_type, offsets.first().map_or(0, |o| o.commit_ms)],
+            )
+            .map_err(&err)?;
+            {
+                let mut upsert = tx
+                    .prepare_cached(
+                        "INSERT INTO group_offsets (group_id, topic, partition, committed_offset, leader_epoch, metadata, commit_ms) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (group_id, topic, partition) DO UPDATE SET \
+                         committed_offset = excluded.committed_offset, leader_epoch = excluded.leader_epoch, \
+                         metadata = excluded.metadata, commit_ms = excluded.commit_ms",
+                    )
+                    .map_err(&err)?;
+                for o in &offsets {
+                    upsert
+                        .execute(params![group.group_id, o.topic, o.partition, o.offset, o.leader_epoch, o.metadata, o.commit_ms])
+                        .map_err(&err)?;
+                }
+            }
+            tx.commit().map_err(&err)
+        })
+        .await
+    }
+
+    async fn fetch_offsets(&self, group_id: &str) -> Result<Vec<CommittedOffset>, MetaError> {
+        let group_id = group_id.to_string();
+        self.read(move |conn| {
+            let err = unavailable("fetch_offsets");
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT topic, partition, committed_offset, leader_epoch, metadata, commit_ms FROM group_offsets \
+                     WHERE group_id = ?1 ORDER BY topic, partition",
+                )
+                .map_err(&err)?;
+            let rows = stmt
+                .query_map([&group_id], |r| {
+                    Ok(CommittedOffset {
+                        topic: r.get(0)?,
+                        partition: r.get(1)?,
+                        offset: r.get(2)?,
+                        leader_epoch: r.get(3)?,
+                        metadata: r.get(4)?,
+                        commit_ms: r.get(5)?,
+                    })
+                })
+                .map_err(&err)?;
+            rows.collect::<Result<_, _>>().map_err(&err)
+        })
+        .await
+    }
+
+    async fn delete_offsets(&self, group_id: &str, which: Option<&[(String, i32)]>) -> Result<(), MetaError> {
+        let group_id = group_id.to_string();
+        let which = which.map(<[(String, i32)]>::to_vec);
+        self.write(move |conn| {
+            let err = unavailable("delete_offsets");
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
+            match which {
+                None => {
+                    tx.execute("DELETE FROM group_offsets WHERE group_id = ?1", [&group_id]).map_err(&err)?;
+                    tx.execute("DELETE FROM groups WHERE group_id = ?1", [&group_id]).map_err(&err)?;
+                }
+                Some(list) => {
+                    let mut del = tx
+                        .prepare_cached(
+                            "DELETE FROM group_offsets WHERE group_id = ?1 AND topic = ?2 AND partition = ?3",
+                        )
+                        .map_err(&err)?;
+                    for (topic, partition) in &list {
+                        del.execute(params![group_id, topic, partition]).map_err(&err)?;
+                    }
+                }
+            }
+            tx.commit().map_err(&err)
         })
         .await
     }
@@ -436,8 +486,7 @@ impl MetadataStore for SqliteStore {
     async fn forget_object(&self, key: &str) -> Result<(), MetaError> {
         let key = key.to_string();
         self.write(move |conn| {
-            conn.execute("DELETE FROM objects WHERE object_key = ?1", [&key])
-                .map_err(unavailable("forget_object"))?;
+            conn.execute("DELETE FROM objects WHERE object_key = ?1", [&key]).map_err(unavailable("forget_object"))?;
             Ok(())
         })
         .await
@@ -448,10 +497,7 @@ fn base64_url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
         let chars = chunk.len() + 1;
         for i in 0..chars {
             out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);

@@ -32,12 +32,16 @@ pub const METADATA_COMMIT_SECONDS: &str = "streamhouse_metadata_commit_duration_
 pub const INDEX_LOOKUPS_TOTAL: &str = "streamhouse_reader_index_lookups_total";
 pub const CACHE_READS_TOTAL: &str = "streamhouse_reader_cache_reads_total";
 pub const CACHE_BYTES: &str = "streamhouse_reader_cache_size_bytes";
+// Group coordinator.
+pub const GROUPS: &str = "streamhouse_group_groups";
+pub const GROUP_MEMBERS: &str = "streamhouse_group_members";
+pub const GROUP_REBALANCES_TOTAL: &str = "streamhouse_group_rebalances_total";
+pub const GROUP_OFFSET_COMMITS_TOTAL: &str = "streamhouse_group_offset_commits_total";
+pub const GROUP_CONSUMER_LAG: &str = "streamhouse_group_consumer_lag_records";
 // Background work.
 pub const GC_OBJECTS_DELETED_TOTAL: &str = "streamhouse_gc_objects_deleted_total";
 
-const SECONDS_BUCKETS: &[f64] = &[
-    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
-];
+const SECONDS_BUCKETS: &[f64] = &[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0];
 const BYTES_BUCKETS: &[f64] = &[1e3, 1e4, 1e5, 1e6, 4e6, 8e6, 16e6, 64e6];
 const COUNT_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
 
@@ -55,76 +59,32 @@ pub fn install(addr: SocketAddr) -> Result<(), BuildError> {
 
 fn describe() {
     describe_gauge!(CONNECTIONS_OPEN, "Client connections currently open");
-    describe_counter!(
-        CONNECTIONS_REJECTED_TOTAL,
-        "Connections refused because connections_max was reached"
-    );
+    describe_counter!(CONNECTIONS_REJECTED_TOTAL, "Connections refused because connections_max was reached");
     describe_counter!(
         FRAMES_REJECTED_TOTAL,
         "Request frames refused (oversized, undecodable); the connection was closed"
     );
     describe_counter!(REQUESTS_TOTAL, "Requests handled, by API");
-    describe_histogram!(
-        REQUEST_SECONDS,
-        Unit::Seconds,
-        "Request latency from decode to response, by API"
-    );
-    describe_counter!(
-        BYTES_IN_TOTAL,
-        Unit::Bytes,
-        "Record batch bytes accepted by Produce"
-    );
+    describe_histogram!(REQUEST_SECONDS, Unit::Seconds, "Request latency from decode to response, by API");
+    describe_counter!(BYTES_IN_TOTAL, Unit::Bytes, "Record batch bytes accepted by Produce");
     describe_counter!(RECORDS_IN_TOTAL, "Records accepted by Produce");
-    describe_counter!(
-        BATCHES_REJECTED_TOTAL,
-        "Produced batches refused, by Kafka error name"
-    );
-    describe_counter!(
-        BYTES_OUT_TOTAL,
-        Unit::Bytes,
-        "Record batch bytes served by Fetch"
-    );
-    describe_counter!(
-        OBJECTS_WRITTEN_TOTAL,
-        "Objects written and committed by the writer"
-    );
-    describe_counter!(
-        OBJECT_BYTES_WRITTEN_TOTAL,
-        Unit::Bytes,
-        "Bytes of committed objects"
-    );
+    describe_counter!(BATCHES_REJECTED_TOTAL, "Produced batches refused, by Kafka error name");
+    describe_counter!(BYTES_OUT_TOTAL, Unit::Bytes, "Record batch bytes served by Fetch");
+    describe_counter!(OBJECTS_WRITTEN_TOTAL, "Objects written and committed by the writer");
+    describe_counter!(OBJECT_BYTES_WRITTEN_TOTAL, Unit::Bytes, "Bytes of committed objects");
     describe_histogram!(FLUSH_BYTES, Unit::Bytes, "Object size per flush");
     describe_histogram!(FLUSH_BATCHES, "Record batches per flush");
-    describe_histogram!(
-        FLUSH_SECONDS,
-        Unit::Seconds,
-        "Flush latency: object build, PUT and metadata commit"
-    );
-    describe_counter!(
-        FLUSH_FAILURES_TOTAL,
-        "Failed flushes, by stage (put, commit)"
-    );
-    describe_histogram!(
-        OBJECT_PUT_SECONDS,
-        Unit::Seconds,
-        "Object store PUT latency"
-    );
-    describe_histogram!(
-        METADATA_COMMIT_SECONDS,
-        Unit::Seconds,
-        "Metadata transaction latency per flush"
-    );
-    describe_counter!(
-        INDEX_LOOKUPS_TOTAL,
-        "Fetch index lookups, by source (memory, store)"
-    );
-    describe_counter!(
-        CACHE_READS_TOTAL,
-        "Object cache reads, by result (hit, miss)"
-    );
+    describe_histogram!(FLUSH_SECONDS, Unit::Seconds, "Flush latency: object build, PUT and metadata commit");
+    describe_counter!(FLUSH_FAILURES_TOTAL, "Failed flushes, by stage (put, commit)");
+    describe_histogram!(OBJECT_PUT_SECONDS, Unit::Seconds, "Object store PUT latency");
+    describe_histogram!(METADATA_COMMIT_SECONDS, Unit::Seconds, "Metadata transaction latency per flush");
+    describe_counter!(INDEX_LOOKUPS_TOTAL, "Fetch index lookups, by source (memory, store)");
+    describe_counter!(CACHE_READS_TOTAL, "Object cache reads, by result (hit, miss)");
     describe_gauge!(CACHE_BYTES, Unit::Bytes, "Bytes held by the object cache");
-    describe_counter!(
-        GC_OBJECTS_DELETED_TOTAL,
-        "Objects deleted by garbage collection, by kind"
-    );
+    describe_gauge!(GROUPS, "Consumer groups, by state");
+    describe_gauge!(GROUP_MEMBERS, "Members of all consumer groups");
+    describe_counter!(GROUP_REBALANCES_TOTAL, "Rebalances started");
+    describe_counter!(GROUP_OFFSET_COMMITS_TOTAL, "Partition offsets committed");
+    describe_gauge!(GROUP_CONSUMER_LAG, "High watermark minus committed offset, by group, topic and partition");
+    describe_counter!(GC_OBJECTS_DELETED_TOTAL, "Objects deleted by garbage collection, by kind");
 }

@@ -39,27 +39,16 @@ impl LocalStore {
     fn path_of(&self, key: &str) -> Result<PathBuf, StoreError> {
         let bad = key.is_empty()
             || key.starts_with('/')
-            || key
-                .split('/')
-                .any(|part| part.is_empty() || part == "." || part == ".." || part == TMP_DIR);
+            || key.split('/').any(|part| part.is_empty() || part == "." || part == ".." || part == TMP_DIR);
         if bad {
-            return Err(StoreError::NotFound {
-                key: key.to_string(),
-            });
+            return Err(StoreError::NotFound { key: key.to_string() });
         }
         Ok(self.root.join(key))
     }
 }
 
-fn unavailable<'a>(
-    operation: &'static str,
-    key: &'a str,
-) -> impl FnOnce(io::Error) -> StoreError + 'a {
-    move |source| StoreError::Unavailable {
-        operation,
-        key: key.to_string(),
-        source,
-    }
+fn unavailable<'a>(operation: &'static str, key: &'a str) -> impl FnOnce(io::Error) -> StoreError + 'a {
+    move |source| StoreError::Unavailable { operation, key: key.to_string(), source }
 }
 
 fn join_error(e: tokio::task::JoinError) -> io::Error {
@@ -93,20 +82,11 @@ fn read_range_blocking(path: &Path, range: Range<u64>) -> io::Result<Result<Vec<
     Ok(Ok(buf))
 }
 
-fn list_blocking(
-    root: &Path,
-    dir: &Path,
-    prefix: &str,
-    out: &mut Vec<ObjectMeta>,
-) -> io::Result<()> {
+fn list_blocking(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<ObjectMeta>) -> io::Result<()> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let path = entry.path();
-        let rel = path
-            .strip_prefix(root)
-            .expect("under root")
-            .to_string_lossy()
-            .replace('\\', "/");
+        let rel = path.strip_prefix(root).expect("under root").to_string_lossy().replace('\\', "/");
         if rel == TMP_DIR {
             continue;
         }
@@ -118,16 +98,8 @@ fn list_blocking(
                 list_blocking(root, &path, prefix, out)?;
             }
         } else if rel.starts_with(prefix) {
-            let modified = meta
-                .modified()?
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0);
-            out.push(ObjectMeta {
-                key: rel,
-                size_bytes: meta.len(),
-                last_modified_ms: modified,
-            });
+            let modified = meta.modified()?.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+            out.push(ObjectMeta { key: rel, size_bytes: meta.len(), last_modified_ms: modified });
         }
     }
     Ok(())
@@ -144,9 +116,9 @@ impl ObjectStore for LocalStore {
             .and_then(|r| r);
         match result {
             Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(StoreError::AlreadyExists {
-                key: key.to_string(),
-            }),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                Err(StoreError::AlreadyExists { key: key.to_string() })
+            }
             Err(e) => Err(unavailable("put", key)(e)),
         }
     }
@@ -160,15 +132,10 @@ impl ObjectStore for LocalStore {
             .and_then(|r| r);
         match result {
             Ok(Ok(buf)) => Ok(Bytes::from(buf)),
-            Ok(Err(size_bytes)) => Err(StoreError::BadRange {
-                key: key.to_string(),
-                start: range.start,
-                end: range.end,
-                size_bytes,
-            }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StoreError::NotFound {
-                key: key.to_string(),
-            }),
+            Ok(Err(size_bytes)) => {
+                Err(StoreError::BadRange { key: key.to_string(), start: range.start, end: range.end, size_bytes })
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(StoreError::NotFound { key: key.to_string() }),
             Err(e) => Err(unavailable("get", key)(e)),
         }
     }
@@ -190,10 +157,8 @@ impl ObjectStore for LocalStore {
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         let path = self.path_of(key)?;
-        let result = tokio::task::spawn_blocking(move || fs::remove_file(&path))
-            .await
-            .map_err(join_error)
-            .and_then(|r| r);
+        let result =
+            tokio::task::spawn_blocking(move || fs::remove_file(&path)).await.map_err(join_error).and_then(|r| r);
         match result {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -222,10 +187,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalStore::open(dir.path().join("objects")).unwrap();
         for key in ["../x", "/etc/passwd", "a//b", ".tmp/x", ""] {
-            assert!(
-                store.put_new(key, Bytes::from_static(b"x")).await.is_err(),
-                "{key}"
-            );
+            assert!(store.put_new(key, Bytes::from_static(b"x")).await.is_err(), "{key}");
         }
     }
 }

@@ -20,12 +20,7 @@ pub enum StoreError {
     #[error("object {key} already exists")]
     AlreadyExists { key: String },
     #[error("range {start}..{end} is outside object {key} of {size_bytes} bytes")]
-    BadRange {
-        key: String,
-        start: u64,
-        end: u64,
-        size_bytes: u64,
-    },
+    BadRange { key: String, start: u64, end: u64, size_bytes: u64 },
     #[error("object store unavailable during {operation} of {key}: {source}")]
     Unavailable {
         operation: &'static str,

@@ -55,15 +55,9 @@ pub enum BatchError {
     #[error("record batch is {size_bytes} bytes, shorter than the 61-byte header")]
     TooShort { size_bytes: usize },
     #[error("batchLength says {declared_bytes} bytes but {actual_bytes} bytes arrived")]
-    LengthMismatch {
-        declared_bytes: usize,
-        actual_bytes: usize,
-    },
+    LengthMismatch { declared_bytes: usize, actual_bytes: usize },
     #[error("partition data holds more than one batch ({declared_bytes} of {actual_bytes} bytes in the first)")]
-    NotOneBatch {
-        declared_bytes: usize,
-        actual_bytes: usize,
-    },
+    NotOneBatch { declared_bytes: usize, actual_bytes: usize },
     #[error("magic byte {magic}, only 2 is accepted")]
     Magic { magic: i8 },
     #[error("CRC-32C mismatch: batch says {stored:#010x}, content gives {computed:#010x}")]
@@ -129,23 +123,15 @@ fn i64_at(b: &[u8], at: usize) -> i64 {
 /// (for example one read back from the object store).
 pub fn read_header(b: &[u8]) -> Result<BatchHeader, BatchError> {
     if b.len() < BATCH_HEADER_BYTES {
-        return Err(BatchError::TooShort {
-            size_bytes: b.len(),
-        });
+        return Err(BatchError::TooShort { size_bytes: b.len() });
     }
     let declared = i32_at(b, 8);
     let size_bytes = usize::try_from(declared)
         .ok()
         .and_then(|d| d.checked_add(LENGTH_FIELD_END))
-        .ok_or(BatchError::LengthMismatch {
-            declared_bytes: 0,
-            actual_bytes: b.len(),
-        })?;
+        .ok_or(BatchError::LengthMismatch { declared_bytes: 0, actual_bytes: b.len() })?;
     if size_bytes > b.len() {
-        return Err(BatchError::LengthMismatch {
-            declared_bytes: size_bytes,
-            actual_bytes: b.len(),
-        });
+        return Err(BatchError::LengthMismatch { declared_bytes: size_bytes, actual_bytes: b.len() });
     }
     let magic = b[16] as i8;
     if magic != 2 {
@@ -168,27 +154,16 @@ pub fn read_header(b: &[u8]) -> Result<BatchHeader, BatchError> {
 /// one batch, magic 2, CRC-32C, a record count consistent with the offset
 /// delta and — for uncompressed batches — with the record framing actually
 /// present, and the size limit. Nothing is allocated from wire counts.
-pub fn validate_produced_batch(
-    b: &[u8],
-    message_bytes_max: usize,
-) -> Result<BatchHeader, BatchError> {
+pub fn validate_produced_batch(b: &[u8], message_bytes_max: usize) -> Result<BatchHeader, BatchError> {
     let header = read_header(b)?;
     if header.size_bytes < BATCH_HEADER_BYTES {
-        return Err(BatchError::TooShort {
-            size_bytes: header.size_bytes,
-        });
+        return Err(BatchError::TooShort { size_bytes: header.size_bytes });
     }
     if header.size_bytes != b.len() {
-        return Err(BatchError::NotOneBatch {
-            declared_bytes: header.size_bytes,
-            actual_bytes: b.len(),
-        });
+        return Err(BatchError::NotOneBatch { declared_bytes: header.size_bytes, actual_bytes: b.len() });
     }
     if header.size_bytes > message_bytes_max {
-        return Err(BatchError::TooLarge {
-            size_bytes: header.size_bytes,
-            max_bytes: message_bytes_max,
-        });
+        return Err(BatchError::TooLarge { size_bytes: header.size_bytes, max_bytes: message_bytes_max });
     }
     let stored = u32::from_be_bytes(b[17..21].try_into().expect("4 bytes"));
     let computed = crc32c::crc32c(&b[CRC_COVERED_FROM..]);
@@ -203,13 +178,9 @@ pub fn validate_produced_batch(
     let payload_bytes = b.len() - BATCH_HEADER_BYTES;
     let count_ok = count >= 1
         && header.last_offset_delta == count - 1
-        && (header.compression() != Compression::None
-            || (count as usize) <= payload_bytes / RECORD_BYTES_MIN);
+        && (header.compression() != Compression::None || (count as usize) <= payload_bytes / RECORD_BYTES_MIN);
     if !count_ok {
-        return Err(BatchError::RecordCount {
-            count,
-            last_offset_delta: header.last_offset_delta,
-        });
+        return Err(BatchError::RecordCount { count, last_offset_delta: header.last_offset_delta });
     }
     if header.compression() == Compression::None {
         check_record_framing(&b[BATCH_HEADER_BYTES..], count as usize)?;
@@ -221,25 +192,17 @@ pub fn validate_produced_batch(
 /// records must fill the payload exactly.
 fn check_record_framing(mut payload: &[u8], count: usize) -> Result<(), BatchError> {
     for _ in 0..count {
-        let (len, used) =
-            super::records::read_varint(payload).ok_or(BatchError::RecordFraming {
-                detail: "truncated record length",
-            })?;
-        let len = usize::try_from(len).map_err(|_| BatchError::RecordFraming {
-            detail: "negative record length",
-        })?;
+        let (len, used) = super::records::read_varint(payload)
+            .ok_or(BatchError::RecordFraming { detail: "truncated record length" })?;
+        let len = usize::try_from(len).map_err(|_| BatchError::RecordFraming { detail: "negative record length" })?;
         let end = used
             .checked_add(len)
             .filter(|end| *end <= payload.len())
-            .ok_or(BatchError::RecordFraming {
-                detail: "record runs past the batch",
-            })?;
+            .ok_or(BatchError::RecordFraming { detail: "record runs past the batch" })?;
         payload = &payload[end..];
     }
     if !payload.is_empty() {
-        return Err(BatchError::RecordFraming {
-            detail: "bytes left after the last record",
-        });
+        return Err(BatchError::RecordFraming { detail: "bytes left after the last record" });
     }
     Ok(())
 }
@@ -335,29 +298,17 @@ pub(crate) mod tests {
         let mut b = build_batch(&[b"hello"], 0);
         let last = b.len() - 2;
         b[last] ^= 1;
-        assert!(matches!(
-            validate_produced_batch(&b, 1 << 20),
-            Err(BatchError::CrcMismatch { .. })
-        ));
+        assert!(matches!(validate_produced_batch(&b, 1 << 20), Err(BatchError::CrcMismatch { .. })));
     }
 
     #[test]
     fn wrong_lengths_are_refused_without_panicking() {
         let b = build_batch(&[b"hello"], 0);
-        assert!(matches!(
-            validate_produced_batch(&b[..40], 1 << 20),
-            Err(BatchError::TooShort { .. })
-        ));
-        assert!(matches!(
-            validate_produced_batch(&b[..b.len() - 1], 1 << 20),
-            Err(BatchError::LengthMismatch { .. })
-        ));
+        assert!(matches!(validate_produced_batch(&b[..40], 1 << 20), Err(BatchError::TooShort { .. })));
+        assert!(matches!(validate_produced_batch(&b[..b.len() - 1], 1 << 20), Err(BatchError::LengthMismatch { .. })));
         let mut two = b.clone();
         two.extend_from_slice(&b);
-        assert!(matches!(
-            validate_produced_batch(&two, 1 << 20),
-            Err(BatchError::NotOneBatch { .. })
-        ));
+        assert!(matches!(validate_produced_batch(&two, 1 << 20), Err(BatchError::NotOneBatch { .. })));
         let mut negative = b.clone();
         negative[8..12].copy_from_slice(&(-5i32).to_be_bytes());
         assert!(validate_produced_batch(&negative, 1 << 20).is_err());
@@ -371,25 +322,16 @@ pub(crate) mod tests {
         b[23..27].copy_from_slice(&999_999i32.to_be_bytes());
         let crc = crc32c::crc32c(&b[21..]);
         b[17..21].copy_from_slice(&crc.to_be_bytes());
-        assert!(matches!(
-            validate_produced_batch(&b, 1 << 20),
-            Err(BatchError::RecordCount { .. })
-        ));
+        assert!(matches!(validate_produced_batch(&b, 1 << 20), Err(BatchError::RecordCount { .. })));
     }
 
     #[test]
     fn size_limit_and_magic() {
         let b = build_batch(&[&[7u8; 100]], 0);
-        assert!(matches!(
-            validate_produced_batch(&b, 50),
-            Err(BatchError::TooLarge { .. })
-        ));
+        assert!(matches!(validate_produced_batch(&b, 50), Err(BatchError::TooLarge { .. })));
         let mut m = b.clone();
         m[16] = 1;
-        assert!(matches!(
-            validate_produced_batch(&m, 1 << 20),
-            Err(BatchError::Magic { magic: 1 })
-        ));
+        assert!(matches!(validate_produced_batch(&m, 1 << 20), Err(BatchError::Magic { magic: 1 })));
     }
 
     #[test]

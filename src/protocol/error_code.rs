@@ -22,12 +22,20 @@ pub enum ErrorCode {
     NotLeaderOrFollower = 6,
     RequestTimedOut = 7,
     MessageTooLarge = 10,
+    OffsetMetadataTooLarge = 12,
+    CoordinatorLoadInProgress = 14,
     CoordinatorNotAvailable = 15,
     NotCoordinator = 16,
     InvalidTopicException = 17,
     RecordListTooLarge = 18,
     NotEnoughReplicas = 19,
     InvalidRequiredAcks = 21,
+    IllegalGeneration = 22,
+    InconsistentGroupProtocol = 23,
+    InvalidGroupId = 24,
+    UnknownMemberId = 25,
+    InvalidSessionTimeout = 26,
+    RebalanceInProgress = 27,
     InvalidTimestamp = 32,
     UnsupportedVersion = 35,
     TopicAlreadyExists = 36,
@@ -40,8 +48,13 @@ pub enum ErrorCode {
     UnsupportedForMessageFormat = 43,
     PolicyViolation = 44,
     KafkaStorageError = 56,
+    NonEmptyGroup = 68,
+    GroupIdNotFound = 69,
     FetchSessionIdNotFound = 70,
     UnsupportedCompressionType = 76,
+    MemberIdRequired = 79,
+    FencedInstanceId = 82,
+    GroupSubscribedToTopic = 86,
     UnknownTopicId = 100,
     InvalidRecord = 87,
 }
@@ -91,12 +104,8 @@ impl From<&MetaError> for ErrorCode {
     fn from(e: &MetaError) -> Self {
         match e {
             MetaError::TopicExists { .. } => ErrorCode::TopicAlreadyExists,
-            MetaError::TopicNotFound { .. } | MetaError::PartitionNotFound { .. } => {
-                ErrorCode::UnknownTopicOrPartition
-            }
-            MetaError::Unavailable { .. } | MetaError::Corrupt { .. } => {
-                ErrorCode::KafkaStorageError
-            }
+            MetaError::TopicNotFound { .. } | MetaError::PartitionNotFound { .. } => ErrorCode::UnknownTopicOrPartition,
+            MetaError::Unavailable { .. } | MetaError::Corrupt { .. } => ErrorCode::KafkaStorageError,
         }
     }
 }
@@ -138,6 +147,17 @@ mod tests {
             (ErrorCode::MessageTooLarge, 10),
             (ErrorCode::InvalidTopicException, 17),
             (ErrorCode::InvalidRequiredAcks, 21),
+            (ErrorCode::IllegalGeneration, 22),
+            (ErrorCode::InconsistentGroupProtocol, 23),
+            (ErrorCode::UnknownMemberId, 25),
+            (ErrorCode::InvalidSessionTimeout, 26),
+            (ErrorCode::RebalanceInProgress, 27),
+            (ErrorCode::NonEmptyGroup, 68),
+            (ErrorCode::GroupIdNotFound, 69),
+            (ErrorCode::MemberIdRequired, 79),
+            (ErrorCode::FencedInstanceId, 82),
+            (ErrorCode::GroupSubscribedToTopic, 86),
+            (ErrorCode::CoordinatorLoadInProgress, 14),
             (ErrorCode::UnsupportedVersion, 35),
             (ErrorCode::TopicAlreadyExists, 36),
             (ErrorCode::InvalidPartitions, 37),
@@ -156,42 +176,23 @@ mod tests {
 
     #[test]
     fn batch_errors_map_like_the_java_broker() {
-        let crc = BatchError::CrcMismatch {
-            stored: 1,
-            computed: 2,
-        };
+        let crc = BatchError::CrcMismatch { stored: 1, computed: 2 };
         assert_eq!(ErrorCode::from(&crc), ErrorCode::CorruptMessage);
         let magic = BatchError::Magic { magic: 1 };
         assert_eq!(ErrorCode::from(&magic), ErrorCode::InvalidRecord);
-        let big = BatchError::TooLarge {
-            size_bytes: 10,
-            max_bytes: 5,
-        };
+        let big = BatchError::TooLarge { size_bytes: 10, max_bytes: 5 };
         assert_eq!(ErrorCode::from(&big), ErrorCode::MessageTooLarge);
-        let two = BatchError::NotOneBatch {
-            declared_bytes: 70,
-            actual_bytes: 140,
-        };
+        let two = BatchError::NotOneBatch { declared_bytes: 70, actual_bytes: 140 };
         assert_eq!(ErrorCode::from(&two), ErrorCode::InvalidRecord);
     }
 
     #[test]
     fn log_errors_map_to_retriable_or_exact_codes() {
-        let gone = LogError::from(MetaError::PartitionNotFound {
-            topic_id: uuid::Uuid::nil(),
-            partition: 1,
-        });
+        let gone = LogError::from(MetaError::PartitionNotFound { topic_id: uuid::Uuid::nil(), partition: 1 });
         assert_eq!(ErrorCode::from(&gone), ErrorCode::UnknownTopicOrPartition);
-        let down = LogError::from(MetaError::Unavailable {
-            operation: "x",
-            detail: "y".into(),
-        });
+        let down = LogError::from(MetaError::Unavailable { operation: "x", detail: "y".into() });
         assert_eq!(ErrorCode::from(&down), ErrorCode::KafkaStorageError);
-        let range = LogError::OffsetOutOfRange {
-            offset: 9,
-            log_start: 0,
-            high_watermark: 5,
-        };
+        let range = LogError::OffsetOutOfRange { offset: 9, log_start: 0, high_watermark: 5 };
         assert_eq!(ErrorCode::from(&range), ErrorCode::OffsetOutOfRange);
     }
 

@@ -38,10 +38,7 @@ pub fn decompressed_records(batch: &[u8], budget_bytes: usize) -> Result<Vec<u8>
     let mut out = Vec::new();
     let limit = budget_bytes as u64 + 1;
     let read_all = |reader: &mut dyn Read, out: &mut Vec<u8>| -> Result<(), BatchError> {
-        reader
-            .take(limit)
-            .read_to_end(out)
-            .map_err(|e| fail(e.to_string()))?;
+        reader.take(limit).read_to_end(out).map_err(|e| fail(e.to_string()))?;
         Ok(())
     };
     match header.compression() {
@@ -49,16 +46,13 @@ pub fn decompressed_records(batch: &[u8], budget_bytes: usize) -> Result<Vec<u8>
         Compression::Gzip => read_all(&mut flate2::read::GzDecoder::new(payload), &mut out)?,
         Compression::Lz4 => read_all(&mut lz4_flex::frame::FrameDecoder::new(payload), &mut out)?,
         Compression::Zstd => {
-            let mut d = ruzstd::decoding::StreamingDecoder::new(payload)
-                .map_err(|e| fail(e.to_string()))?;
+            let mut d = ruzstd::decoding::StreamingDecoder::new(payload).map_err(|e| fail(e.to_string()))?;
             read_all(&mut d, &mut out)?
         }
         Compression::Snappy => out = snappy_decompress(payload, budget_bytes)?,
     }
     if out.len() > budget_bytes {
-        return Err(fail(format!(
-            "records inflate beyond the {budget_bytes}-byte budget"
-        )));
+        return Err(fail(format!("records inflate beyond the {budget_bytes}-byte budget")));
     }
     Ok(out)
 }
@@ -71,15 +65,11 @@ fn snappy_decompress(payload: &[u8], budget_bytes: usize) -> Result<Vec<u8>, Bat
     let raw_block = |block: &[u8], out: &mut Vec<u8>| -> Result<(), BatchError> {
         let n = snap::raw::decompress_len(block).map_err(|e| fail(e.to_string()))?;
         if out.len() + n > budget_bytes {
-            return Err(fail(format!(
-                "records inflate beyond the {budget_bytes}-byte budget"
-            )));
+            return Err(fail(format!("records inflate beyond the {budget_bytes}-byte budget")));
         }
         let start = out.len();
         out.resize(start + n, 0);
-        snap::raw::Decoder::new()
-            .decompress(block, &mut out[start..])
-            .map_err(|e| fail(e.to_string()))?;
+        snap::raw::Decoder::new().decompress(block, &mut out[start..]).map_err(|e| fail(e.to_string()))?;
         Ok(())
     };
     let mut out = Vec::new();
@@ -88,19 +78,12 @@ fn snappy_decompress(payload: &[u8], budget_bytes: usize) -> Result<Vec<u8>, Bat
         return Ok(out);
     }
     // magic(8) + version(4) + compatible version(4), then [len i32][block]…
-    let mut rest = payload
-        .get(16..)
-        .ok_or_else(|| fail("short xerial header".into()))?;
+    let mut rest = payload.get(16..).ok_or_else(|| fail("short xerial header".into()))?;
     while !rest.is_empty() {
-        let len_bytes: [u8; 4] = rest
-            .get(..4)
-            .and_then(|s| s.try_into().ok())
-            .ok_or_else(|| fail("short xerial block length".into()))?;
-        let len = usize::try_from(i32::from_be_bytes(len_bytes))
-            .map_err(|_| fail("negative xerial block".into()))?;
-        let block = rest
-            .get(4..4 + len)
-            .ok_or_else(|| fail("xerial block runs past the batch".into()))?;
+        let len_bytes: [u8; 4] =
+            rest.get(..4).and_then(|s| s.try_into().ok()).ok_or_else(|| fail("short xerial block length".into()))?;
+        let len = usize::try_from(i32::from_be_bytes(len_bytes)).map_err(|_| fail("negative xerial block".into()))?;
+        let block = rest.get(4..4 + len).ok_or_else(|| fail("xerial block runs past the batch".into()))?;
         raw_block(block, &mut out)?;
         rest = &rest[4 + len..];
     }
@@ -109,38 +92,28 @@ fn snappy_decompress(payload: &[u8], budget_bytes: usize) -> Result<Vec<u8>, Bat
 
 /// Offset delta and timestamp of every record in a batch, in order.
 /// For LogAppendTime batches every record carries the batch's max timestamp.
-pub fn record_positions(
-    batch: &[u8],
-    budget_bytes: usize,
-) -> Result<Vec<RecordPosition>, BatchError> {
+pub fn record_positions(batch: &[u8], budget_bytes: usize) -> Result<Vec<RecordPosition>, BatchError> {
     let header = read_header(batch)?;
     let records = decompressed_records(batch, budget_bytes)?;
     let framing = |detail| BatchError::RecordFraming { detail };
     // Each record needs at least 7 bytes, so this bound is real.
-    let count =
-        usize::try_from(header.records_count).map_err(|_| framing("negative record count"))?;
-    let mut positions =
-        Vec::with_capacity(count.min(records.len() / super::batch::RECORD_BYTES_MIN));
+    let count = usize::try_from(header.records_count).map_err(|_| framing("negative record count"))?;
+    let mut positions = Vec::with_capacity(count.min(records.len() / super::batch::RECORD_BYTES_MIN));
     let mut rest = &records[..];
     for _ in 0..count {
         let (len, used) = read_varint(rest).ok_or(framing("truncated record length"))?;
         let len = usize::try_from(len).map_err(|_| framing("negative record length"))?;
-        let body = rest
-            .get(used..used + len)
-            .ok_or(framing("record runs past the batch"))?;
+        let body = rest.get(used..used + len).ok_or(framing("record runs past the batch"))?;
         // attributes (1 byte), then timestampDelta and offsetDelta varints.
-        let (ts_delta, a) = read_varint(body.get(1..).ok_or(framing("empty record"))?)
-            .ok_or(framing("bad timestamp delta"))?;
+        let (ts_delta, a) =
+            read_varint(body.get(1..).ok_or(framing("empty record"))?).ok_or(framing("bad timestamp delta"))?;
         let (offset_delta, _) = read_varint(&body[1 + a..]).ok_or(framing("bad offset delta"))?;
         let timestamp = if header.is_log_append_time() {
             header.max_timestamp
         } else {
             header.base_timestamp.saturating_add(ts_delta)
         };
-        positions.push(RecordPosition {
-            offset_delta,
-            timestamp,
-        });
+        positions.push(RecordPosition { offset_delta, timestamp });
         rest = &rest[used + len..];
     }
     Ok(positions)
@@ -153,19 +126,7 @@ mod tests {
 
     #[test]
     fn varints_round_trip() {
-        for v in [
-            0i64,
-            1,
-            -1,
-            63,
-            -64,
-            64,
-            300,
-            -300,
-            i32::MAX as i64,
-            i64::MIN,
-            i64::MAX,
-        ] {
+        for v in [0i64, 1, -1, 63, -64, 64, 300, -300, i32::MAX as i64, i64::MIN, i64::MAX] {
             let mut b = Vec::new();
             put_varint(&mut b, v);
             assert_eq!(read_varint(&b), Some((v, b.len())), "{v}");
@@ -180,18 +141,9 @@ mod tests {
         assert_eq!(
             p,
             vec![
-                RecordPosition {
-                    offset_delta: 0,
-                    timestamp: 1000
-                },
-                RecordPosition {
-                    offset_delta: 1,
-                    timestamp: 1001
-                },
-                RecordPosition {
-                    offset_delta: 2,
-                    timestamp: 1002
-                },
+                RecordPosition { offset_delta: 0, timestamp: 1000 },
+                RecordPosition { offset_delta: 1, timestamp: 1001 },
+                RecordPosition { offset_delta: 2, timestamp: 1002 },
             ]
         );
     }
@@ -210,10 +162,7 @@ mod tests {
         let len = (b.len() - 12) as i32;
         b[8..12].copy_from_slice(&len.to_be_bytes());
         assert_eq!(record_positions(&b, 1 << 20).unwrap().len(), 1);
-        assert!(matches!(
-            record_positions(&b, 1000),
-            Err(BatchError::Decompress { .. })
-        ));
+        assert!(matches!(record_positions(&b, 1000), Err(BatchError::Decompress { .. })));
     }
 
     #[test]

@@ -44,18 +44,10 @@ struct Field {
 }
 
 const fn all(ty: Ty) -> Field {
-    Field {
-        ty,
-        min: 0,
-        max: i16::MAX,
-    }
+    Field { ty, min: 0, max: i16::MAX }
 }
 const fn from(min: i16, ty: Ty) -> Field {
-    Field {
-        ty,
-        min,
-        max: i16::MAX,
-    }
+    Field { ty, min, max: i16::MAX }
 }
 const fn until(max: i16, ty: Ty) -> Field {
     Field { ty, min: 0, max }
@@ -68,22 +60,11 @@ use Ty::*;
 
 // Produce (flexible from v9).
 const PRODUCE_PARTITION: &[Field] = &[all(I32), all(Bytes)];
-const PRODUCE_TOPIC: &[Field] = &[
-    until(12, Str),
-    from(13, Uuid),
-    all(Array(PRODUCE_PARTITION)),
-];
+const PRODUCE_TOPIC: &[Field] = &[until(12, Str), from(13, Uuid), all(Array(PRODUCE_PARTITION))];
 const PRODUCE: &[Field] = &[all(Str), all(I16), all(I32), all(Array(PRODUCE_TOPIC))];
 
 // Fetch (flexible from v12).
-const FETCH_PARTITION: &[Field] = &[
-    all(I32),
-    from(9, I32),
-    all(I64),
-    from(12, I32),
-    from(5, I64),
-    all(I32),
-];
+const FETCH_PARTITION: &[Field] = &[all(I32), from(9, I32), all(I64), from(12, I32), from(5, I64), all(I32)];
 const FETCH_TOPIC: &[Field] = &[until(12, Str), from(13, Uuid), all(Array(FETCH_PARTITION))];
 const FORGOTTEN_TOPIC: &[Field] = &[between(7, 12, Str), from(13, Uuid), from(7, ArrayOf(&I32))];
 const FETCH: &[Field] = &[
@@ -102,21 +83,11 @@ const FETCH: &[Field] = &[
 // ListOffsets (flexible from v6).
 const LIST_OFFSETS_PARTITION: &[Field] = &[all(I32), from(4, I32), all(I64)];
 const LIST_OFFSETS_TOPIC: &[Field] = &[all(Str), all(Array(LIST_OFFSETS_PARTITION))];
-const LIST_OFFSETS: &[Field] = &[
-    all(I32),
-    from(2, I8),
-    all(Array(LIST_OFFSETS_TOPIC)),
-    from(10, I32),
-];
+const LIST_OFFSETS: &[Field] = &[all(I32), from(2, I8), all(Array(LIST_OFFSETS_TOPIC)), from(10, I32)];
 
 // Metadata (flexible from v9).
 const METADATA_TOPIC: &[Field] = &[from(10, Uuid), all(Str)];
-const METADATA: &[Field] = &[
-    all(Array(METADATA_TOPIC)),
-    from(4, Bool),
-    between(8, 10, Bool),
-    from(8, Bool),
-];
+const METADATA: &[Field] = &[all(Array(METADATA_TOPIC)), from(4, Bool), between(8, 10, Bool), from(8, Bool)];
 
 // FindCoordinator (flexible from v3).
 const FIND_COORDINATOR: &[Field] = &[until(3, Str), from(1, I8), from(4, ArrayOf(&Str))];
@@ -127,28 +98,58 @@ const API_VERSIONS: &[Field] = &[from(3, Str), from(3, Str)];
 // CreateTopics (flexible from v5).
 const CREATABLE_ASSIGNMENT: &[Field] = &[all(I32), all(ArrayOf(&I32))];
 const CREATABLE_CONFIG: &[Field] = &[all(Str), all(Str)];
-const CREATABLE_TOPIC: &[Field] = &[
-    all(Str),
-    all(I32),
-    all(I16),
-    all(Array(CREATABLE_ASSIGNMENT)),
-    all(Array(CREATABLE_CONFIG)),
-];
+const CREATABLE_TOPIC: &[Field] =
+    &[all(Str), all(I32), all(I16), all(Array(CREATABLE_ASSIGNMENT)), all(Array(CREATABLE_CONFIG))];
 const CREATE_TOPICS: &[Field] = &[all(Array(CREATABLE_TOPIC)), all(I32), from(1, Bool)];
 
 // DeleteTopics (flexible from v4).
 const DELETE_TOPIC_STATE: &[Field] = &[all(Str), all(Uuid)];
-const DELETE_TOPICS: &[Field] = &[
-    from(6, Array(DELETE_TOPIC_STATE)),
-    until(5, ArrayOf(&Str)),
-    all(I32),
-];
+const DELETE_TOPICS: &[Field] = &[from(6, Array(DELETE_TOPIC_STATE)), until(5, ArrayOf(&Str)), all(I32)];
 
 // InitProducerId (flexible from v2).
 const INIT_PRODUCER_ID: &[Field] = &[all(Str), all(I32), from(3, I64), from(3, I16)];
 
 // DescribeCluster (flexible from v0).
 const DESCRIBE_CLUSTER: &[Field] = &[all(Bool), from(1, I8), from(2, Bool)];
+
+// JoinGroup (flexible from v6).
+const JOIN_PROTOCOL: &[Field] = &[all(Str), all(Bytes)];
+const JOIN_GROUP: &[Field] =
+    &[all(Str), all(I32), from(1, I32), all(Str), from(5, Str), all(Str), all(Array(JOIN_PROTOCOL)), from(8, Str)];
+
+// SyncGroup (flexible from v4).
+const SYNC_ASSIGNMENT: &[Field] = &[all(Str), all(Bytes)];
+const SYNC_GROUP: &[Field] =
+    &[all(Str), all(I32), all(Str), from(3, Str), from(5, Str), from(5, Str), all(Array(SYNC_ASSIGNMENT))];
+
+// Heartbeat (flexible from v4).
+const HEARTBEAT: &[Field] = &[all(Str), all(I32), all(Str), from(3, Str)];
+
+// LeaveGroup (flexible from v4).
+const LEAVE_MEMBER: &[Field] = &[all(Str), all(Str), from(5, Str)];
+const LEAVE_GROUP: &[Field] = &[all(Str), until(2, Str), from(3, Array(LEAVE_MEMBER))];
+
+// OffsetCommit (flexible from v8).
+const COMMIT_PARTITION: &[Field] = &[all(I32), all(I64), from(6, I32), all(Str)];
+const COMMIT_TOPIC: &[Field] = &[all(Str), all(Array(COMMIT_PARTITION))];
+const OFFSET_COMMIT: &[Field] =
+    &[all(Str), from(1, I32), from(1, Str), from(7, Str), between(2, 4, I64), all(Array(COMMIT_TOPIC))];
+
+// OffsetFetch (flexible from v6).
+const FETCH_OFFSETS_TOPIC: &[Field] = &[all(Str), all(ArrayOf(&I32))];
+const FETCH_OFFSETS_GROUP: &[Field] = &[all(Str), from(9, Str), from(9, I32), all(Array(FETCH_OFFSETS_TOPIC))];
+const OFFSET_FETCH: &[Field] =
+    &[until(7, Str), until(7, Array(FETCH_OFFSETS_TOPIC)), from(8, Array(FETCH_OFFSETS_GROUP)), from(7, Bool)];
+
+// DescribeGroups (flexible from v5), ListGroups (v3), DeleteGroups (v2).
+const DESCRIBE_GROUPS: &[Field] = &[all(ArrayOf(&Str)), from(3, Bool)];
+const LIST_GROUPS: &[Field] = &[from(4, ArrayOf(&Str)), from(5, ArrayOf(&Str))];
+const DELETE_GROUPS: &[Field] = &[all(ArrayOf(&Str))];
+
+// OffsetDelete (never flexible).
+const OFFSET_DELETE_PARTITION: &[Field] = &[all(I32)];
+const OFFSET_DELETE_TOPIC: &[Field] = &[all(Str), all(Array(OFFSET_DELETE_PARTITION))];
+const OFFSET_DELETE: &[Field] = &[all(Str), all(Array(OFFSET_DELETE_TOPIC))];
 
 /// The layout of a request body and the first flexible version.
 fn layout(api: ApiKey) -> Option<(&'static [Field], i16)> {
@@ -163,6 +164,16 @@ fn layout(api: ApiKey) -> Option<(&'static [Field], i16)> {
         ApiKey::DeleteTopics => (DELETE_TOPICS, 4),
         ApiKey::InitProducerId => (INIT_PRODUCER_ID, 2),
         ApiKey::DescribeCluster => (DESCRIBE_CLUSTER, 0),
+        ApiKey::JoinGroup => (JOIN_GROUP, 6),
+        ApiKey::SyncGroup => (SYNC_GROUP, 4),
+        ApiKey::Heartbeat => (HEARTBEAT, 4),
+        ApiKey::LeaveGroup => (LEAVE_GROUP, 4),
+        ApiKey::OffsetCommit => (OFFSET_COMMIT, 8),
+        ApiKey::OffsetFetch => (OFFSET_FETCH, 6),
+        ApiKey::DescribeGroups => (DESCRIBE_GROUPS, 5),
+        ApiKey::ListGroups => (LIST_GROUPS, 3),
+        ApiKey::DeleteGroups => (DELETE_GROUPS, 2),
+        ApiKey::OffsetDelete => (OFFSET_DELETE, i16::MAX),
         _ => return None,
     })
 }
@@ -174,11 +185,7 @@ pub enum GuardError {
     #[error("body ends early at byte {at}")]
     Truncated { at: usize },
     #[error("array at byte {at} announces {count} elements with {remaining_bytes} bytes left")]
-    CountTooLarge {
-        at: usize,
-        count: u64,
-        remaining_bytes: usize,
-    },
+    CountTooLarge { at: usize, count: u64, remaining_bytes: usize },
     #[error("length at byte {at} is invalid")]
     BadLength { at: usize },
     #[error("{extra_bytes} bytes follow the end of the body")]
@@ -194,11 +201,8 @@ struct Walker<'a> {
 
 impl Walker<'_> {
     fn take(&mut self, n: usize) -> Result<&[u8], GuardError> {
-        let end = self
-            .at
-            .checked_add(n)
-            .filter(|e| *e <= self.buf.len())
-            .ok_or(GuardError::Truncated { at: self.at })?;
+        let end =
+            self.at.checked_add(n).filter(|e| *e <= self.buf.len()).ok_or(GuardError::Truncated { at: self.at })?;
         let s = &self.buf[self.at..end];
         self.at = end;
         Ok(s)
@@ -218,15 +222,11 @@ impl Walker<'_> {
     }
 
     fn i16(&mut self) -> Result<i16, GuardError> {
-        Ok(i16::from_be_bytes(
-            self.take(2)?.try_into().expect("2 bytes"),
-        ))
+        Ok(i16::from_be_bytes(self.take(2)?.try_into().expect("2 bytes")))
     }
 
     fn i32(&mut self) -> Result<i32, GuardError> {
-        Ok(i32::from_be_bytes(
-            self.take(4)?.try_into().expect("4 bytes"),
-        ))
+        Ok(i32::from_be_bytes(self.take(4)?.try_into().expect("4 bytes")))
     }
 
     /// A length prefix: `None` for null.
@@ -236,11 +236,7 @@ impl Walker<'_> {
             let n = self.uvarint()?;
             return Ok(n.checked_sub(1).map(|n| n as usize));
         }
-        let n = if wide {
-            i64::from(self.i32()?)
-        } else {
-            i64::from(self.i16()?)
-        };
+        let n = if wide { i64::from(self.i32()?) } else { i64::from(self.i16()?) };
         match n {
             -1 => Ok(None),
             n if n >= 0 => Ok(Some(n as usize)),
@@ -255,11 +251,7 @@ impl Walker<'_> {
         };
         let remaining_bytes = self.buf.len() - self.at;
         if n > remaining_bytes {
-            return Err(GuardError::CountTooLarge {
-                at,
-                count: n as u64,
-                remaining_bytes,
-            });
+            return Err(GuardError::CountTooLarge { at, count: n as u64, remaining_bytes });
         }
         Ok(n)
     }
@@ -310,11 +302,7 @@ impl Walker<'_> {
         let at = self.at;
         let n = self.uvarint()? as usize;
         if n > self.buf.len() - self.at {
-            return Err(GuardError::CountTooLarge {
-                at,
-                count: n as u64,
-                remaining_bytes: self.buf.len() - self.at,
-            });
+            return Err(GuardError::CountTooLarge { at, count: n as u64, remaining_bytes: self.buf.len() - self.at });
         }
         for _ in 0..n {
             self.uvarint()?;
@@ -329,12 +317,7 @@ impl Walker<'_> {
 /// `api` request of `version` whose every array count is backed by bytes.
 pub fn check_request(api: ApiKey, version: i16, body: &[u8]) -> Result<(), GuardError> {
     let (fields, flexible_from) = layout(api).ok_or(GuardError::UnknownLayout { api })?;
-    let mut w = Walker {
-        buf: body,
-        at: 0,
-        version,
-        flexible: version >= flexible_from,
-    };
+    let mut w = Walker { buf: body, at: 0, version, flexible: version >= flexible_from };
     w.fields(fields)?;
     match body.len() - w.at {
         0 => Ok(()),
@@ -355,8 +338,7 @@ mod tests {
 
     fn encode<T: Encodable>(m: &T, version: i16) -> Bytes {
         let mut b = BytesMut::new();
-        m.encode(&mut b, version)
-            .unwrap_or_else(|e| panic!("encode v{version}: {e}"));
+        m.encode(&mut b, version).unwrap_or_else(|e| panic!("encode v{version}: {e}"));
         b.freeze()
     }
 
@@ -368,18 +350,14 @@ mod tests {
                 let p = produce_request::PartitionProduceData::default()
                     .with_index(3)
                     .with_records(Some(Bytes::from_static(b"abc")));
-                let mut t = produce_request::TopicProduceData::default()
-                    .with_partition_data(vec![p.clone(), p]);
+                let mut t = produce_request::TopicProduceData::default().with_partition_data(vec![p.clone(), p]);
                 if version >= 13 {
                     t.topic_id = uuid::Uuid::from_u128(7)
                 } else {
                     t.name = topic
                 }
                 encode(
-                    &ProduceRequest::default()
-                        .with_acks(-1)
-                        .with_timeout_ms(5)
-                        .with_topic_data(vec![t.clone(), t]),
+                    &ProduceRequest::default().with_acks(-1).with_timeout_ms(5).with_topic_data(vec![t.clone(), t]),
                     version,
                 )
             }
@@ -388,8 +366,7 @@ mod tests {
                     .with_partition(1)
                     .with_fetch_offset(9)
                     .with_partition_max_bytes(10);
-                let mut t =
-                    fetch_request::FetchTopic::default().with_partitions(vec![p.clone(), p]);
+                let mut t = fetch_request::FetchTopic::default().with_partitions(vec![p.clone(), p]);
                 let mut f = fetch_request::ForgottenTopic::default();
                 if version >= 13 {
                     t.topic_id = uuid::Uuid::from_u128(1);
@@ -416,20 +393,15 @@ mod tests {
                 encode(&r, version)
             }
             ApiKey::ListOffsets => {
-                let p = list_offsets_request::ListOffsetsPartition::default()
-                    .with_partition_index(2)
-                    .with_timestamp(-1);
+                let p =
+                    list_offsets_request::ListOffsetsPartition::default().with_partition_index(2).with_timestamp(-1);
                 let t = list_offsets_request::ListOffsetsTopic::default()
                     .with_name(topic)
                     .with_partitions(vec![p.clone(), p]);
-                encode(
-                    &ListOffsetsRequest::default().with_topics(vec![t.clone(), t]),
-                    version,
-                )
+                encode(&ListOffsetsRequest::default().with_topics(vec![t.clone(), t]), version)
             }
             ApiKey::Metadata => {
-                let mut t =
-                    metadata_request::MetadataRequestTopic::default().with_name(Some(topic));
+                let mut t = metadata_request::MetadataRequestTopic::default().with_name(Some(topic));
                 if version >= 10 {
                     t.topic_id = uuid::Uuid::from_u128(3)
                 }
@@ -506,12 +478,156 @@ mod tests {
                 encode(&r, version)
             }
             ApiKey::DescribeCluster => {
-                let mut r = DescribeClusterRequest::default()
-                    .with_include_cluster_authorized_operations(true);
+                let mut r = DescribeClusterRequest::default().with_include_cluster_authorized_operations(true);
                 if version >= 1 {
                     r.endpoint_type = 1
                 }
                 encode(&r, version)
+            }
+            ApiKey::JoinGroup => {
+                let p = join_group_request::JoinGroupRequestProtocol::default()
+                    .with_name(s("range"))
+                    .with_metadata(Bytes::from_static(b"m"));
+                let mut r = JoinGroupRequest::default()
+                    .with_group_id(GroupId(s("g")))
+                    .with_session_timeout_ms(10)
+                    .with_member_id(s("m1"))
+                    .with_protocol_type(s("consumer"))
+                    .with_protocols(vec![p.clone(), p]);
+                if version >= 1 {
+                    r.rebalance_timeout_ms = 5
+                }
+                if version >= 5 {
+                    r.group_instance_id = Some(s("i1"))
+                }
+                if version >= 8 {
+                    r.reason = Some(s("why"))
+                }
+                encode(&r, version)
+            }
+            ApiKey::SyncGroup => {
+                let a = sync_group_request::SyncGroupRequestAssignment::default()
+                    .with_member_id(s("m1"))
+                    .with_assignment(Bytes::from_static(b"a"));
+                let mut r = SyncGroupRequest::default()
+                    .with_group_id(GroupId(s("g")))
+                    .with_generation_id(3)
+                    .with_member_id(s("m1"))
+                    .with_assignments(vec![a.clone(), a]);
+                if version >= 3 {
+                    r.group_instance_id = Some(s("i1"))
+                }
+                if version >= 5 {
+                    r.protocol_type = Some(s("consumer"));
+                    r.protocol_name = Some(s("range"))
+                }
+                encode(&r, version)
+            }
+            ApiKey::Heartbeat => {
+                let mut r = HeartbeatRequest::default()
+                    .with_group_id(GroupId(s("g")))
+                    .with_generation_id(3)
+                    .with_member_id(s("m1"));
+                if version >= 3 {
+                    r.group_instance_id = Some(s("i1"))
+                }
+                encode(&r, version)
+            }
+            ApiKey::LeaveGroup => {
+                let mut r = LeaveGroupRequest::default().with_group_id(GroupId(s("g")));
+                if version >= 3 {
+                    let mut m = leave_group_request::MemberIdentity::default()
+                        .with_member_id(s("m1"))
+                        .with_group_instance_id(Some(s("i1")));
+                    if version >= 5 {
+                        m.reason = Some(s("bye"))
+                    }
+                    r.members = vec![m.clone(), m];
+                } else {
+                    r.member_id = s("m1");
+                }
+                encode(&r, version)
+            }
+            ApiKey::OffsetCommit => {
+                let mut p = offset_commit_request::OffsetCommitRequestPartition::default()
+                    .with_partition_index(1)
+                    .with_committed_offset(5)
+                    .with_committed_metadata(Some(s("md")));
+                if version >= 6 {
+                    p.committed_leader_epoch = 2
+                }
+                let t = offset_commit_request::OffsetCommitRequestTopic::default()
+                    .with_name(topic)
+                    .with_partitions(vec![p.clone(), p]);
+                let mut r = OffsetCommitRequest::default()
+                    .with_group_id(GroupId(s("g")))
+                    .with_generation_id_or_member_epoch(1)
+                    .with_member_id(s("m1"))
+                    .with_topics(vec![t.clone(), t]);
+                if version >= 7 {
+                    r.group_instance_id = Some(s("i1"))
+                }
+                if version <= 4 {
+                    r.retention_time_ms = 1000
+                }
+                encode(&r, version)
+            }
+            ApiKey::OffsetFetch => {
+                let mut r = OffsetFetchRequest::default();
+                if version >= 8 {
+                    let t = offset_fetch_request::OffsetFetchRequestTopics::default()
+                        .with_name(topic)
+                        .with_partition_indexes(vec![0, 1]);
+                    let mut g = offset_fetch_request::OffsetFetchRequestGroup::default()
+                        .with_group_id(GroupId(s("g")))
+                        .with_topics(Some(vec![t.clone(), t]));
+                    if version >= 9 {
+                        g.member_id = Some(s("m1"));
+                        g.member_epoch = 4
+                    }
+                    r.groups = vec![g.clone(), g];
+                } else {
+                    let t = offset_fetch_request::OffsetFetchRequestTopic::default()
+                        .with_name(topic)
+                        .with_partition_indexes(vec![0, 1]);
+                    r.group_id = GroupId(s("g"));
+                    r.topics = Some(vec![t.clone(), t]);
+                }
+                if version >= 7 {
+                    r.require_stable = true
+                }
+                encode(&r, version)
+            }
+            ApiKey::DescribeGroups => {
+                let mut r = DescribeGroupsRequest::default().with_groups(vec![GroupId(s("a")), GroupId(s("b"))]);
+                if version >= 3 {
+                    r.include_authorized_operations = true
+                }
+                encode(&r, version)
+            }
+            ApiKey::ListGroups => {
+                let mut r = ListGroupsRequest::default();
+                if version >= 4 {
+                    r.states_filter = vec![s("Stable"), s("Empty")]
+                }
+                if version >= 5 {
+                    r.types_filter = vec![s("classic")]
+                }
+                encode(&r, version)
+            }
+            ApiKey::DeleteGroups => encode(
+                &DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s("a")), GroupId(s("b"))]),
+                version,
+            ),
+            ApiKey::OffsetDelete => {
+                let p = offset_delete_request::OffsetDeleteRequestPartition::default().with_partition_index(4);
+                let t = offset_delete_request::OffsetDeleteRequestTopic::default()
+                    .with_name(topic)
+                    .with_partitions(vec![p.clone(), p]);
+                encode(
+                    &OffsetDeleteRequest::default().with_group_id(GroupId(s("g"))).with_topics(vec![t.clone(), t]),
+                    version,
+                )
             }
             other => panic!("no sample for {other:?}"),
         }
@@ -522,11 +638,7 @@ mod tests {
         for (api, min, max) in crate::handlers::SUPPORTED_APIS {
             for version in *min..=*max {
                 let body = populated(*api, version);
-                assert_eq!(
-                    check_request(*api, version, &body),
-                    Ok(()),
-                    "{api:?} v{version}"
-                );
+                assert_eq!(check_request(*api, version, &body), Ok(()), "{api:?} v{version}");
                 // Any truncation is refused, never accepted.
                 for cut in [1, 2, body.len() / 2] {
                     if cut <= body.len() && cut > 0 {
@@ -552,26 +664,17 @@ mod tests {
         // Flexible (v9): compact count as an unsigned varint.
         let mut flex = vec![0, 0, 1, 0, 0, 0, 100];
         flex.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
-        assert!(matches!(
-            check_request(ApiKey::Produce, 9, &flex),
-            Err(GuardError::CountTooLarge { .. })
-        ));
+        assert!(matches!(check_request(ApiKey::Produce, 9, &flex), Err(GuardError::CountTooLarge { .. })));
         // Negative lengths other than null are malformed.
         let mut neg = vec![0xff, 0xfe];
         neg.extend_from_slice(&[0u8; 10]);
-        assert!(matches!(
-            check_request(ApiKey::Produce, 3, &neg),
-            Err(GuardError::BadLength { at: 0 })
-        ));
+        assert!(matches!(check_request(ApiKey::Produce, 3, &neg), Err(GuardError::BadLength { at: 0 })));
     }
 
     #[test]
     fn trailing_bytes_are_refused() {
         let mut body = populated(ApiKey::Metadata, 1).to_vec();
         body.push(0);
-        assert_eq!(
-            check_request(ApiKey::Metadata, 1, &body),
-            Err(GuardError::TrailingBytes { extra_bytes: 1 })
-        );
+        assert_eq!(check_request(ApiKey::Metadata, 1, &body), Err(GuardError::TrailingBytes { extra_bytes: 1 }));
     }
 }

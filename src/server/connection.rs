@@ -37,12 +37,7 @@ enum FrameEnd {
     Closed,
 }
 
-async fn read_requests(
-    ctx: &Arc<Context>,
-    mut rd: OwnedReadHalf,
-    tx: mpsc::Sender<Pending>,
-    peer: SocketAddr,
-) {
+async fn read_requests(ctx: &Arc<Context>, mut rd: OwnedReadHalf, tx: mpsc::Sender<Pending>, peer: SocketAddr) {
     let size_max = ctx.config.request_size_bytes_max;
     loop {
         let frame = tokio::select! {
@@ -53,7 +48,7 @@ async fn read_requests(
             Ok(f) => f,
             Err(_) => return,
         };
-        let (request, body) = match handlers::parse_header(frame) {
+        let (mut request, body) = match handlers::parse_header(frame) {
             Ok(r) => r,
             Err(e) => {
                 warn!(%peer, error = %e, "closing connection: bad request header");
@@ -61,6 +56,7 @@ async fn read_requests(
                 return;
             }
         };
+        request.client_host = format!("/{}", peer.ip());
         let (api, version, client) = (request.api, request.version, request.client_id.clone());
         match handlers::dispatch(ctx, request, body).await {
             Ok(pending) => {
@@ -78,11 +74,7 @@ async fn read_requests(
 }
 
 /// Reads one size-prefixed frame. The size is checked before allocating.
-async fn read_frame(
-    rd: &mut OwnedReadHalf,
-    size_max: usize,
-    peer: SocketAddr,
-) -> Result<bytes::Bytes, FrameEnd> {
+async fn read_frame(rd: &mut OwnedReadHalf, size_max: usize, peer: SocketAddr) -> Result<bytes::Bytes, FrameEnd> {
     let size = match rd.read_i32().await {
         Ok(s) => s,
         Err(_) => return Err(FrameEnd::Eof),

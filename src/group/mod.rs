@@ -1,0 +1,354 @@
+//! The group coordinator: consumer groups under Kafka's classic protocol.
+//!
+//! - [`state`]: the group states and their legal transitions.
+//! - [`group`]: one group's state machine (pure; time passed in).
+//! - [`placement`]: which broker coordinates which group.
+//! - [`consumer_protocol`]: reading subscriptions for OffsetDelete.
+//!
+//! [`GroupCoordinator`] owns every group behind one mutex (short sections,
+//! no `.await` inside), persists committed offsets through the metadata
+//! store before answering, and is driven by a ticker for timeouts. Groups
+//! known to the store (they have committed offsets) are loaded at start-up
+//! as Empty; members rebuild membership by rejoining.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use tracing::info;
+
+pub mod consumer_protocol;
+pub mod machine;
+pub mod placement;
+pub mod state;
+
+use crate::clock::Clock;
+use crate::metadata::{CommittedOffset, GroupRecord, MetadataStore};
+use crate::metrics as m;
+use crate::protocol::ErrorCode;
+use machine::{Group, GroupConfig, Identity, JoinRequest, JoinResult, Reply, SyncRequest, SyncResult};
+use state::GroupState;
+
+/// A member as DescribeGroups shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberDescription {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub metadata: bytes::Bytes,
+    pub assignment: bytes::Bytes,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDescription {
+    pub state: GroupState,
+    pub protocol_type: String,
+    pub protocol_name: String,
+    pub members: Vec<MemberDescription>,
+}
+
+/// Committed offset by (topic, partition).
+type OffsetsByPartition = BTreeMap<(String, i32), i64>;
+
+pub struct GroupCoordinator {
+    groups: Mutex<HashMap<String, Group>>,
+    /// Committed offsets by group, mirrored from the store for lag metrics.
+    committed: Mutex<HashMap<String, OffsetsByPartition>>,
+    cfg: GroupConfig,
+    meta: Arc<dyn MetadataStore>,
+    clock: Arc<dyn Clock>,
+    node_id: i32,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl GroupCoordinator {
+    /// Loads the groups the store knows (as Empty) and their offsets.
+    pub async fn load(
+        meta: Arc<dyn MetadataStore>,
+        clock: Arc<dyn Clock>,
+        cfg: GroupConfig,
+        node_id: i32,
+    ) -> Result<Self, crate::metadata::MetaError> {
+        let mut groups = HashMap::new();
+        let mut committed = HashMap::new();
+        for g in meta.list_groups().await? {
+            let offsets = meta.fetch_offsets(&g.group_id).await?;
+            committed
+                .insert(g.group_id.clone(), offsets.into_iter().map(|o| ((o.topic, o.partition), o.offset)).collect());
+            let protocol_type = (!g.protocol_type.is_empty()).then_some(g.protocol_type);
+            groups.insert(g.group_id.clone(), Group::new(&g.group_id, protocol_type));
+        }
+        info!(groups = groups.len(), "group coordinator loaded");
+        Ok(Self { groups: Mutex::new(groups), committed: Mutex::new(committed), cfg, meta, clock, node_id })
+    }
+
+    /// NOT_COORDINATOR unless this broker coordinates `group_id`.
+    pub fn check_coordinator(&self, group_id: &str) -> Result<(), ErrorCode> {
+        if group_id.is_empty() {
+            return Err(ErrorCode::InvalidGroupId);
+        }
+        match placement::coordinator_node(group_id, &[self.node_id]) {
+            Some(n) if n == self.node_id => Ok(()),
+            _ => Err(ErrorCode::NotCoordinator),
+        }
+    }
+
+    pub async fn join(&self, group_id: &str, req: JoinRequest) -> JoinResult {
+        if let Err(code) = self.check_coordinator(group_id) {
+            return JoinResult::error(code, &req.member_id);
+        }
+        let now = self.clock.now_ms();
+        let reply = {
+            let mut groups = lock(&self.groups);
+            if !groups.contains_key(group_id) {
+                if !req.member_id.is_empty() {
+                    return JoinResult::error(ErrorCode::UnknownMemberId, &req.member_id);
+                }
+                groups.insert(group_id.to_string(), Group::new(group_id, None));
+            }
+            let group = groups.get_mut(group_id).expect("present");
+            let before = group.rebalances;
+            let reply = group.join(req.clone(), now, &self.cfg);
+            metrics::counter!(m::GROUP_REBALANCES_TOTAL).increment(group.rebalances - before);
+            reply
+        };
+        match reply {
+            Reply::Now(r) => r,
+            Reply::Later(rx) => {
+                rx.await.unwrap_or_else(|_| JoinResult::error(ErrorCode::UnknownMemberId, &req.member_id))
+            }
+        }
+    }
+
+    pub async fn sync(&self, group_id: &str, req: SyncRequest) -> SyncResult {
+        let fail =
+            |error| SyncResult { error, protocol_type: None, protocol_name: None, assignment: Default::default() };
+        if let Err(code) = self.check_coordinator(group_id) {
+            return fail(code);
+        }
+        let now = self.clock.now_ms();
+        let reply = {
+            let mut groups = lock(&self.groups);
+            match groups.get_mut(group_id) {
+                None => return fail(ErrorCode::UnknownMemberId),
+                Some(g) => g.sync(req, now),
+            }
+        };
+        match reply {
+            Reply::Now(r) => r,
+            Reply::Later(rx) => rx.await.unwrap_or_else(|_| fail(ErrorCode::RebalanceInProgress)),
+        }
+    }
+
+    pub fn heartbeat(&self, group_id: &str, who: &Identity<'_>, generation_id: i32) -> ErrorCode {
+        if let Err(code) = self.check_coordinator(group_id) {
+            return code;
+        }
+        let now = self.clock.now_ms();
+        match lock(&self.groups).get_mut(group_id) {
+            None => ErrorCode::UnknownMemberId,
+            Some(g) => g.heartbeat(who, generation_id, now),
+        }
+    }
+
+    /// LeaveGroup: the top-level error and one code per member.
+    pub fn leave(&self, group_id: &str, members: &[Identity<'_>]) -> (ErrorCode, Vec<ErrorCode>) {
+        if let Err(code) = self.check_coordinator(group_id) {
+            return (code, Vec::new());
+        }
+        let now = self.clock.now_ms();
+        let mut groups = lock(&self.groups);
+        let Some(g) = groups.get_mut(group_id) else {
+            return (ErrorCode::None, members.iter().map(|_| ErrorCode::UnknownMemberId).collect());
+        };
+        let before = g.rebalances;
+        let codes = members.iter().map(|who| g.leave(who, now, &self.cfg)).collect();
+        metrics::counter!(m::GROUP_REBALANCES_TOTAL).increment(g.rebalances - before);
+        (ErrorCode::None, codes)
+    }
+
+    /// OffsetCommit: validates the committer against the group, then
+    /// persists. `generation_id < 0` with no member id is a "simple"
+    /// commit, allowed for groups without members (assign()-style consumers).
+    pub async fn commit_offsets(
+        &self,
+        group_id: &str,
+        who: &Identity<'_>,
+        generation_id: i32,
+        offsets: Vec<CommittedOffset>,
+    ) -> Result<(), ErrorCode> {
+        self.check_coordinator(group_id)?;
+        let protocol_type = {
+            let mut groups = lock(&self.groups);
+            let g = groups.entry(group_id.to_string()).or_insert_with(|| Group::new(group_id, None));
+            match g.state {
+                GroupState::Dead => return Err(ErrorCode::CoordinatorNotAvailable),
+                GroupState::Empty if generation_id < 0 => {}
+                GroupState::CompletingRebalance => {
+                    g.check_member(who, generation_id)?;
+                    return Err(ErrorCode::RebalanceInProgress);
+                }
+                _ => g.check_member(who, generation_id)?,
+            }
+            g.protocol_type.clone().unwrap_or_default()
+        };
+        let record = GroupRecord { group_id: group_id.to_string(), protocol_type };
+        self.meta.commit_offsets(&record, &offsets).await.map_err(|e| ErrorCode::from(&e))?;
+        metrics::counter!(m::GROUP_OFFSET_COMMITS_TOTAL).increment(offsets.len() as u64);
+        let mut committed = lock(&self.committed);
+        let mine = committed.entry(group_id.to_string()).or_default();
+        for o in offsets {
+            mine.insert((o.topic, o.partition), o.offset);
+        }
+        Ok(())
+    }
+
+    pub async fn fetch_offsets(&self, group_id: &str) -> Result<Vec<CommittedOffset>, ErrorCode> {
+        self.check_coordinator(group_id)?;
+        self.meta.fetch_offsets(group_id).await.map_err(|e| ErrorCode::from(&e))
+    }
+
+    pub fn describe(&self, group_id: &str) -> Result<Option<GroupDescription>, ErrorCode> {
+        self.check_coordinator(group_id)?;
+        let groups = lock(&self.groups);
+        let Some(g) = groups.get(group_id) else { return Ok(None) };
+        let protocol = g.protocol_name.clone().unwrap_or_default();
+        let members = g
+            .members
+            .values()
+            .map(|mem| MemberDescription {
+                member_id: mem.member_id.clone(),
+                instance_id: mem.instance_id.clone(),
+                client_id: mem.client_id.clone(),
+                client_host: mem.client_host.clone(),
+                metadata: mem
+                    .protocols
+                    .iter()
+                    .find(|(n, _)| *n == protocol)
+                    .map(|(_, b)| b.clone())
+                    .unwrap_or_default(),
+                assignment: mem.assignment.clone(),
+            })
+            .collect();
+        Ok(Some(GroupDescription {
+            state: g.state,
+            protocol_type: g.protocol_type.clone().unwrap_or_default(),
+            protocol_name: if g.state == GroupState::Stable || g.state == GroupState::CompletingRebalance {
+                protocol
+            } else {
+                String::new()
+            },
+            members,
+        }))
+    }
+
+    /// (group id, protocol type, state) of every group, sorted by id.
+    pub fn list(&self) -> Vec<(String, String, GroupState)> {
+        let groups = lock(&self.groups);
+        let mut v: Vec<_> =
+            groups.values().map(|g| (g.id.clone(), g.protocol_type.clone().unwrap_or_default(), g.state)).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// DeleteGroups for one group: only groups without members.
+    pub async fn delete_group(&self, group_id: &str) -> ErrorCode {
+        if let Err(code) = self.check_coordinator(group_id) {
+            return code;
+        }
+        {
+            let mut groups = lock(&self.groups);
+            match groups.get_mut(group_id) {
+                None => return ErrorCode::GroupIdNotFound,
+                Some(g) if !g.is_empty() || g.state != GroupState::Empty => return ErrorCode::NonEmptyGroup,
+                Some(g) => {
+                    g.kill();
+                    groups.remove(group_id);
+                }
+            }
+        }
+        lock(&self.committed).remove(group_id);
+        match self.meta.delete_offsets(group_id, None).await {
+            Ok(()) => ErrorCode::None,
+            Err(e) => ErrorCode::from(&e),
+        }
+    }
+
+    /// OffsetDelete: refuses partitions of topics the group subscribes to.
+    /// Returns the top-level error and a code per requested partition.
+    pub async fn delete_offsets(&self, group_id: &str, partitions: &[(String, i32)]) -> (ErrorCode, Vec<ErrorCode>) {
+        if let Err(code) = self.check_coordinator(group_id) {
+            return (code, Vec::new());
+        }
+        let subscribed = {
+            let groups = lock(&self.groups);
+            match groups.get(group_id) {
+                None => return (ErrorCode::GroupIdNotFound, Vec::new()),
+                Some(g) if g.is_empty() => None,
+                Some(g) => match g.subscribed_topics() {
+                    Some(topics) => Some(topics),
+                    // Members whose protocol we cannot read: refuse, as Kafka
+                    // refuses for non-consumer groups with members.
+                    None => return (ErrorCode::NonEmptyGroup, Vec::new()),
+                },
+            }
+        };
+        let codes: Vec<ErrorCode> = partitions
+            .iter()
+            .map(|(t, _)| match &subscribed {
+                Some(topics) if topics.contains(t) => ErrorCode::GroupSubscribedToTopic,
+                _ => ErrorCode::None,
+            })
+            .collect();
+        let deletable: Vec<(String, i32)> =
+            partitions.iter().zip(&codes).filter(|(_, c)| **c == ErrorCode::None).map(|(p, _)| p.clone()).collect();
+        if let Err(e) = self.meta.delete_offsets(group_id, Some(&deletable)).await {
+            return (ErrorCode::from(&e), Vec::new());
+        }
+        if let Some(mine) = lock(&self.committed).get_mut(group_id) {
+            for p in &deletable {
+                mine.remove(p);
+            }
+        }
+        (ErrorCode::None, codes)
+    }
+
+    /// Expires sessions and completes timed-out rebalances; updates gauges.
+    pub fn tick(&self) {
+        let now = self.clock.now_ms();
+        let mut groups = lock(&self.groups);
+        let mut by_state: HashMap<GroupState, usize> = HashMap::new();
+        let mut members = 0usize;
+        for g in groups.values_mut() {
+            let before = g.rebalances;
+            g.tick(now, &self.cfg);
+            metrics::counter!(m::GROUP_REBALANCES_TOTAL).increment(g.rebalances - before);
+            *by_state.entry(g.state).or_default() += 1;
+            members += g.members.len();
+        }
+        for s in [
+            GroupState::Empty,
+            GroupState::PreparingRebalance,
+            GroupState::CompletingRebalance,
+            GroupState::Stable,
+            GroupState::Dead,
+        ] {
+            metrics::gauge!(m::GROUPS, "state" => s.name()).set(by_state.get(&s).copied().unwrap_or(0) as f64);
+        }
+        metrics::gauge!(m::GROUP_MEMBERS).set(members as f64);
+    }
+
+    /// Committed offsets of every group, for lag metrics.
+    pub fn committed_offsets(&self) -> Vec<(String, String, i32, i64)> {
+        lock(&self.committed)
+            .iter()
+            .flat_map(|(g, offs)| offs.iter().map(move |((t, p), o)| (g.clone(), t.clone(), *p, *o)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

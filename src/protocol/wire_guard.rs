@@ -5,8 +5,10 @@
 //! elements would make the broker ask for hundreds of gigabytes and abort.
 //! This walk follows the message layout of each served API and version and
 //! refuses a body in which any array announces more elements than there are
-//! bytes left, or which does not end exactly where the layout says. Only
-//! then is the body handed to the codec.
+//! bytes left, or which ends before the layout does. Only then is the body
+//! handed to the codec. Bytes after the end of the layout are tolerated, as
+//! the Java broker tolerates them (librdkafka 2.16 sends Metadata v12 with
+//! three extra bytes); the caller may log them.
 //!
 //! The layouts below restate the Kafka protocol's message schemas (field
 //! order, the versions each field exists in, and from which version a
@@ -188,8 +190,6 @@ pub enum GuardError {
     CountTooLarge { at: usize, count: u64, remaining_bytes: usize },
     #[error("length at byte {at} is invalid")]
     BadLength { at: usize },
-    #[error("{extra_bytes} bytes follow the end of the body")]
-    TrailingBytes { extra_bytes: usize },
 }
 
 struct Walker<'a> {
@@ -315,14 +315,12 @@ impl Walker<'_> {
 
 /// Checks that `body` (the request after its header) is a well-formed
 /// `api` request of `version` whose every array count is backed by bytes.
-pub fn check_request(api: ApiKey, version: i16, body: &[u8]) -> Result<(), GuardError> {
+/// Returns how many bytes follow the end of the layout.
+pub fn check_request(api: ApiKey, version: i16, body: &[u8]) -> Result<usize, GuardError> {
     let (fields, flexible_from) = layout(api).ok_or(GuardError::UnknownLayout { api })?;
     let mut w = Walker { buf: body, at: 0, version, flexible: version >= flexible_from };
     w.fields(fields)?;
-    match body.len() - w.at {
-        0 => Ok(()),
-        extra_bytes => Err(GuardError::TrailingBytes { extra_bytes }),
-    }
+    Ok(body.len() - w.at)
 }
 
 #[cfg(test)]
@@ -638,7 +636,7 @@ mod tests {
         for (api, min, max) in crate::handlers::SUPPORTED_APIS {
             for version in *min..=*max {
                 let body = populated(*api, version);
-                assert_eq!(check_request(*api, version, &body), Ok(()), "{api:?} v{version}");
+                assert_eq!(check_request(*api, version, &body), Ok(0), "{api:?} v{version}");
                 // Any truncation is refused, never accepted.
                 for cut in [1, 2, body.len() / 2] {
                     if cut <= body.len() && cut > 0 {
@@ -671,10 +669,16 @@ mod tests {
         assert!(matches!(check_request(ApiKey::Produce, 3, &neg), Err(GuardError::BadLength { at: 0 })));
     }
 
+    /// Regression: librdkafka 2.16 (confluent-kafka 2.16.1) sends Metadata
+    /// v12 with three bytes after the body; the Java broker ignores them.
     #[test]
-    fn trailing_bytes_are_refused() {
-        let mut body = populated(ApiKey::Metadata, 1).to_vec();
-        body.push(0);
-        assert_eq!(check_request(ApiKey::Metadata, 1, &body), Err(GuardError::TrailingBytes { extra_bytes: 1 }));
+    fn trailing_bytes_are_tolerated_like_the_java_broker() {
+        let frame = hex("0003000c00000003000772646b61666b610000000000010000");
+        let body = &frame[18..];
+        assert_eq!(check_request(ApiKey::Metadata, 12, body), Ok(3));
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
     }
 }

@@ -10,7 +10,7 @@ use super::SUPPORTED_APIS;
 use crate::protocol::ErrorCode;
 
 pub const VERSION_MIN: i16 = 0;
-pub const VERSION_MAX: i16 = 3;
+pub const VERSION_MAX: i16 = 4;
 
 fn api_list() -> Vec<ApiVersion> {
     SUPPORTED_APIS

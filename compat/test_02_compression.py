@@ -1,0 +1,40 @@
+"""2. Every compression codec from every producer, read back by every consumer."""
+
+import random
+import zlib
+
+import pytest
+
+from clients import CLIENTS, Rec, consume, create_topic, produce
+
+CODECS = [None, "gzip", "snappy", "lz4", "zstd"]
+
+
+def payloads(seed):
+    rnd = random.Random(seed)
+    out = []
+    for i in range(100):
+        if i % 3 == 0:
+            v = (b"compressible-%d-" % i) * rnd.randint(1, 60)
+        elif i % 3 == 1:
+            v = rnd.randbytes(rnd.randint(0, 3000))
+        else:
+            v = bytes([i % 256]) * rnd.randint(1, 5000)
+        out.append(Rec(key=b"key-%03d" % i, value=v, headers=[("i", str(i).encode())],
+                       timestamp=1_600_000_000_000 + i, partition=0))
+    return out
+
+
+@pytest.mark.parametrize("codec", CODECS, ids=[c or "none" for c in CODECS])
+@pytest.mark.parametrize("producer", CLIENTS)
+def test_codec(broker, topic, producer, codec):
+    create_topic(broker.bootstrap, topic, 1)
+    recs = payloads(zlib.crc32(("%s/%s" % (producer, codec)).encode()))
+    # linger so that many records share one compressed batch
+    dels = produce(producer, broker.bootstrap, topic, recs, compression=codec, linger_ms=50)
+    assert [(d.error, d.offset) for d in dels] == [(None, i) for i in range(100)]
+    for consumer in CLIENTS:
+        got = consume(consumer, broker.bootstrap, topic, 100, linger=0.3)
+        assert [g.offset for g in got] == list(range(100)), consumer
+        assert [(g.key, g.value, g.headers, g.timestamp) for g in got] == \
+            [(r.key, r.value, r.headers, r.timestamp) for r in recs], consumer

@@ -194,20 +194,28 @@ pub async fn dispatch(ctx: &Arc<Context>, request: Request, body: Bytes) -> Resu
     }
     // The codec allocates from array counts on the wire: walk the body
     // first so that no count larger than the bytes present reaches it.
-    crate::protocol::wire_guard::check_request(api, version, &body).map_err(|source| DispatchError::Malformed {
-        api,
-        version,
-        source,
-    })?;
+    let trailing = crate::protocol::wire_guard::check_request(api, version, &body)
+        .map_err(|source| DispatchError::Malformed { api, version, source })?;
+    if trailing > 0 {
+        tracing::debug!(api = ?api, version, trailing, "request body has bytes after its last field; ignored");
+    }
     let ctx = ctx.clone();
+    // `now`: the handler is synchronous; `later`: it is polled, in order,
+    // by the connection's writer.
+    macro_rules! serve {
+        (now $module:ident) => {{
+            let req = decode(api, version, body)?;
+            ready(api, version, correlation_id, $module::handle(&ctx, version, req))
+        }};
+        (later $module:ident) => {{
+            let req = decode(api, version, body)?;
+            later(api, version, correlation_id, async move { $module::handle(&ctx, version, req).await })
+        }};
+    }
     let pending: Pending = match api {
         ApiKey::ApiVersions => {
             let _req: ApiVersionsRequest = decode(api, version, body)?;
             ready(api, version, correlation_id, api_versions::handle())
-        }
-        ApiKey::Metadata => {
-            let req = decode(api, version, body)?;
-            later(api, version, correlation_id, async move { metadata::handle(&ctx, version, req).await })
         }
         ApiKey::Produce => {
             let req = decode(api, version, body)?;
@@ -220,34 +228,6 @@ pub async fn dispatch(ctx: &Arc<Context>, request: Request, body: Bytes) -> Resu
             }
             .boxed()
         }
-        ApiKey::Fetch => {
-            let req = decode(api, version, body)?;
-            later(api, version, correlation_id, async move { fetch::handle(&ctx, version, req).await })
-        }
-        ApiKey::ListOffsets => {
-            let req = decode(api, version, body)?;
-            later(api, version, correlation_id, async move { list_offsets::handle(&ctx, version, req).await })
-        }
-        ApiKey::CreateTopics => {
-            let req = decode(api, version, body)?;
-            later(api, version, correlation_id, async move { create_topics::handle(&ctx, version, req).await })
-        }
-        ApiKey::DeleteTopics => {
-            let req = decode(api, version, body)?;
-            later(api, version, correlation_id, async move { delete_topics::handle(&ctx, version, req).await })
-        }
-        ApiKey::InitProducerId => {
-            let req = decode(api, version, body)?;
-            later(api, version, correlation_id, async move { init_producer_id::handle(&ctx, version, req).await })
-        }
-        ApiKey::DescribeCluster => {
-            let req = decode(api, version, body)?;
-            ready(api, version, correlation_id, describe_cluster::handle(&ctx, version, req))
-        }
-        ApiKey::FindCoordinator => {
-            let req = decode(api, version, body)?;
-            ready(api, version, correlation_id, find_coordinator::handle(&ctx, version, req))
-        }
         ApiKey::JoinGroup => {
             let req = decode(api, version, body)?;
             let client_id = client_id.unwrap_or_default();
@@ -255,79 +235,34 @@ pub async fn dispatch(ctx: &Arc<Context>, request: Request, body: Bytes) -> Resu
                 join_group::handle(&ctx, version, &client_id, &client_host, req).await
             })
         }
-        ApiKey::SyncGroup => {
-            let req = decode(api, version, body)?;
-            later(api, version, correlation_id, async move { sync_group::handle(&ctx, version, req).await })
-        }
-        ApiKey::Heartbeat => {
-            let req = decode(api, version, body)?;
-            ready(api, version, correlation_id, heartbeat::handle(&ctx, version, req))
-        }
-        ApiKey::LeaveGroup => {
-            let req = decode(api, version, body)?;
-            ready(api, version, correlation_id, leave_group::handle(&ctx, version, req))
-        }
-        ApiKey::OffsetCommit => {
-            let req = decode(api, version, body)?;
-            later(api, version, correlation_id, async move { offset_commit::handle(&ctx, version, req).await })
-        }
-        ApiKey::OffsetFetch => {
-            let req = decode(api, version, body)?;
-            later(api, version, correlation_id, async move { offset_fetch::handle(&ctx, version, req).await })
-        }
-        ApiKey::DescribeGroups => {
-            let req = decode(api, version, body)?;
-            ready(api, version, correlation_id, describe_groups::handle(&ctx, version, req))
-        }
-        ApiKey::ListGroups => {
-            let req = decode(api, version, body)?;
-            ready(api, version, correlation_id, list_groups::handle(&ctx, version, req))
-        }
-        ApiKey::DeleteGroups => {
-            let req = decode(api, version, body)?;
-            later(api, version, correlation_id, async move { delete_groups::handle(&ctx, version, req).await })
-        }
-        ApiKey::OffsetDelete => {
-            let req = decode(api, version, body)?;
-            later(api, version, correlation_id, async move { offset_delete::handle(&ctx, version, req).await })
-        }
+        ApiKey::Metadata => serve!(later metadata),
+        ApiKey::Fetch => serve!(later fetch),
+        ApiKey::ListOffsets => serve!(later list_offsets),
+        ApiKey::CreateTopics => serve!(later create_topics),
+        ApiKey::DeleteTopics => serve!(later delete_topics),
+        ApiKey::InitProducerId => serve!(later init_producer_id),
+        ApiKey::DescribeCluster => serve!(now describe_cluster),
+        ApiKey::FindCoordinator => serve!(now find_coordinator),
+        ApiKey::SyncGroup => serve!(later sync_group),
+        ApiKey::Heartbeat => serve!(now heartbeat),
+        ApiKey::LeaveGroup => serve!(now leave_group),
+        ApiKey::OffsetCommit => serve!(later offset_commit),
+        ApiKey::OffsetFetch => serve!(later offset_fetch),
+        ApiKey::DescribeGroups => serve!(now describe_groups),
+        ApiKey::ListGroups => serve!(now list_groups),
+        ApiKey::DeleteGroups => serve!(later delete_groups),
+        ApiKey::OffsetDelete => serve!(later offset_delete),
         other => return Err(DispatchError::UnsupportedApi { key: other as i16 }),
     };
     Ok(instrument(api, pending))
-}
-
-fn api_label(api: ApiKey) -> &'static str {
-    match api {
-        ApiKey::Produce => "Produce",
-        ApiKey::Fetch => "Fetch",
-        ApiKey::ListOffsets => "ListOffsets",
-        ApiKey::Metadata => "Metadata",
-        ApiKey::FindCoordinator => "FindCoordinator",
-        ApiKey::ApiVersions => "ApiVersions",
-        ApiKey::CreateTopics => "CreateTopics",
-        ApiKey::DeleteTopics => "DeleteTopics",
-        ApiKey::DescribeCluster => "DescribeCluster",
-        ApiKey::InitProducerId => "InitProducerId",
-        ApiKey::JoinGroup => "JoinGroup",
-        ApiKey::SyncGroup => "SyncGroup",
-        ApiKey::Heartbeat => "Heartbeat",
-        ApiKey::LeaveGroup => "LeaveGroup",
-        ApiKey::OffsetCommit => "OffsetCommit",
-        ApiKey::OffsetFetch => "OffsetFetch",
-        ApiKey::DescribeGroups => "DescribeGroups",
-        ApiKey::ListGroups => "ListGroups",
-        ApiKey::DeleteGroups => "DeleteGroups",
-        ApiKey::OffsetDelete => "OffsetDelete",
-        _ => "Other",
-    }
 }
 
 fn instrument(api: ApiKey, pending: Pending) -> Pending {
     let started = Instant::now();
     async move {
         let out = pending.await;
-        let label = api_label(api);
-        metrics::counter!(m::REQUESTS_TOTAL, "api" => label).increment(1);
+        let label = format!("{api:?}");
+        metrics::counter!(m::REQUESTS_TOTAL, "api" => label.clone()).increment(1);
         metrics::histogram!(m::REQUEST_SECONDS, "api" => label).record(started.elapsed().as_secs_f64());
         out
     }

@@ -23,8 +23,6 @@ pub struct GroupConfig {
     /// `group.min.session.timeout.ms` / `group.max.session.timeout.ms`.
     pub session_timeout_min_ms: i32,
     pub session_timeout_max_ms: i32,
-    /// How long a member id handed out with MEMBER_ID_REQUIRED stays valid.
-    pub pending_member_timeout_ms: i64,
     /// `group.max.size`.
     pub members_max: usize,
 }
@@ -35,7 +33,6 @@ impl Default for GroupConfig {
             initial_rebalance_delay_ms: 3000,
             session_timeout_min_ms: 6000,
             session_timeout_max_ms: 1_800_000,
-            pending_member_timeout_ms: 300_000,
             members_max: 1000,
         }
     }
@@ -290,11 +287,14 @@ impl Group {
             return self.add_member_and_rebalance(req, now_ms, cfg);
         }
         if req.require_known_member_id {
-            self.pending_members.insert(new_id.clone(), now_ms + cfg.pending_member_timeout_ms);
+            // Like Kafka, a member id handed out with MEMBER_ID_REQUIRED is
+            // held for one session timeout; until then it counts as a member
+            // the rebalance waits for.
+            self.pending_members.insert(new_id.clone(), now_ms + i64::from(req.session_timeout_ms));
             return Reply::Now(JoinResult::error(ErrorCode::MemberIdRequired, &new_id));
         }
         if self.members.len() >= cfg.members_max {
-            return Reply::Now(JoinResult::error(ErrorCode::UnknownServerError, ""));
+            return Reply::Now(JoinResult::error(ErrorCode::GroupMaxSizeReached, ""));
         }
         req.member_id = new_id;
         self.add_member_and_rebalance(req, now_ms, cfg)

@@ -386,3 +386,21 @@ async fn commits_are_checked_against_the_group_and_survive_a_restart() {
     assert_eq!(c.delete_group("live").await, ErrorCode::GroupIdNotFound);
     drop(dir);
 }
+
+#[test]
+fn a_member_id_handed_out_but_never_used_stops_blocking_after_a_session_timeout() {
+    let (mut g, ids) = stable_group(1);
+    // A new consumer gets MEMBER_ID_REQUIRED, then crashes.
+    let ghost = now(g.join(join_req("", None, &["range"]), 1_000, &cfg()));
+    assert_eq!(ghost.error, ErrorCode::MemberIdRequired);
+    // The existing member rejoins (its metadata changed): the rebalance
+    // waits for the pending id...
+    let mut a = later(g.join(join_req(&ids[0], None, &["range", "roundrobin"]), 1_000, &cfg()));
+    g.tick(5_000, &cfg());
+    assert_eq!(g.state, GroupState::PreparingRebalance);
+    // ...only until that id's session timeout (10 s), not the rebalance timeout.
+    g.tick(11_001, &cfg());
+    assert_eq!(g.state, GroupState::CompletingRebalance);
+    let r = ready(&mut a);
+    assert_eq!((r.generation_id, r.members.len()), (2, 1));
+}

@@ -53,6 +53,7 @@ pub enum ErrorCode {
     FetchSessionIdNotFound = 70,
     UnsupportedCompressionType = 76,
     MemberIdRequired = 79,
+    GroupMaxSizeReached = 81,
     FencedInstanceId = 82,
     GroupSubscribedToTopic = 86,
     UnknownTopicId = 100,

@@ -74,6 +74,8 @@ fn first_flexible(api: ApiKey) -> i16 {
         ApiKey::DeleteGroups => 2,
         // OffsetDelete has no flexible versions.
         ApiKey::OffsetDelete => i16::MAX,
+        ApiKey::ConsumerGroupHeartbeat => 0,
+        ApiKey::ConsumerGroupDescribe => 0,
         other => panic!("no flexible-version entry for {other:?}: add it with its schema's flexibleVersions"),
     }
 }
@@ -935,6 +937,73 @@ fn offset_delete_response(v: i16) -> OffsetDeleteResponse {
     r
 }
 
+fn consumer_group_heartbeat_request(v: i16) -> ConsumerGroupHeartbeatRequest {
+    use consumer_group_heartbeat_request::*;
+    let mut r = ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(group("golden-group"))
+        .with_member_id(s("member-1"))
+        .with_member_epoch(5)
+        .with_instance_id(Some(s("instance-1")))
+        .with_rack_id(Some(s("rack-1")))
+        .with_rebalance_timeout_ms(30_000)
+        .with_subscribed_topic_names(Some(vec![topic("golden")]))
+        .with_server_assignor(Some(s("uniform")))
+        .with_topic_partitions(Some(vec![TopicPartitions::default()
+            .with_topic_id(uuid::Uuid::from_u128(0x60_1de0))
+            .with_partitions(vec![0, 2])]));
+    if v >= 1 {
+        r = r.with_subscribed_topic_regex(Some(s("golden.*")));
+    }
+    tagged(v, ApiKey::ConsumerGroupHeartbeat, r, |m, k, b| m.with_unknown_tagged_field(k, b))
+}
+
+fn consumer_group_heartbeat_response(v: i16) -> ConsumerGroupHeartbeatResponse {
+    use consumer_group_heartbeat_response::*;
+    let r = ConsumerGroupHeartbeatResponse::default()
+        .with_throttle_time_ms(10)
+        .with_error_code(0)
+        .with_member_id(Some(s("member-1")))
+        .with_member_epoch(6)
+        .with_heartbeat_interval_ms(5000)
+        .with_assignment(Some(Assignment::default().with_topic_partitions(vec![
+            TopicPartitions::default().with_topic_id(uuid::Uuid::from_u128(0x60_1de0)).with_partitions(vec![1, 3]),
+        ])));
+    tagged(v, ApiKey::ConsumerGroupHeartbeat, r, |m, k, b| m.with_unknown_tagged_field(k, b))
+}
+
+fn consumer_group_describe_request(v: i16) -> ConsumerGroupDescribeRequest {
+    let r = ConsumerGroupDescribeRequest::default()
+        .with_group_ids(vec![group("golden-group")])
+        .with_include_authorized_operations(true);
+    tagged(v, ApiKey::ConsumerGroupDescribe, r, |m, k, b| m.with_unknown_tagged_field(k, b))
+}
+
+fn consumer_group_describe_response(v: i16) -> ConsumerGroupDescribeResponse {
+    use consumer_group_describe_response::*;
+    let tps = TopicPartitions::default()
+        .with_topic_id(uuid::Uuid::from_u128(0x60_1de0))
+        .with_topic_name(topic("golden"))
+        .with_partitions(vec![0, 1]);
+    let member = Member::default()
+        .with_member_id(s("member-1"))
+        .with_instance_id(Some(s("instance-1")))
+        .with_member_epoch(6)
+        .with_client_id(s("client-1"))
+        .with_client_host(s("/127.0.0.1"))
+        .with_subscribed_topic_names(vec![topic("golden")])
+        .with_assignment(Assignment::default().with_topic_partitions(vec![tps.clone()]))
+        .with_target_assignment(Assignment::default().with_topic_partitions(vec![tps]));
+    let r =
+        ConsumerGroupDescribeResponse::default().with_throttle_time_ms(10).with_groups(vec![DescribedGroup::default()
+            .with_group_id(group("golden-group"))
+            .with_group_state(s("Stable"))
+            .with_group_epoch(6)
+            .with_assignment_epoch(6)
+            .with_assignor_name(s("uniform"))
+            .with_members(vec![member])]);
+    tagged(v, ApiKey::ConsumerGroupDescribe, r, |m, k, b| m.with_unknown_tagged_field(k, b))
+}
+
 // ---------------------------------------------------------------------------
 // golden files
 
@@ -1123,6 +1192,8 @@ api_cases! {
     every_version_list_groups: ApiKey::ListGroups => list_groups_request, list_groups_response;
     every_version_delete_groups: ApiKey::DeleteGroups => delete_groups_request, delete_groups_response;
     every_version_offset_delete: ApiKey::OffsetDelete => offset_delete_request, offset_delete_response;
+    every_version_consumer_group_heartbeat: ApiKey::ConsumerGroupHeartbeat => consumer_group_heartbeat_request, consumer_group_heartbeat_response;
+    every_version_consumer_group_describe: ApiKey::ConsumerGroupDescribe => consumer_group_describe_request, consumer_group_describe_response;
 }
 
 #[test]
@@ -1284,6 +1355,8 @@ fn reencode_request(api: ApiKey, version: i16, body: &Bytes) -> Result<Bytes, St
         ApiKey::ListGroups => rt::<ListGroupsRequest>(body, version),
         ApiKey::DeleteGroups => rt::<DeleteGroupsRequest>(body, version),
         ApiKey::OffsetDelete => rt::<OffsetDeleteRequest>(body, version),
+        ApiKey::ConsumerGroupHeartbeat => rt::<ConsumerGroupHeartbeatRequest>(body, version),
+        ApiKey::ConsumerGroupDescribe => rt::<ConsumerGroupDescribeRequest>(body, version),
         other => Err(format!("{other:?} is not a served API")),
     }
 }

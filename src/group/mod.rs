@@ -16,7 +16,10 @@ use std::sync::{Arc, Mutex};
 
 use tracing::info;
 
+pub mod consumer;
 pub mod consumer_protocol;
+#[cfg(test)]
+mod consumer_tests;
 pub mod machine;
 pub mod placement;
 pub mod state;
@@ -25,6 +28,7 @@ use crate::clock::Clock;
 use crate::metadata::{CommittedOffset, GroupRecord, MetadataStore};
 use crate::metrics as m;
 use crate::protocol::ErrorCode;
+use consumer::{ConsumerGroup, ConsumerGroupConfig, HeartbeatRequest, HeartbeatResult, TopicInfo};
 use machine::{Group, GroupConfig, Identity, JoinRequest, JoinResult, Reply, SyncRequest, SyncResult};
 use state::GroupState;
 
@@ -39,6 +43,27 @@ pub struct MemberDescription {
     pub assignment: bytes::Bytes,
 }
 
+/// One row of ListGroups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupListing {
+    pub group_id: String,
+    pub protocol_type: String,
+    pub state: &'static str,
+    /// "classic" or "consumer" (KIP-848 group types).
+    pub group_type: &'static str,
+}
+
+/// A consumer-protocol group as ConsumerGroupDescribe shows it.
+#[derive(Debug, Clone)]
+pub struct ConsumerGroupDescription {
+    pub state: &'static str,
+    pub group_epoch: i32,
+    pub assignment_epoch: i32,
+    pub assignor: String,
+    /// Each member with its target assignment.
+    pub members: Vec<(consumer::ConsumerMember, consumer::Assignment)>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupDescription {
     pub state: GroupState,
@@ -50,11 +75,46 @@ pub struct GroupDescription {
 /// Committed offset by (topic, partition).
 type OffsetsByPartition = BTreeMap<(String, i32), i64>;
 
+/// Every group this broker coordinates, by protocol. A group id lives in
+/// at most one of the two maps.
+#[derive(Default)]
+struct Groups {
+    classic: HashMap<String, Group>,
+    consumer: HashMap<String, ConsumerGroup>,
+}
+
+impl Groups {
+    /// Drops an empty group of the other protocol so `group_id` can be used
+    /// with a new one; refuses when that group has members.
+    fn claim_for_classic(&mut self, group_id: &str) -> Result<(), ErrorCode> {
+        match self.consumer.get(group_id) {
+            Some(g) if !g.members.is_empty() => Err(ErrorCode::InconsistentGroupProtocol),
+            Some(_) => {
+                self.consumer.remove(group_id);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn claim_for_consumer(&mut self, group_id: &str) -> Result<(), ErrorCode> {
+        match self.classic.get(group_id) {
+            Some(g) if !g.is_empty() => Err(ErrorCode::GroupIdNotFound),
+            Some(_) => {
+                self.classic.remove(group_id);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+}
+
 pub struct GroupCoordinator {
-    groups: Mutex<HashMap<String, Group>>,
+    groups: Mutex<Groups>,
     /// Committed offsets by group, mirrored from the store for lag metrics.
     committed: Mutex<HashMap<String, OffsetsByPartition>>,
     cfg: GroupConfig,
+    consumer_cfg: ConsumerGroupConfig,
     meta: Arc<dyn MetadataStore>,
     clock: Arc<dyn Clock>,
     node_id: i32,
@@ -82,7 +142,16 @@ impl GroupCoordinator {
             groups.insert(g.group_id.clone(), Group::new(&g.group_id, protocol_type));
         }
         info!(groups = groups.len(), "group coordinator loaded");
-        Ok(Self { groups: Mutex::new(groups), committed: Mutex::new(committed), cfg, meta, clock, node_id })
+        let groups = Groups { classic: groups, consumer: HashMap::new() };
+        Ok(Self {
+            groups: Mutex::new(groups),
+            committed: Mutex::new(committed),
+            cfg,
+            consumer_cfg: ConsumerGroupConfig::default(),
+            meta,
+            clock,
+            node_id,
+        })
     }
 
     /// NOT_COORDINATOR unless this broker coordinates `group_id`.
@@ -102,7 +171,11 @@ impl GroupCoordinator {
         }
         let now = self.clock.now_ms();
         let reply = {
-            let mut groups = lock(&self.groups);
+            let mut all = lock(&self.groups);
+            if let Err(code) = all.claim_for_classic(group_id) {
+                return JoinResult::error(code, &req.member_id);
+            }
+            let groups = &mut all.classic;
             if !groups.contains_key(group_id) {
                 if !req.member_id.is_empty() {
                     return JoinResult::error(ErrorCode::UnknownMemberId, &req.member_id);
@@ -131,8 +204,7 @@ impl GroupCoordinator {
         }
         let now = self.clock.now_ms();
         let reply = {
-            let mut groups = lock(&self.groups);
-            match groups.get_mut(group_id) {
+            match lock(&self.groups).classic.get_mut(group_id) {
                 None => return fail(ErrorCode::UnknownMemberId),
                 Some(g) => g.sync(req, now),
             }
@@ -148,7 +220,7 @@ impl GroupCoordinator {
             return code;
         }
         let now = self.clock.now_ms();
-        match lock(&self.groups).get_mut(group_id) {
+        match lock(&self.groups).classic.get_mut(group_id) {
             None => ErrorCode::UnknownMemberId,
             Some(g) => g.heartbeat(who, generation_id, now),
         }
@@ -161,7 +233,7 @@ impl GroupCoordinator {
         }
         let now = self.clock.now_ms();
         let mut groups = lock(&self.groups);
-        let Some(g) = groups.get_mut(group_id) else {
+        let Some(g) = groups.classic.get_mut(group_id) else {
             return (ErrorCode::None, members.iter().map(|_| ErrorCode::UnknownMemberId).collect());
         };
         let before = g.rebalances;
@@ -183,17 +255,27 @@ impl GroupCoordinator {
         self.check_coordinator(group_id)?;
         let protocol_type = {
             let mut groups = lock(&self.groups);
-            let g = groups.entry(group_id.to_string()).or_insert_with(|| Group::new(group_id, None));
-            match g.state {
-                GroupState::Dead => return Err(ErrorCode::CoordinatorNotAvailable),
-                GroupState::Empty if generation_id < 0 => {}
-                GroupState::CompletingRebalance => {
-                    g.check_member(who, generation_id)?;
-                    return Err(ErrorCode::RebalanceInProgress);
-                }
-                _ => g.check_member(who, generation_id)?,
+            if let Some(g) = groups.consumer.get(group_id) {
+                g.check_commit(who.member_id, generation_id)?;
             }
-            g.protocol_type.clone().unwrap_or_default()
+            let protocol_type =
+                if groups.consumer.contains_key(group_id) { Some("consumer".to_string()) } else { None };
+            let groups = &mut groups.classic;
+            if let Some(t) = protocol_type {
+                t
+            } else {
+                let g = groups.entry(group_id.to_string()).or_insert_with(|| Group::new(group_id, None));
+                match g.state {
+                    GroupState::Dead => return Err(ErrorCode::CoordinatorNotAvailable),
+                    GroupState::Empty if generation_id < 0 => {}
+                    GroupState::CompletingRebalance => {
+                        g.check_member(who, generation_id)?;
+                        return Err(ErrorCode::RebalanceInProgress);
+                    }
+                    _ => g.check_member(who, generation_id)?,
+                }
+                g.protocol_type.clone().unwrap_or_default()
+            }
         };
         let record = GroupRecord { group_id: group_id.to_string(), protocol_type };
         self.meta.commit_offsets(&record, &offsets).await.map_err(|e| ErrorCode::from(&e))?;
@@ -214,7 +296,12 @@ impl GroupCoordinator {
     pub fn describe(&self, group_id: &str) -> Result<Option<GroupDescription>, ErrorCode> {
         self.check_coordinator(group_id)?;
         let groups = lock(&self.groups);
-        let Some(g) = groups.get(group_id) else { return Ok(None) };
+        if groups.consumer.contains_key(group_id) {
+            // Kafka: a consumer-protocol group is not described by the
+            // classic API.
+            return Err(ErrorCode::GroupIdNotFound);
+        }
+        let Some(g) = groups.classic.get(group_id) else { return Ok(None) };
         let protocol = g.protocol_name.clone().unwrap_or_default();
         let members = g
             .members
@@ -245,12 +332,23 @@ impl GroupCoordinator {
         }))
     }
 
-    /// (group id, protocol type, state) of every group, sorted by id.
-    pub fn list(&self) -> Vec<(String, String, GroupState)> {
+    /// Every group, sorted by id.
+    pub fn list(&self) -> Vec<GroupListing> {
         let groups = lock(&self.groups);
-        let mut v: Vec<_> =
-            groups.values().map(|g| (g.id.clone(), g.protocol_type.clone().unwrap_or_default(), g.state)).collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
+        let classic = groups.classic.values().map(|g| GroupListing {
+            group_id: g.id.clone(),
+            protocol_type: g.protocol_type.clone().unwrap_or_default(),
+            state: g.state.name(),
+            group_type: "classic",
+        });
+        let consumer = groups.consumer.values().map(|g| GroupListing {
+            group_id: g.id.clone(),
+            protocol_type: "consumer".to_string(),
+            state: g.state().name(),
+            group_type: "consumer",
+        });
+        let mut v: Vec<_> = classic.chain(consumer).collect();
+        v.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         v
     }
 
@@ -260,8 +358,16 @@ impl GroupCoordinator {
             return code;
         }
         {
-            let mut groups = lock(&self.groups);
+            let mut all = lock(&self.groups);
+            if let Some(g) = all.consumer.get(group_id) {
+                if !g.members.is_empty() {
+                    return ErrorCode::NonEmptyGroup;
+                }
+                all.consumer.remove(group_id);
+            }
+            let groups = &mut all.classic;
             match groups.get_mut(group_id) {
+                None if self.has_committed(group_id) => {}
                 None => return ErrorCode::GroupIdNotFound,
                 Some(g) if !g.is_empty() || g.state != GroupState::Empty => return ErrorCode::NonEmptyGroup,
                 Some(g) => {
@@ -285,7 +391,15 @@ impl GroupCoordinator {
         }
         let subscribed = {
             let groups = lock(&self.groups);
-            match groups.get(group_id) {
+            let consumer_topics = groups.consumer.get(group_id).filter(|g| !g.members.is_empty()).map(|g| {
+                g.members
+                    .values()
+                    .flat_map(|m| m.subscribed_topics.iter().cloned())
+                    .collect::<std::collections::HashSet<_>>()
+            });
+            match groups.classic.get(group_id) {
+                _ if consumer_topics.is_some() => consumer_topics,
+                None if groups.consumer.contains_key(group_id) => None,
                 None => return (ErrorCode::GroupIdNotFound, Vec::new()),
                 Some(g) if g.is_empty() => None,
                 Some(g) => match g.subscribed_topics() {
@@ -320,25 +434,79 @@ impl GroupCoordinator {
     pub fn tick(&self) {
         let now = self.clock.now_ms();
         let mut groups = lock(&self.groups);
-        let mut by_state: HashMap<GroupState, usize> = HashMap::new();
+        let mut by_state: HashMap<&'static str, usize> = HashMap::new();
         let mut members = 0usize;
-        for g in groups.values_mut() {
+        for g in groups.classic.values_mut() {
             let before = g.rebalances;
             g.tick(now, &self.cfg);
             metrics::counter!(m::GROUP_REBALANCES_TOTAL).increment(g.rebalances - before);
-            *by_state.entry(g.state).or_default() += 1;
+            *by_state.entry(g.state.name()).or_default() += 1;
             members += g.members.len();
         }
-        for s in [
-            GroupState::Empty,
-            GroupState::PreparingRebalance,
-            GroupState::CompletingRebalance,
-            GroupState::Stable,
-            GroupState::Dead,
-        ] {
-            metrics::gauge!(m::GROUPS, "state" => s.name()).set(by_state.get(&s).copied().unwrap_or(0) as f64);
+        for g in groups.consumer.values_mut() {
+            g.tick(now, &self.consumer_cfg);
+            *by_state.entry(g.state().name()).or_default() += 1;
+            members += g.members.len();
+        }
+        for s in ["Empty", "PreparingRebalance", "CompletingRebalance", "Stable", "Assigning", "Reconciling"] {
+            metrics::gauge!(m::GROUPS, "state" => s).set(by_state.get(s).copied().unwrap_or(0) as f64);
         }
         metrics::gauge!(m::GROUP_MEMBERS).set(members as f64);
+    }
+
+    fn has_committed(&self, group_id: &str) -> bool {
+        lock(&self.committed).contains_key(group_id)
+    }
+
+    /// ConsumerGroupHeartbeat (KIP-848).
+    pub fn consumer_heartbeat(
+        &self,
+        group_id: &str,
+        req: HeartbeatRequest,
+        topics: &dyn Fn(&str) -> Option<TopicInfo>,
+    ) -> HeartbeatResult {
+        let fail = |error| HeartbeatResult {
+            error,
+            error_message: None,
+            member_id: req.member_id.clone(),
+            member_epoch: -1,
+            heartbeat_interval_ms: 0,
+            assignment: None,
+        };
+        if let Err(code) = self.check_coordinator(group_id) {
+            return fail(code);
+        }
+        let now = self.clock.now_ms();
+        let mut groups = lock(&self.groups);
+        if let Err(code) = groups.claim_for_consumer(group_id) {
+            return fail(code);
+        }
+        if req.member_epoch != 0 && !groups.consumer.contains_key(group_id) {
+            return fail(ErrorCode::UnknownMemberId);
+        }
+        let g = groups.consumer.entry(group_id.to_string()).or_insert_with(|| ConsumerGroup::new(group_id));
+        let epoch_before = g.group_epoch;
+        let r = g.heartbeat(req, now, &self.consumer_cfg, topics);
+        if g.group_epoch != epoch_before {
+            metrics::counter!(m::GROUP_REBALANCES_TOTAL).increment(1);
+        }
+        r
+    }
+
+    /// ConsumerGroupDescribe: a snapshot of a consumer-protocol group.
+    pub fn describe_consumer_group(&self, group_id: &str) -> Result<ConsumerGroupDescription, ErrorCode> {
+        self.check_coordinator(group_id)?;
+        let groups = lock(&self.groups);
+        let Some(g) = groups.consumer.get(group_id) else {
+            return Err(ErrorCode::GroupIdNotFound);
+        };
+        Ok(ConsumerGroupDescription {
+            state: g.state().name(),
+            group_epoch: g.group_epoch,
+            assignment_epoch: g.assignment_epoch,
+            assignor: g.assignor.clone(),
+            members: g.members.values().map(|m| (m.clone(), g.target_of(&m.member_id))).collect(),
+        })
     }
 
     /// Committed offsets of every group, for lag metrics.

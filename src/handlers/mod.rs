@@ -22,6 +22,8 @@ use crate::metrics as m;
 use crate::topics::TopicRegistry;
 
 pub mod api_versions;
+pub mod consumer_group_describe;
+pub mod consumer_group_heartbeat;
 pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_topics;
@@ -76,6 +78,8 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteGroups, delete_groups::VERSION_MIN, delete_groups::VERSION_MAX),
     (ApiKey::InitProducerId, init_producer_id::VERSION_MIN, init_producer_id::VERSION_MAX),
     (ApiKey::OffsetDelete, offset_delete::VERSION_MIN, offset_delete::VERSION_MAX),
+    (ApiKey::ConsumerGroupHeartbeat, consumer_group_heartbeat::VERSION_MIN, consumer_group_heartbeat::VERSION_MAX),
+    (ApiKey::ConsumerGroupDescribe, consumer_group_describe::VERSION_MIN, consumer_group_describe::VERSION_MAX),
     (ApiKey::DescribeCluster, describe_cluster::VERSION_MIN, describe_cluster::VERSION_MAX),
 ];
 
@@ -235,6 +239,17 @@ pub async fn dispatch(ctx: &Arc<Context>, request: Request, body: Bytes) -> Resu
                 join_group::handle(&ctx, version, &client_id, &client_host, req).await
             })
         }
+        ApiKey::ConsumerGroupHeartbeat => {
+            let req = decode(api, version, body)?;
+            let client_id = client_id.unwrap_or_default();
+            ready(
+                api,
+                version,
+                correlation_id,
+                consumer_group_heartbeat::handle(&ctx, version, &client_id, &client_host, req),
+            )
+        }
+        ApiKey::ConsumerGroupDescribe => serve!(now consumer_group_describe),
         ApiKey::Metadata => serve!(later metadata),
         ApiKey::Fetch => serve!(later fetch),
         ApiKey::ListOffsets => serve!(later list_offsets),

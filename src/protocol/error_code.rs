@@ -57,6 +57,9 @@ pub enum ErrorCode {
     FencedInstanceId = 82,
     GroupSubscribedToTopic = 86,
     UnknownTopicId = 100,
+    FencedMemberEpoch = 110,
+    UnsupportedAssignor = 112,
+    StaleMemberEpoch = 113,
     InvalidRecord = 87,
 }
 

@@ -153,6 +153,23 @@ const OFFSET_DELETE_PARTITION: &[Field] = &[all(I32)];
 const OFFSET_DELETE_TOPIC: &[Field] = &[all(Str), all(Array(OFFSET_DELETE_PARTITION))];
 const OFFSET_DELETE: &[Field] = &[all(Str), all(Array(OFFSET_DELETE_TOPIC))];
 
+// ConsumerGroupHeartbeat and ConsumerGroupDescribe (KIP-848; flexible
+// from v0).
+const OWNED_PARTITIONS: &[Field] = &[all(Uuid), all(ArrayOf(&I32))];
+const CONSUMER_GROUP_HEARTBEAT: &[Field] = &[
+    all(Str),
+    all(Str),
+    all(I32),
+    all(Str),
+    all(Str),
+    all(I32),
+    all(ArrayOf(&Str)),
+    from(1, Str),
+    all(Str),
+    all(Array(OWNED_PARTITIONS)),
+];
+const CONSUMER_GROUP_DESCRIBE: &[Field] = &[all(ArrayOf(&Str)), all(Bool)];
+
 /// The layout of a request body and the first flexible version.
 fn layout(api: ApiKey) -> Option<(&'static [Field], i16)> {
     Some(match api {
@@ -176,6 +193,8 @@ fn layout(api: ApiKey) -> Option<(&'static [Field], i16)> {
         ApiKey::ListGroups => (LIST_GROUPS, 3),
         ApiKey::DeleteGroups => (DELETE_GROUPS, 2),
         ApiKey::OffsetDelete => (OFFSET_DELETE, i16::MAX),
+        ApiKey::ConsumerGroupHeartbeat => (CONSUMER_GROUP_HEARTBEAT, 0),
+        ApiKey::ConsumerGroupDescribe => (CONSUMER_GROUP_DESCRIBE, 0),
         _ => return None,
     })
 }
@@ -627,6 +646,31 @@ mod tests {
                     version,
                 )
             }
+            ApiKey::ConsumerGroupHeartbeat => {
+                let tp = consumer_group_heartbeat_request::TopicPartitions::default()
+                    .with_topic_id(uuid::Uuid::from_u128(9))
+                    .with_partitions(vec![0, 2]);
+                let mut r = ConsumerGroupHeartbeatRequest::default()
+                    .with_group_id(GroupId(s("g")))
+                    .with_member_id(s("m1"))
+                    .with_member_epoch(3)
+                    .with_instance_id(Some(s("i1")))
+                    .with_rack_id(Some(s("r1")))
+                    .with_rebalance_timeout_ms(5)
+                    .with_subscribed_topic_names(Some(vec![topic.clone(), topic]))
+                    .with_server_assignor(Some(s("uniform")))
+                    .with_topic_partitions(Some(vec![tp.clone(), tp]));
+                if version >= 1 {
+                    r.subscribed_topic_regex = Some(s("orders.*"))
+                }
+                encode(&r, version)
+            }
+            ApiKey::ConsumerGroupDescribe => encode(
+                &ConsumerGroupDescribeRequest::default()
+                    .with_group_ids(vec![GroupId(s("a")), GroupId(s("b"))])
+                    .with_include_authorized_operations(true),
+                version,
+            ),
             other => panic!("no sample for {other:?}"),
         }
     }

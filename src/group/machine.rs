@@ -50,6 +50,8 @@ pub struct JoinRequest {
     pub protocols: Vec<(String, Bytes)>,
     /// JoinGroup v4+: a new member first gets MEMBER_ID_REQUIRED.
     pub require_known_member_id: bool,
+    /// JoinGroup v9+: the client honours `skip_assignment` (KIP-814).
+    pub supports_skip_assignment: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -301,8 +303,13 @@ impl Group {
     }
 
     /// A static member came back with a new member id (KIP-345): it takes
-    /// over the old member's place. In a stable group with unchanged
-    /// metadata no rebalance happens; it gets the current generation.
+    /// over the old member's place. In a stable group whose selected
+    /// protocol does not change no rebalance happens: it gets the current
+    /// generation (its new metadata, e.g. owned partitions of a sticky
+    /// assignor, is kept for the next rebalance). A returning leader learns
+    /// it leads only where it can skip the assignment (JoinGroup v9,
+    /// KIP-814); older versions are answered as a follower, with the old
+    /// leader id, so the client does not recompute assignments.
     fn replace_static_member(
         &mut self,
         old_id: &str,
@@ -324,7 +331,6 @@ impl Group {
         if let Some(w) = member.sync_waiter.take() {
             let _ = w.send(SyncResult::error(ErrorCode::FencedInstanceId));
         }
-        let unchanged = !differs(&member.protocols, &req.protocols);
         member.member_id = new_id.clone();
         member.client_id = req.client_id.clone();
         member.client_host = req.client_host.clone();
@@ -340,18 +346,22 @@ impl Group {
         if let Some(instance) = &req.instance_id {
             self.static_members.insert(instance.clone(), new_id.clone());
         }
-        if self.state == GroupState::Stable && unchanged {
+        let protocol_kept = self.select_protocol() == self.protocol_name;
+        if self.state == GroupState::Stable && protocol_kept {
             let protocol = self.protocol_name.clone().unwrap_or_default();
-            let members = if was_leader { self.member_list(&protocol) } else { Vec::new() };
+            let leads = was_leader && req.supports_skip_assignment;
+            let leader =
+                if was_leader && !leads { old_id.to_string() } else { self.leader_id.clone().unwrap_or_default() };
+            tracing::info!(group = %self.id, member = %new_id, replaced = %old_id, "static member rejoined without a rebalance");
             return Reply::Now(JoinResult {
                 error: ErrorCode::None,
                 generation_id: self.generation_id,
                 protocol_type: self.protocol_type.clone(),
                 protocol_name: self.protocol_name.clone(),
-                leader: self.leader_id.clone().unwrap_or_default(),
+                leader,
                 member_id: new_id,
-                members,
-                skip_assignment: was_leader,
+                members: if leads { self.member_list(&protocol) } else { Vec::new() },
+                skip_assignment: leads,
             });
         }
         let (tx, rx) = oneshot::channel();
@@ -526,6 +536,13 @@ impl Group {
             self.leader_id = self.members.keys().next().cloned();
         }
         self.transition(GroupState::CompletingRebalance);
+        tracing::info!(
+            group = %self.id,
+            generation = self.generation_id,
+            members = self.members.len(),
+            protocol = ?self.protocol_name,
+            "rebalance: join phase complete"
+        );
         let protocol = self.protocol_name.clone().unwrap_or_default();
         let leader = self.leader_id.clone().unwrap_or_default();
         let all = self.member_list(&protocol);
@@ -655,6 +672,7 @@ impl Group {
 
     /// Removes a member (left or expired) and rebalances the rest.
     fn remove_member(&mut self, member_id: &str, now_ms: i64, cfg: &GroupConfig) {
+        tracing::info!(group = %self.id, member = %member_id, "member removed");
         self.remove_member_entry(member_id);
         if self.leader_id.as_deref() == Some(member_id) {
             self.leader_id = None;

@@ -28,6 +28,7 @@ fn join_req(member_id: &str, instance: Option<&str>, protocols: &[&str]) -> Join
         protocol_type: "consumer".into(),
         protocols: protocols.iter().map(|p| (p.to_string(), Bytes::from(format!("meta-{p}")))).collect(),
         require_known_member_id: true,
+        supports_skip_assignment: true,
     }
 }
 
@@ -299,6 +300,25 @@ fn a_restarted_static_member_takes_its_place_without_a_rebalance() {
     let old = Identity { member_id: &follower, instance_id: Some(follower_instance) };
     assert_eq!(g.heartbeat(&old, 1, 520), ErrorCode::FencedInstanceId);
     assert_eq!(g.leave(&old, 520, &cfg()), ErrorCode::FencedInstanceId);
+
+    // Regression: the leader restarts with changed metadata bytes (a sticky
+    // assignor's owned partitions) and JoinGroup v5. Same selected protocol:
+    // no rebalance, and it is answered as a follower with the old leader id.
+    let leader_instance = if follower_instance == "i-a" { "i-b" } else { "i-a" };
+    let mut v5 = join_req("", Some(leader_instance), &["range"]);
+    v5.protocols = vec![("range".into(), Bytes::from_static(b"owned: 0,1"))];
+    v5.supports_skip_assignment = false;
+    let back = now(g.join(v5, 600, &cfg()));
+    assert_eq!((back.error, back.generation_id, g.rebalances), (ErrorCode::None, 1, rebalances));
+    assert_eq!(back.leader, leader, "the old leader id: the client acts as a follower");
+    assert!(back.members.is_empty() && !back.skip_assignment);
+    // With v9 the returning leader is told it leads and to skip assignment.
+    let back9 = now(g.join(join_req("", Some(leader_instance), &["range"]), 700, &cfg()));
+    assert_eq!(
+        (back9.leader.as_str(), back9.skip_assignment, back9.members.len()),
+        (back9.member_id.as_str(), true, 2)
+    );
+    assert_eq!(g.state, GroupState::Stable);
 }
 
 async fn coordinator() -> (tempfile::TempDir, Arc<ManualClock>, GroupCoordinator, Arc<dyn MetadataStore>) {

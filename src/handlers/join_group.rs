@@ -31,6 +31,7 @@ pub async fn handle(
         protocol_type: req.protocol_type.to_string(),
         protocols: req.protocols.into_iter().map(|p| (p.name.to_string(), p.metadata)).collect(),
         require_known_member_id: version >= 4,
+        supports_skip_assignment: version >= 9,
     };
     let r = ctx.groups.join(req.group_id.0.as_str(), join).await;
     let members = r

@@ -35,7 +35,8 @@ pub async fn handle(ctx: &Context, version: i16, req: OffsetCommitRequest) -> Of
                             partition: p.partition_index,
                             offset: p.committed_offset,
                             leader_epoch: if version >= 6 { p.committed_leader_epoch } else { -1 },
-                            metadata: p.committed_metadata.as_ref().map(|m| m.to_string()),
+                            // Kafka stores a null metadata as "" (NoMetadata).
+                            metadata: Some(p.committed_metadata.as_ref().map(|m| m.to_string()).unwrap_or_default()),
                             commit_ms: now,
                         });
                         ErrorCode::None

@@ -257,14 +257,9 @@ impl GroupCoordinator {
             let mut groups = lock(&self.groups);
             if let Some(g) = groups.consumer.get(group_id) {
                 g.check_commit(who.member_id, generation_id)?;
-            }
-            let protocol_type =
-                if groups.consumer.contains_key(group_id) { Some("consumer".to_string()) } else { None };
-            let groups = &mut groups.classic;
-            if let Some(t) = protocol_type {
-                t
+                "consumer".to_string()
             } else {
-                let g = groups.entry(group_id.to_string()).or_insert_with(|| Group::new(group_id, None));
+                let g = groups.classic.entry(group_id.to_string()).or_insert_with(|| Group::new(group_id, None));
                 match g.state {
                     GroupState::Dead => return Err(ErrorCode::CoordinatorNotAvailable),
                     GroupState::Empty if generation_id < 0 => {}
@@ -357,24 +352,28 @@ impl GroupCoordinator {
         if let Err(code) = self.check_coordinator(group_id) {
             return code;
         }
-        {
+        let existed = {
             let mut all = lock(&self.groups);
             if let Some(g) = all.consumer.get(group_id) {
                 if !g.members.is_empty() {
                     return ErrorCode::NonEmptyGroup;
                 }
                 all.consumer.remove(group_id);
-            }
-            let groups = &mut all.classic;
-            match groups.get_mut(group_id) {
-                None if self.has_committed(group_id) => {}
-                None => return ErrorCode::GroupIdNotFound,
-                Some(g) if !g.is_empty() || g.state != GroupState::Empty => return ErrorCode::NonEmptyGroup,
-                Some(g) => {
-                    g.kill();
-                    groups.remove(group_id);
+                true
+            } else {
+                match all.classic.get_mut(group_id) {
+                    Some(g) if !g.is_empty() || g.state != GroupState::Empty => return ErrorCode::NonEmptyGroup,
+                    Some(g) => {
+                        g.kill();
+                        all.classic.remove(group_id);
+                        true
+                    }
+                    None => false,
                 }
             }
+        };
+        if !existed && !self.has_committed(group_id) {
+            return ErrorCode::GroupIdNotFound;
         }
         lock(&self.committed).remove(group_id);
         match self.meta.delete_offsets(group_id, None).await {
@@ -391,23 +390,19 @@ impl GroupCoordinator {
         }
         let subscribed = {
             let groups = lock(&self.groups);
-            let consumer_topics = groups.consumer.get(group_id).filter(|g| !g.members.is_empty()).map(|g| {
-                g.members
-                    .values()
-                    .flat_map(|m| m.subscribed_topics.iter().cloned())
-                    .collect::<std::collections::HashSet<_>>()
-            });
-            match groups.classic.get(group_id) {
-                _ if consumer_topics.is_some() => consumer_topics,
-                None if groups.consumer.contains_key(group_id) => None,
-                None => return (ErrorCode::GroupIdNotFound, Vec::new()),
-                Some(g) if g.is_empty() => None,
-                Some(g) => match g.subscribed_topics() {
-                    Some(topics) => Some(topics),
-                    // Members whose protocol we cannot read: refuse, as Kafka
-                    // refuses for non-consumer groups with members.
-                    None => return (ErrorCode::NonEmptyGroup, Vec::new()),
-                },
+            if let Some(g) = groups.consumer.get(group_id) {
+                Some(g.members.values().flat_map(|m| m.subscribed_topics.iter().cloned()).collect())
+            } else {
+                match groups.classic.get(group_id) {
+                    None => return (ErrorCode::GroupIdNotFound, Vec::new()),
+                    Some(g) if g.is_empty() => None,
+                    Some(g) => match g.subscribed_topics() {
+                        Some(topics) => Some(topics),
+                        // Members whose protocol we cannot read: refuse, as
+                        // Kafka refuses for non-consumer groups with members.
+                        None => return (ErrorCode::NonEmptyGroup, Vec::new()),
+                    },
+                }
             }
         };
         let codes: Vec<ErrorCode> = partitions

@@ -419,3 +419,36 @@ fn a_member_id_handed_out_but_never_used_stops_blocking_after_a_session_timeout(
     let r = ready(&mut a);
     assert_eq!((r.generation_id, r.members.len()), (2, 1));
 }
+
+#[tokio::test]
+async fn consumer_protocol_groups_are_listed_deleted_and_refuse_classic_members() {
+    let (_dir, _clock, c, _meta) = coordinator().await;
+    let topics = |name: &str| {
+        (name == "t").then_some(super::consumer::TopicInfo { id: uuid::Uuid::from_u128(1), partitions: 2 })
+    };
+    let hb = super::consumer::HeartbeatRequest {
+        member_id: "m1".into(),
+        member_epoch: 0,
+        instance_id: None,
+        rack_id: None,
+        rebalance_timeout_ms: 1000,
+        subscribed_topics: Some(vec!["t".into()]),
+        server_assignor: None,
+        owned: None,
+        client_id: "c".into(),
+        client_host: "/127.0.0.1".into(),
+    };
+    let r = c.consumer_heartbeat("cg", hb.clone(), &topics);
+    assert_eq!((r.error, r.member_epoch), (ErrorCode::None, 1));
+    let listed: Vec<(String, &str, &str)> = c.list().into_iter().map(|g| (g.group_id, g.state, g.group_type)).collect();
+    assert_eq!(listed, vec![("cg".to_string(), "Stable", "consumer")]);
+    assert_eq!(c.join("cg", join_req("", None, &["range"])).await.error, ErrorCode::InconsistentGroupProtocol);
+    assert_eq!(c.describe("cg"), Err(ErrorCode::GroupIdNotFound), "not a classic group");
+    assert_eq!(c.delete_group("cg").await, ErrorCode::NonEmptyGroup);
+    let (top, codes) = c.delete_offsets("cg", &[("t".into(), 0), ("other".into(), 0)]).await;
+    assert_eq!((top, codes), (ErrorCode::None, vec![ErrorCode::GroupSubscribedToTopic, ErrorCode::None]));
+    let leave = super::consumer::HeartbeatRequest { member_epoch: -1, subscribed_topics: None, ..hb };
+    assert_eq!(c.consumer_heartbeat("cg", leave, &topics).error, ErrorCode::None);
+    assert_eq!(c.delete_group("cg").await, ErrorCode::None, "an empty consumer group without offsets");
+    assert_eq!(c.delete_group("cg").await, ErrorCode::GroupIdNotFound);
+}

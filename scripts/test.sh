@@ -10,6 +10,9 @@
 #   4. cargo test --release            (Rust unit + integration tests)
 #   5. python -m pytest compat -v      (real-client compatibility suite)
 #
+# A throwaway PostgreSQL is started on 127.0.0.1:55432 for the PostgreSQL
+# store tests (STREAMHOUSE_TEST_POSTGRES_URL) and stopped at the end.
+#
 # Runs from any cwd; idempotent; exits non-zero if any step fails.
 # Environment knobs:
 #   PYTHON                interpreter used to create the venv (default python3)
@@ -138,6 +141,25 @@ VENV_OK=$?
 # Node.js clients used by compat tests, if the suite has any (compat/js)
 if [ -f "$ROOT/compat/js/install.sh" ]; then
   run_stage "node clients" "$T_PIP" bash "$ROOT/compat/js/install.sh"
+fi
+
+# ---------------------------------------------------------------- 2c. postgres
+# A throwaway PostgreSQL on 127.0.0.1:$PGPORT (Debian's package, installed
+# by pg-up.sh when missing) for the PostgreSQL store conformance suite and
+# the compat tests that run brokers on it. Stopped again at the end.
+export PGPORT="${STREAMHOUSE_TEST_PGPORT:-55432}"
+export PGDATA="${TMPDIR:-/tmp}/streamhouse-test-pg-$PGPORT"
+start_postgres() {
+  local url
+  url="$(bash "$ROOT/scripts/services/pg-up.sh" | tail -n 1)" || return 1
+  echo "$url" > "$ROOT/target/.test-postgres-url"
+  echo "PostgreSQL ready: $url"
+}
+export -f start_postgres
+mkdir -p "$ROOT/target"
+if run_stage "postgresql" "$T_APT" start_postgres; then
+  export STREAMHOUSE_TEST_POSTGRES_URL="$(cat "$ROOT/target/.test-postgres-url")"
+  trap 'bash "$ROOT/scripts/services/pg-down.sh" >/dev/null 2>&1 || true' EXIT
 fi
 
 # ---------------------------------------------------------------- 3. build

@@ -14,11 +14,15 @@ use crate::config::{Config, MetadataUrl, ObjectStoreUrl};
 use crate::group::GroupCoordinator;
 use crate::handlers::Context;
 use crate::log::{Log, LogError, LogLimits};
+use crate::metadata::postgres::PostgresStore;
 use crate::metadata::sqlite::SqliteStore;
 use crate::metadata::{MetaError, MetadataStore};
 use crate::object_store::local::LocalStore;
 use crate::object_store::ObjectStore;
 use crate::topics::TopicRegistry;
+
+/// Connections each broker keeps to PostgreSQL.
+const POSTGRES_CONNECTIONS_MAX: usize = 16;
 
 #[derive(Debug, Error)]
 pub enum BrokerError {
@@ -52,6 +56,11 @@ impl Broker {
         };
         let meta: Arc<dyn MetadataStore> = match &config.metadata {
             MetadataUrl::Sqlite(path) => Arc::new(SqliteStore::open(path)?),
+            MetadataUrl::Postgres(url) => {
+                let store = PostgresStore::connect(url, POSTGRES_CONNECTIONS_MAX).await?;
+                info!(metadata = %store.describe(), "PostgreSQL reachable and migrated");
+                Arc::new(store)
+            }
         };
         let cluster_id = meta.cluster_id().await?;
         let topics = meta.list_topics().await?;

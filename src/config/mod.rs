@@ -27,8 +27,8 @@ pub struct Args {
     /// Where record batches go: file://DIR (default file://<data-dir>/objects).
     #[arg(long, env = "STREAMHOUSE_OBJECT_STORE")]
     pub object_store: Option<String>,
-    /// Where the offset index and metadata go: sqlite://FILE
-    /// (default sqlite://<data-dir>/meta.sqlite).
+    /// Where the offset index and metadata go: sqlite://FILE (default
+    /// sqlite://<data-dir>/meta.sqlite) or postgres://USER@HOST:PORT/DB.
     #[arg(long, env = "STREAMHOUSE_METADATA")]
     pub metadata: Option<String>,
     /// This broker's node id.
@@ -94,6 +94,8 @@ pub enum ObjectStoreUrl {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MetadataUrl {
     Sqlite(PathBuf),
+    /// A tokio-postgres connection URL.
+    Postgres(String),
 }
 
 /// The validated configuration.
@@ -163,9 +165,12 @@ fn parse_metadata(url: &str) -> Result<MetadataUrl, ConfigError> {
         return Ok(MetadataUrl::Sqlite(PathBuf::from(path)));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(err("the PostgreSQL backend is not built into this version yet; use sqlite://FILE"));
+        if url.parse::<tokio_postgres::Config>().is_err() {
+            return Err(err("not a valid PostgreSQL connection URL"));
+        }
+        return Ok(MetadataUrl::Postgres(url.to_string()));
     }
-    Err(err("expected sqlite://FILE"))
+    Err(err("expected sqlite://FILE or postgres://USER@HOST:PORT/DB"))
 }
 
 fn at_least(flag: &'static str, value: i64, min: i64, rule: &'static str) -> Result<(), ConfigError> {
@@ -282,8 +287,12 @@ mod tests {
         .unwrap();
         assert_eq!((c.advertised_host.as_str(), c.advertised_port), ("broker.example", 19092));
         assert!(!c.auto_create_topics_enable);
+        assert_eq!(
+            Config::from_args(args(&["--metadata", "postgres://u@h:5432/db"])).unwrap().metadata,
+            MetadataUrl::Postgres("postgres://u@h:5432/db".into())
+        );
         assert!(matches!(
-            Config::from_args(args(&["--metadata", "postgres://u@h/db"])),
+            Config::from_args(args(&["--metadata", "mysql://u@h/db"])),
             Err(ConfigError::Url { flag: "--metadata", .. })
         ));
         assert!(matches!(Config::from_args(args(&["--listen", "nope"])), Err(ConfigError::Listen { .. })));

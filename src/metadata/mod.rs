@@ -14,6 +14,7 @@ use thiserror::Error;
 use uuid::Uuid;
 
 pub mod conformance;
+pub mod postgres;
 pub mod sqlite;
 
 #[derive(Debug, Error)]

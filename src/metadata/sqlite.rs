@@ -164,8 +164,7 @@ impl MetadataStore for SqliteStore {
             if let Some(id) = existing {
                 return Ok(id);
             }
-            // Kafka cluster ids are 22-character URL-safe base64 of a UUID.
-            let id = base64_url(Uuid::new_v4().as_bytes());
+            let id = new_cluster_id();
             conn.execute("INSERT INTO cluster (singleton, cluster_id) VALUES (1, ?1)", [&id]).map_err(&err)?;
             Ok(id)
         })
@@ -491,6 +490,11 @@ impl MetadataStore for SqliteStore {
         })
         .await
     }
+}
+
+/// Kafka cluster ids are 22-character URL-safe base64 of a random UUID.
+pub(crate) fn new_cluster_id() -> String {
+    base64_url(Uuid::new_v4().as_bytes())
 }
 
 fn base64_url(bytes: &[u8]) -> String {

@@ -1,9 +1,11 @@
-"""A broker whose offset index and metadata live in PostgreSQL
-(`--metadata postgres://…`): produce, consume, group commits, and a kill -9
-with restart that finds everything at the same offsets.
+"""A broker on the production backends: the offset index and metadata in
+PostgreSQL (`--metadata postgres://…`), record batches in a local directory
+or in S3 (`--object-store s3://…`). Produce, consume, group commits, and a
+kill -9 with restart that finds everything at the same offsets.
 
-scripts/test.sh starts a throwaway PostgreSQL and exports
-STREAMHOUSE_TEST_POSTGRES_URL; each test gets its own database.
+scripts/test.sh starts a throwaway PostgreSQL and an S3-compatible server
+and exports STREAMHOUSE_TEST_POSTGRES_URL, STREAMHOUSE_TEST_S3_BUCKET and
+AWS_*; each test gets its own database and key prefix.
 """
 
 import os
@@ -32,8 +34,17 @@ def sql(url, query):
     return out.stdout.decode().strip()
 
 
-def test_produce_consume_commit_and_kill9_on_postgres(broker_factory, pg_url):
-    b = broker_factory("--metadata", pg_url, "--group-initial-rebalance-delay-ms", "300")
+def s3_args():
+    bucket = os.environ.get("STREAMHOUSE_TEST_S3_BUCKET")
+    assert bucket and os.environ.get("AWS_ENDPOINT_URL"), \
+        "STREAMHOUSE_TEST_S3_BUCKET / AWS_ENDPOINT_URL not set: run scripts/test.sh, which starts an S3 server"
+    return ["--object-store", "s3://%s/compat-%s" % (bucket, uuid.uuid4().hex[:12]), "--s3-path-style", "true"]
+
+
+@pytest.mark.parametrize("objects", ["local", "s3"])
+def test_produce_consume_commit_and_kill9_on_postgres(broker_factory, pg_url, objects):
+    extra = s3_args() if objects == "s3" else []
+    b = broker_factory("--metadata", pg_url, "--group-initial-rebalance-delay-ms", "300", *extra)
     topic = "pg-" + uuid.uuid4().hex[:10]
     admin = AdminClient({"bootstrap.servers": b.bootstrap})
     for f in admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)]).values():

@@ -10,8 +10,9 @@
 #   4. cargo test --release            (Rust unit + integration tests)
 #   5. python -m pytest compat -v      (real-client compatibility suite)
 #
-# A throwaway PostgreSQL is started on 127.0.0.1:55432 for the PostgreSQL
-# store tests (STREAMHOUSE_TEST_POSTGRES_URL) and stopped at the end.
+# A throwaway PostgreSQL (127.0.0.1:55432) and S3-compatible server (moto,
+# 127.0.0.1:59000) are started for the store tests (STREAMHOUSE_TEST_POSTGRES_URL,
+# STREAMHOUSE_TEST_S3_BUCKET and AWS_*) and stopped at the end.
 #
 # Runs from any cwd; idempotent; exits non-zero if any step fails.
 # Environment knobs:
@@ -160,6 +161,23 @@ mkdir -p "$ROOT/target"
 if run_stage "postgresql" "$T_APT" start_postgres; then
   export STREAMHOUSE_TEST_POSTGRES_URL="$(cat "$ROOT/target/.test-postgres-url")"
   trap 'bash "$ROOT/scripts/services/pg-down.sh" >/dev/null 2>&1 || true' EXIT
+fi
+
+# ---------------------------------------------------------------- 2d. S3
+# A local S3-compatible server (moto's server mode, from the venv) on
+# 127.0.0.1:$S3PORT with the bucket "streamhouse", for the S3 store tests.
+export S3PORT="${STREAMHOUSE_TEST_S3PORT:-59000}"
+export S3_STATE="${TMPDIR:-/tmp}/streamhouse-test-s3-$S3PORT"
+export S3_IMPL=moto
+start_s3() {
+  PATH="$VENV/bin:$PATH" bash "$ROOT/scripts/services/s3-up.sh" | tail -n 1
+}
+export -f start_s3
+if [ "$VENV_OK" -eq 0 ] && run_stage "s3 server" "$T_APT" start_s3; then
+  # shellcheck disable=SC1091
+  . "$S3_STATE/env"
+  export STREAMHOUSE_TEST_S3_BUCKET="$S3_BUCKET"
+  trap 'bash "$ROOT/scripts/services/pg-down.sh" >/dev/null 2>&1 || true; bash "$ROOT/scripts/services/s3-down.sh" >/dev/null 2>&1 || true' EXIT
 fi
 
 # ---------------------------------------------------------------- 3. build

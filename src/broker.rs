@@ -18,8 +18,12 @@ use crate::metadata::postgres::PostgresStore;
 use crate::metadata::sqlite::SqliteStore;
 use crate::metadata::{MetaError, MetadataStore};
 use crate::object_store::local::LocalStore;
+use crate::object_store::s3::{S3Settings, S3Store};
 use crate::object_store::ObjectStore;
 use crate::topics::TopicRegistry;
+
+/// Attempts per S3 request, with the SDK's backoff and jitter in between.
+const S3_ATTEMPTS_MAX: u32 = 3;
 
 /// Connections each broker keeps to PostgreSQL.
 const POSTGRES_CONNECTIONS_MAX: usize = 16;
@@ -53,6 +57,20 @@ impl Broker {
                 LocalStore::open(dir)
                     .map_err(|source| BrokerError::ObjectStore { location: dir.display().to_string(), source })?,
             ),
+            ObjectStoreUrl::S3 { bucket, prefix } => {
+                let settings = S3Settings {
+                    bucket: bucket.clone(),
+                    prefix: prefix.clone(),
+                    force_path_style: config.s3_path_style,
+                    requests_max: config.s3_requests_max,
+                    attempts_max: S3_ATTEMPTS_MAX,
+                };
+                let store = S3Store::connect(settings).await.map_err(|e| BrokerError::ObjectStore {
+                    location: format!("s3://{bucket}/{prefix}"),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
+                Arc::new(store)
+            }
         };
         let meta: Arc<dyn MetadataStore> = match &config.metadata {
             MetadataUrl::Sqlite(path) => Arc::new(SqliteStore::open(path)?),

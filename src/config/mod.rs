@@ -24,7 +24,9 @@ pub struct Args {
     /// Directory for the embedded stores.
     #[arg(long, env = "STREAMHOUSE_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
-    /// Where record batches go: file://DIR (default file://<data-dir>/objects).
+    /// Where record batches go: file://DIR (default file://<data-dir>/objects)
+    /// or s3://BUCKET/PREFIX (endpoint, region and credentials from the
+    /// standard AWS_* settings).
     #[arg(long, env = "STREAMHOUSE_OBJECT_STORE")]
     pub object_store: Option<String>,
     /// Where the offset index and metadata go: sqlite://FILE (default
@@ -73,6 +75,13 @@ pub struct Args {
     /// Milliseconds between garbage-collection passes.
     #[arg(long, env = "STREAMHOUSE_GC_INTERVAL_MS", default_value_t = limits::GC_INTERVAL_MS_DEFAULT)]
     pub gc_interval_ms: u64,
+    /// Path-style S3 addressing (http://endpoint/bucket/key), as MinIO-like
+    /// servers need.
+    #[arg(long, env = "STREAMHOUSE_S3_PATH_STYLE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub s3_path_style: bool,
+    /// Concurrent requests to the object store.
+    #[arg(long, env = "STREAMHOUSE_S3_REQUESTS_MAX", default_value_t = 64)]
+    pub s3_requests_max: usize,
     /// A new group waits this long for more members before its first
     /// rebalance completes (Kafka's group.initial.rebalance.delay.ms).
     #[arg(long, env = "STREAMHOUSE_GROUP_INITIAL_REBALANCE_DELAY_MS", default_value_t = 3000)]
@@ -89,6 +98,11 @@ pub struct Args {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ObjectStoreUrl {
     Local(PathBuf),
+    /// s3://BUCKET/PREFIX; the prefix has no leading or trailing slash.
+    S3 {
+        bucket: String,
+        prefix: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +134,8 @@ pub struct Config {
     pub object_cache_bytes_max: usize,
     pub orphan_grace_ms: i64,
     pub gc_interval_ms: u64,
+    pub s3_path_style: bool,
+    pub s3_requests_max: usize,
     pub group: crate::group::machine::GroupConfig,
 }
 
@@ -150,10 +166,14 @@ fn parse_object_store(url: &str) -> Result<ObjectStoreUrl, ConfigError> {
         }
         return Ok(ObjectStoreUrl::Local(PathBuf::from(path)));
     }
-    if url.starts_with("s3://") {
-        return Err(err("the S3 backend is not built into this version yet; use file://DIR"));
+    if let Some(rest) = url.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(err("s3:// needs a bucket"));
+        }
+        return Ok(ObjectStoreUrl::S3 { bucket: bucket.to_string(), prefix: prefix.trim_matches('/').to_string() });
     }
-    Err(err("expected file://DIR"))
+    Err(err("expected file://DIR or s3://BUCKET/PREFIX"))
 }
 
 fn parse_metadata(url: &str) -> Result<MetadataUrl, ConfigError> {
@@ -250,6 +270,8 @@ impl Config {
             object_cache_bytes_max: a.object_cache_bytes_max,
             orphan_grace_ms: a.orphan_grace_ms,
             gc_interval_ms: a.gc_interval_ms,
+            s3_path_style: a.s3_path_style,
+            s3_requests_max: a.s3_requests_max,
             group,
         })
     }
@@ -295,6 +317,11 @@ mod tests {
             Config::from_args(args(&["--metadata", "mysql://u@h/db"])),
             Err(ConfigError::Url { flag: "--metadata", .. })
         ));
+        assert_eq!(
+            Config::from_args(args(&["--object-store", "s3://bucket/a/b/"])).unwrap().object_store,
+            ObjectStoreUrl::S3 { bucket: "bucket".into(), prefix: "a/b".into() }
+        );
+        assert!(matches!(Config::from_args(args(&["--object-store", "s3:///x"])), Err(ConfigError::Url { .. })));
         assert!(matches!(Config::from_args(args(&["--listen", "nope"])), Err(ConfigError::Listen { .. })));
         assert!(matches!(Config::from_args(args(&["--num-partitions", "0"])), Err(ConfigError::Range { .. })));
     }

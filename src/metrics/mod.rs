@@ -32,6 +32,9 @@ pub const METADATA_COMMIT_SECONDS: &str = "streamhouse_metadata_commit_duration_
 pub const INDEX_LOOKUPS_TOTAL: &str = "streamhouse_reader_index_lookups_total";
 pub const CACHE_READS_TOTAL: &str = "streamhouse_reader_cache_reads_total";
 pub const CACHE_BYTES: &str = "streamhouse_reader_cache_size_bytes";
+// Object store (S3).
+pub const S3_REQUESTS_TOTAL: &str = "streamhouse_s3_requests_total";
+pub const S3_REQUEST_SECONDS: &str = "streamhouse_s3_request_duration_seconds";
 // Group coordinator.
 pub const GROUPS: &str = "streamhouse_group_groups";
 pub const GROUP_MEMBERS: &str = "streamhouse_group_members";
@@ -81,6 +84,8 @@ fn describe() {
     describe_counter!(INDEX_LOOKUPS_TOTAL, "Fetch index lookups, by source (memory, store)");
     describe_counter!(CACHE_READS_TOTAL, "Object cache reads, by result (hit, miss)");
     describe_gauge!(CACHE_BYTES, Unit::Bytes, "Bytes held by the object cache");
+    describe_counter!(S3_REQUESTS_TOTAL, "S3 requests, by operation and outcome");
+    describe_histogram!(S3_REQUEST_SECONDS, Unit::Seconds, "S3 request latency (after SDK retries), by operation");
     describe_gauge!(GROUPS, "Consumer groups, by state");
     describe_gauge!(GROUP_MEMBERS, "Members of all consumer groups");
     describe_counter!(GROUP_REBALANCES_TOTAL, "Rebalances started");

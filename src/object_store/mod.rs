@@ -12,6 +12,7 @@ use thiserror::Error;
 
 pub mod conformance;
 pub mod local;
+pub mod s3;
 
 #[derive(Debug, Error)]
 pub enum StoreError {

@@ -11,7 +11,7 @@ use crate::group::placement::coordinator_node;
 use crate::protocol::ErrorCode;
 
 pub const VERSION_MIN: i16 = 0;
-pub const VERSION_MAX: i16 = 4;
+pub const VERSION_MAX: i16 = 5;
 
 /// Key types: 0 group, 1 transaction.
 const KEY_TYPES_KNOWN: [i8; 2] = [0, 1];

@@ -25,6 +25,7 @@ set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2
 ROOT="$(pwd)"
+export ROOT  # stage functions run in child shells
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 export PYTHONDONTWRITEBYTECODE=1
@@ -151,8 +152,10 @@ fi
 export PGPORT="${STREAMHOUSE_TEST_PGPORT:-55432}"
 export PGDATA="${TMPDIR:-/tmp}/streamhouse-test-pg-$PGPORT"
 start_postgres() {
+  set -o pipefail
   local url
   url="$(bash "$ROOT/scripts/services/pg-up.sh" | tail -n 1)" || return 1
+  case "$url" in postgres://*) ;; *) echo "pg-up.sh printed no URL" >&2; return 1 ;; esac
   echo "$url" > "$ROOT/target/.test-postgres-url"
   echo "PostgreSQL ready: $url"
 }
@@ -170,7 +173,8 @@ export S3PORT="${STREAMHOUSE_TEST_S3PORT:-59000}"
 export S3_STATE="${TMPDIR:-/tmp}/streamhouse-test-s3-$S3PORT"
 export S3_IMPL=moto
 start_s3() {
-  PATH="$VENV/bin:$PATH" bash "$ROOT/scripts/services/s3-up.sh" | tail -n 1
+  set -o pipefail
+  PATH="$VENV/bin:$PATH" bash "$ROOT/scripts/services/s3-up.sh" | tail -n 1 && [ -s "$S3_STATE/env" ]
 }
 export -f start_s3
 if [ "$VENV_OK" -eq 0 ] && run_stage "s3 server" "$T_APT" start_s3; then

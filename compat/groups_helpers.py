@@ -929,3 +929,26 @@ if __name__ == "__main__":
         sys.exit(worker_main(json.loads(sys.argv[2])))
     print("usage: groups_helpers.py worker '<json config>'", file=sys.stderr)
     sys.exit(2)
+
+
+def wait_stable(ms, partitions, timeout=30.0, quiet=1.0):
+    """Waits until the members' owned partitions are disjoint, cover
+    0..partitions-1, each member owns some, and no assignment callback came
+    in the last `quiet` seconds. Members need .name, .owned(),
+    .last_callback_t(), .proc and .describe()."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        owned = {m.name: m.owned() for m in ms}
+        sets = list(owned.values())
+        union = set().union(*sets)
+        ts = [m.last_callback_t() for m in ms]
+        if (union == set(range(partitions)) and sum(len(s) for s in sets) == len(union) and all(sets)
+                and None not in ts and time.monotonic() - max(ts) >= quiet):
+            return owned
+        for m in ms:
+            if m.proc.poll() is not None:
+                raise AssertionError("member exited early\n" + m.describe())
+        last = owned
+        time.sleep(0.05)
+    raise AssertionError("group never stable: %r\n%s" % (last, "\n".join(m.describe() for m in ms)))

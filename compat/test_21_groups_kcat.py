@@ -23,6 +23,7 @@ assigned: t [0], t [1]"), which the tests parse.
 
 from __future__ import annotations
 
+import groups_helpers
 import os
 import re
 import shutil
@@ -186,22 +187,7 @@ def start(members, *args, **kw):
 
 
 def wait_stable(ms, partitions, timeout=30.0, quiet=1.0):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        owned = {m.name: m.owned() for m in ms}
-        sets = list(owned.values())
-        union = set().union(*sets)
-        ts = [m.last_callback_t() for m in ms]
-        if (union == set(range(partitions)) and sum(len(s) for s in sets) == len(union) and all(sets)
-                and None not in ts and time.monotonic() - max(ts) >= quiet):
-            return owned
-        for m in ms:
-            if m.proc.poll() is not None:
-                raise AssertionError("kcat member exited early\n" + m.describe())
-        last = owned
-        time.sleep(0.05)
-    raise AssertionError("kcat group never became stable: %r\n%s" % (last, "\n".join(m.describe() for m in ms)))
+    return groups_helpers.wait_stable(ms, partitions, timeout=timeout, quiet=quiet)
 
 
 def _ranges(offsets):

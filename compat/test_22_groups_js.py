@@ -15,6 +15,7 @@ JSON events that the tests collect.
 
 from __future__ import annotations
 
+import groups_helpers
 import json
 import shutil
 import subprocess
@@ -157,22 +158,7 @@ def start(members, *args, **kw):
 
 
 def wait_stable(ms, partitions, timeout=40.0, quiet=1.0):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        owned = {m.name: m.owned() for m in ms}
-        sets = list(owned.values())
-        union = set().union(*sets)
-        ts = [m.last_callback_t() for m in ms]
-        if (union == set(range(partitions)) and sum(len(s) for s in sets) == len(union) and all(sets)
-                and None not in ts and time.monotonic() - max(ts) >= quiet):
-            return owned
-        for m in ms:
-            if m.proc.poll() is not None:
-                raise AssertionError("member exited early\n" + m.describe())
-        last = owned
-        time.sleep(0.05)
-    raise AssertionError("group never stable: %r\n%s" % (last, "\n".join(m.describe() for m in ms)))
+    return groups_helpers.wait_stable(ms, partitions, timeout=timeout, quiet=quiet)
 
 
 def wait_consumed(ms, values, timeout=40.0):

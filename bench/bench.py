@@ -210,12 +210,15 @@ def run_produce(args, topic):
                 p.poll(0.005)
                 if time.monotonic() > deadline:
                     sys.exit("produce timed out (queue full for %.0fs)" % args.timeout)
-        if i % 100 == 0:
+        if args.rate > 0:
+            # Open-loop pacing: record i+1 is due at t0 + (i+1) / rate. Wait
+            # inside poll() so delivery reports are taken as they arrive;
+            # sleeping instead would add the sleep to every ack latency.
+            due = t0 + (i + 1) / args.rate
+            while (ahead := due - perf()) > 0:
+                p.poll(ahead)
+        elif i % 100 == 0:
             p.poll(0)
-            if args.rate > 0:  # open-loop pacing: record i is due at t0 + i / rate
-                ahead = t0 + i / args.rate - perf()
-                if ahead > 0:
-                    time.sleep(ahead)
     remaining = p.flush(max(1.0, deadline - time.monotonic()))
     t1 = last_ack[0] or perf()
     if remaining:

@@ -107,8 +107,38 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn partition(&self, key: PartitionKey) -> Option<PartitionState> {
-        self.partitions.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned()
+    pub fn offsets(&self, key: PartitionKey) -> Option<PartitionOffsets> {
+        self.partitions.lock().unwrap_or_else(|p| p.into_inner()).get(&key).map(|s| s.offsets)
+    }
+
+    /// The partition's offsets and, when the cached tail reaches back to
+    /// `from_offset`, the tail rows from there on — only as many as
+    /// `bytes_max` can use (at least one), so a fetch copies little under
+    /// the lock.
+    pub fn tail_from(
+        &self,
+        key: PartitionKey,
+        from_offset: i64,
+        bytes_max: usize,
+    ) -> Option<(PartitionOffsets, Option<Vec<IndexRow>>)> {
+        let parts = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
+        let state = parts.get(&key)?;
+        let covered = state.tail.front().is_some_and(|r| r.base_offset <= from_offset);
+        let rows = covered.then(|| {
+            let mut total = 0usize;
+            state
+                .tail
+                .iter()
+                .filter(|r| r.last_offset >= from_offset)
+                .take_while(|r| {
+                    let keep = total == 0 || total < bytes_max;
+                    total += r.length as usize;
+                    keep
+                })
+                .cloned()
+                .collect()
+        });
+        Some((state.offsets, rows))
     }
 }
 
@@ -169,7 +199,7 @@ impl Log {
     }
 
     pub fn offsets(&self, topic_id: Uuid, partition: i32) -> Option<PartitionOffsets> {
-        self.shared.partition((topic_id, partition)).map(|s| s.offsets)
+        self.shared.offsets((topic_id, partition))
     }
 
     /// A receiver that changes after every commit.

@@ -33,9 +33,11 @@ pub(crate) async fn read(
     bytes_max: usize,
     min_one_batch: bool,
 ) -> Result<PartitionRead, LogError> {
-    let state = shared.partition(key).ok_or(LogError::UnknownPartition { topic_id: key.0, partition: key.1 })?;
-    let hw = state.offsets.next_offset;
-    let log_start = state.offsets.log_start_offset;
+    let (offsets, tail) = shared
+        .tail_from(key, fetch_offset, bytes_max)
+        .ok_or(LogError::UnknownPartition { topic_id: key.0, partition: key.1 })?;
+    let hw = offsets.next_offset;
+    let log_start = offsets.log_start_offset;
     if fetch_offset < log_start || fetch_offset > hw {
         return Err(LogError::OffsetOutOfRange { offset: fetch_offset, log_start, high_watermark: hw });
     }
@@ -44,13 +46,15 @@ pub(crate) async fn read(
         return Ok(empty);
     }
 
-    let from_tail = state.tail.front().is_some_and(|r| r.base_offset <= fetch_offset);
-    let rows: Vec<IndexRow> = if from_tail {
-        metrics::counter!(m::INDEX_LOOKUPS_TOTAL, "source" => "memory").increment(1);
-        state.tail.iter().filter(|r| r.last_offset >= fetch_offset).cloned().collect()
-    } else {
-        metrics::counter!(m::INDEX_LOOKUPS_TOTAL, "source" => "store").increment(1);
-        shared.meta.index_rows(key.0, key.1, fetch_offset, INDEX_ROWS_PER_LOOKUP).await?
+    let rows: Vec<IndexRow> = match tail {
+        Some(rows) => {
+            metrics::counter!(m::INDEX_LOOKUPS_TOTAL, "source" => "memory").increment(1);
+            rows
+        }
+        None => {
+            metrics::counter!(m::INDEX_LOOKUPS_TOTAL, "source" => "store").increment(1);
+            shared.meta.index_rows(key.0, key.1, fetch_offset, INDEX_ROWS_PER_LOOKUP).await?
+        }
     };
     let chosen = choose_rows(&rows, hw, bytes_max, min_one_batch);
     if chosen.is_empty() {
@@ -130,14 +134,14 @@ pub(crate) async fn offset_for_timestamp(
     key: PartitionKey,
     timestamp: i64,
 ) -> Result<Option<(i64, i64)>, LogError> {
-    let state = shared.partition(key).ok_or(LogError::UnknownPartition { topic_id: key.0, partition: key.1 })?;
+    let offsets = shared.offsets(key).ok_or(LogError::UnknownPartition { topic_id: key.0, partition: key.1 })?;
     let Some(row) = shared.meta.first_row_at_or_after_timestamp(key.0, key.1, timestamp).await? else {
         return Ok(None);
     };
-    if row.base_offset < state.offsets.log_start_offset {
+    if row.base_offset < offsets.log_start_offset {
         // Records before the log start are gone; Kafka answers from the
         // remaining log.
-        return Ok(Some((state.offsets.log_start_offset, row.max_timestamp)));
+        return Ok(Some((offsets.log_start_offset, row.max_timestamp)));
     }
     let batch = read_range(shared, &row.object_key, row.position, row.position + u64::from(row.length)).await?;
     if batch.len() < BATCH_HEADER_BYTES {

@@ -103,8 +103,34 @@ async fn read_frame(rd: &mut OwnedReadHalf, size_max: usize, peer: SocketAddr) -
 
 async fn write_responses(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Pending>, peer: SocketAddr) {
     let mut wr = BufWriter::new(wr);
-    while let Some(pending) = rx.recv().await {
-        match pending.await {
+    loop {
+        // Whenever the writer would wait — for the next request or for a
+        // response still being produced — what is buffered goes out first.
+        // (Flushing only when no request is queued would hold responses of
+        // a busy pipelining client until the buffer fills.)
+        let mut pending = match rx.try_recv() {
+            Ok(p) => p,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                if wr.flush().await.is_err() {
+                    return;
+                }
+                match rx.recv().await {
+                    Some(p) => p,
+                    None => break,
+                }
+            }
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+        };
+        let out = match futures::poll!(&mut pending) {
+            std::task::Poll::Ready(out) => out,
+            std::task::Poll::Pending => {
+                if wr.flush().await.is_err() {
+                    return;
+                }
+                pending.await
+            }
+        };
+        match out {
             Ok(Some(frame)) => {
                 if wr.write_all(&frame).await.is_err() {
                     return;
@@ -113,13 +139,9 @@ async fn write_responses(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Pending>, pe
             Ok(None) => {}
             Err(e) => {
                 warn!(%peer, error = %e, "closing connection: response could not be built");
+                let _ = wr.flush().await;
                 return;
             }
-        }
-        // Flush when nothing else is ready, so pipelined responses share
-        // a write.
-        if rx.is_empty() && wr.flush().await.is_err() {
-            return;
         }
     }
     let _ = wr.flush().await;

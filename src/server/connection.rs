@@ -146,3 +146,50 @@ async fn write_responses(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Pending>, pe
     }
     let _ = wr.flush().await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::FutureExt;
+    use tokio::net::TcpListener;
+
+    /// Regression: with a second request queued whose response was not
+    /// ready, the first response stayed in the write buffer (librdkafka
+    /// with linger.ms=0 saw 40-60 ms extra per produce).
+    #[tokio::test]
+    async fn a_ready_response_is_sent_while_a_later_one_is_still_pending() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        let (server, peer) = listener.accept().await.unwrap();
+        let (_rd, wr) = server.into_split();
+        let (tx, rx) = mpsc::channel::<Pending>(4);
+        let writer = tokio::spawn(write_responses(wr, rx, peer));
+
+        let first = bytes::Bytes::from_static(b"\x00\x00\x00\x04resp");
+        tx.send(async move { Ok(Some(first)) }.boxed()).await.unwrap();
+        let (release, later) = tokio::sync::oneshot::channel::<()>();
+        tx.send(
+            async move {
+                let _ = later.await;
+                Ok(Some(bytes::Bytes::from_static(b"\x00\x00\x00\x04next")))
+            }
+            .boxed(),
+        )
+        .await
+        .unwrap();
+
+        let mut buf = [0u8; 8];
+        tokio::time::timeout(std::time::Duration::from_secs(5), client.read_exact(&mut buf))
+            .await
+            .expect("the first response must arrive while the second is pending")
+            .unwrap();
+        assert_eq!(&buf, b"\x00\x00\x00\x04resp");
+
+        release.send(()).unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), client.read_exact(&mut buf)).await.unwrap().unwrap();
+        assert_eq!(&buf, b"\x00\x00\x00\x04next");
+        drop(tx);
+        writer.await.unwrap();
+    }
+}

@@ -6,38 +6,9 @@ CreateTime timestamp, and that nothing extra arrives.
 
 import pytest
 
-from clients import CLIENTS, Rec, consume, create_topic, produce
+from clients import CLIENTS, consume, create_topic, produce
+from record_sets import records
 
-T0 = 1_700_000_000_000
-
-BIN = bytes(range(256))
-
-
-def records(producer):
-    recs = [
-        Rec(key=b"k1", value=b"v1", timestamp=T0),
-        Rec(key=None, value=b"null key", timestamp=T0 + 1),
-        Rec(key=b"tombstone", value=None, timestamp=T0 + 2),
-        Rec(key=b"", value=b"", timestamp=T0 + 3),
-        Rec(key=b"", value=None, timestamp=T0 + 4),
-        Rec(key=None, value=b"", timestamp=T0 + 5),
-        Rec(key=b"hdr", value=b"headers", timestamp=T0 + 6, headers=[
-            ("dup", b"first"), ("other", b"x"), ("dup", b"second"), ("bin", BIN),
-            ("empty", b""), ("\u00fcnic\u00f8de-\u043a\u043b\u044e\u0447", b"\xf0\x9f\x90\x9b"), ("dup", b"third"),
-        ]),
-        Rec(key=BIN, value=BIN * 40, timestamp=T0 + 7),
-        # timestamps need not be monotonic inside a batch
-        Rec(key=b"old", value=b"2001", timestamp=1_000_000_000_000),
-        # (1 ms, not 0: librdkafka treats timestamp 0 as "now")
-        Rec(key=b"epoch", value=b"one ms", timestamp=1),
-        Rec(key=b"late", value=b"v", timestamp=T0 + 10_000_000),
-    ]
-    if producer != "kafka-python":
-        # kafka-python's producer refuses None header values; the others send
-        # a header value of length -1.
-        recs.append(Rec(key=b"nullhdr", value=b"n", timestamp=T0 + 8,
-                        headers=[("a", None), ("b", b"B"), ("a", None), ("c", b"")]))
-    return recs
 
 
 @pytest.mark.parametrize("consumer", CLIENTS)

@@ -1,28 +1,13 @@
 """2. Every compression codec from every producer, read back by every consumer."""
 
-import random
 import zlib
 
 import pytest
 
-from clients import CLIENTS, Rec, consume, create_topic, produce
+from clients import CLIENTS, consume, create_topic, produce
+from record_sets import payloads
 
 CODECS = [None, "gzip", "snappy", "lz4", "zstd"]
-
-
-def payloads(seed):
-    rnd = random.Random(seed)
-    out = []
-    for i in range(100):
-        if i % 3 == 0:
-            v = (b"compressible-%d-" % i) * rnd.randint(1, 60)
-        elif i % 3 == 1:
-            v = rnd.randbytes(rnd.randint(0, 3000))
-        else:
-            v = bytes([i % 256]) * rnd.randint(1, 5000)
-        out.append(Rec(key=b"key-%03d" % i, value=v, headers=[("i", str(i).encode())],
-                       timestamp=1_600_000_000_000 + i, partition=0))
-    return out
 
 
 @pytest.mark.parametrize("codec", CODECS, ids=[c or "none" for c in CODECS])

@@ -24,14 +24,14 @@ import zlib
 
 import pytest
 
+import record_sets
+
 from clients import CLIENTS, AIOConsumer, CKConsumer, KPConsumer, Rec, create_topic, end_offset, produce
 from conftest import _new_broker, _teardown
 from groups_helpers import RawGroupClient, offsets_by_group
 from murmur2 import partition_for
 
 FAST = ["--group-initial-rebalance-delay-ms", "300"]
-T0 = 1_700_000_000_000
-BIN = bytes(range(256))
 KCAT = shutil.which("kcat") or shutil.which("kafkacat")
 
 
@@ -136,25 +136,7 @@ def committed(bootstrap, group, topic, partitions=1):
 
 
 def roundtrip_records(client):
-    recs = [
-        Rec(key=b"k1", value=b"v1", timestamp=T0),
-        Rec(key=None, value=b"null key", timestamp=T0 + 1),
-        Rec(key=b"tombstone", value=None, timestamp=T0 + 2),
-        Rec(key=b"", value=b"", timestamp=T0 + 3),
-        Rec(key=b"", value=None, timestamp=T0 + 4),
-        Rec(key=None, value=b"", timestamp=T0 + 5),
-        Rec(key=b"hdr", value=b"headers", timestamp=T0 + 6, headers=[
-            ("dup", b"first"), ("other", b"x"), ("dup", b"second"), ("bin", BIN),
-            ("empty", b""), ("\u00fcnic\u00f8de-\u043a\u043b\u044e\u0447", b"\xf0\x9f\x90\x9b"), ("dup", b"third"),
-        ]),
-        Rec(key=BIN, value=BIN * 40, timestamp=T0 + 7),
-        Rec(key=b"old", value=b"2001", timestamp=1_000_000_000_000),
-        Rec(key=b"epoch", value=b"one ms", timestamp=1),
-        Rec(key=b"late", value=b"v", timestamp=T0 + 10_000_000),
-    ]
-    if client != "kafka-python":  # kafka-python's producer refuses None header values
-        recs.append(Rec(key=b"nullhdr", value=b"n", timestamp=T0 + 8,
-                        headers=[("a", None), ("b", b"B"), ("a", None), ("c", b"")]))
+    recs = record_sets.records(client)
     for r in recs:
         r.partition = 0
     return recs
@@ -181,28 +163,13 @@ def test_group_roundtrip(gbroker, client):
 CODECS = [None, "gzip", "snappy", "lz4", "zstd"]
 
 
-def codec_payloads(seed, partition):
-    rnd = random.Random(seed)
-    out = []
-    for i in range(100):
-        if i % 3 == 0:
-            v = (b"compressible-%d-" % i) * rnd.randint(1, 60)
-        elif i % 3 == 1:
-            v = rnd.randbytes(rnd.randint(0, 3000))
-        else:
-            v = bytes([i % 256]) * rnd.randint(1, 5000)
-        out.append(Rec(key=b"key-%03d" % i, value=v, headers=[("i", str(i).encode())],
-                       timestamp=1_600_000_000_000 + i, partition=partition))
-    return out
-
-
 @pytest.mark.parametrize("client", CLIENTS)
 def test_group_every_codec(gbroker, client):
     topic = uid("g30-codec")
     create_topic(gbroker.bootstrap, topic, len(CODECS))
     sent = {}
     for p, codec in enumerate(CODECS):
-        recs = codec_payloads(zlib.crc32(("%s/%s" % (client, codec)).encode()), p)
+        recs = record_sets.payloads(zlib.crc32(("%s/%s" % (client, codec)).encode()), p)
         dels = produce(client, gbroker.bootstrap, topic, recs, compression=codec, linger_ms=50)
         assert [(d.error, d.partition, d.offset) for d in dels] == [(None, p, i) for i in range(100)], codec
         sent[p] = recs

@@ -41,6 +41,7 @@ from clients import Rec, create_topic, end_offset, produce
 from conftest import _new_broker, _teardown
 from groups_helpers import RawGroupClient, offsets_by_group
 from murmur2 import partition_for
+from record_sets import payloads
 
 JS_DIR = Path(__file__).resolve().parent / "js"
 NODE = shutil.which("node")
@@ -180,17 +181,8 @@ CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 
 
 def codec_msgs(seed, p):
-    rnd = random.Random(seed)
-    out = []
-    for i in range(100):
-        if i % 3 == 0:
-            v = (b"compressible-%d-" % i) * rnd.randint(1, 60)
-        elif i % 3 == 1:
-            v = rnd.randbytes(rnd.randint(0, 3000))
-        else:
-            v = bytes([i % 256]) * rnd.randint(1, 5000)
-        out.append(msg(b"key-%03d" % i, v, h={"i": str(i).encode().hex()}, ts=1_600_000_000_000 + i, p=p))
-    return out
+    # The same 100 records the Python codec tests send (compat/record_sets.py).
+    return [msg(r.key, r.value, h={"i": r.headers[0][1].hex()}, ts=r.timestamp, p=p) for r in payloads(seed)]
 
 
 @pytest.mark.parametrize("client", JS_CLIENTS)

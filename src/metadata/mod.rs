@@ -3,8 +3,13 @@
 //!
 //! The trait holds persistence primitives, not Kafka semantics: Kafka logic
 //! (validation, error codes, long polls) lives above it and is written once.
-//! The embedded default is SQLite ([`sqlite`]); PostgreSQL comes later and
-//! must pass the same [`conformance`] suite.
+//! The embedded default is SQLite ([`sqlite`]); the production backend is
+//! PostgreSQL ([`postgres`]), shared by every broker. Both pass the same
+//! [`conformance`] suite.
+//!
+//! Several brokers learn about each other's commits through the
+//! [`Change`] feed (PostgreSQL LISTEN/NOTIFY); SQLite serves one broker and
+//! has no feed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -95,6 +100,32 @@ pub struct CommittedOffset {
     pub commit_ms: i64,
 }
 
+/// A registered broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerRecord {
+    pub node_id: i32,
+    pub host: String,
+    pub port: i32,
+    pub epoch: i64,
+    pub heartbeat_ms: i64,
+}
+
+/// Something another broker changed, as the store reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// The feed (re)connected: notifications may have been missed, so
+    /// everything cached should be reloaded.
+    Resync,
+    /// Topics were created or deleted.
+    Topics,
+    /// A partition's offsets advanced (a commit, or retention).
+    Partition { node_id: i32, topic_id: Uuid, partition: i32, offsets: PartitionOffsets },
+}
+
+/// Most changes buffered between the store and the broker applying them;
+/// past this the feed waits (and PostgreSQL queues notifications).
+pub const CHANGE_FEED_CAPACITY: usize = 4096;
+
 /// A group as stored: enough to list it after a restart.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupRecord {
@@ -165,4 +196,28 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// Drops the record of an object that was deleted from the object store.
     async fn forget_object(&self, key: &str) -> Result<(), MetaError>;
+
+    /// Offsets of every partition of every topic, to refresh what a broker
+    /// caches after it may have missed changes.
+    async fn all_partition_offsets(&self) -> Result<Vec<(Uuid, i32, PartitionOffsets)>, MetaError>;
+
+    /// Registers a starting broker process: bumps the node's epoch (fencing
+    /// any earlier process with the same node id) and returns the new epoch.
+    async fn register_broker(&self, node_id: i32, host: &str, port: i32, now_ms: i64) -> Result<i64, MetaError>;
+
+    /// Renews a registration. `false` when the node id has been registered
+    /// again since (this process is fenced) or the row is gone.
+    async fn heartbeat_broker(&self, node_id: i32, epoch: i64, now_ms: i64) -> Result<bool, MetaError>;
+
+    /// Brokers whose last heartbeat is at or after `since_ms`, by node id.
+    async fn live_brokers(&self, since_ms: i64) -> Result<Vec<BrokerRecord>, MetaError>;
+
+    /// The feed of changes made by any broker, or `None` where the store
+    /// serves a single broker. Called once, at start-up.
+    fn change_feed(&self) -> Option<tokio::sync::mpsc::Receiver<Change>> {
+        None
+    }
+
+    /// Updates the store's own gauges (e.g. connection pool use).
+    fn report_metrics(&self) {}
 }

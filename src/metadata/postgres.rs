@@ -7,26 +7,53 @@
 //! each migration exactly once. Offsets are assigned with
 //! `UPDATE … RETURNING` inside the one transaction per object, which the
 //! row locks of PostgreSQL serialise per partition across brokers.
+//!
+//! Every commit also sends a NOTIFY, inside its transaction (so it is
+//! delivered exactly when the commit is visible), naming each partition it
+//! advanced and its new offsets; topic creation and deletion send one too.
+//! [`PostgresStore::change_feed`] keeps one dedicated connection LISTENing,
+//! reconnects with backoff when it breaks, and reports [`Change::Resync`]
+//! after every (re)connect so the broker reloads whatever it may have missed.
 
 use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, Pool};
+use deadpool_postgres::{Manager, Pool, Runtime};
+use tokio::sync::mpsc;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::NoTls;
+use tokio_postgres::{AsyncMessage, NoTls};
+use tracing::{info, warn};
 use uuid::Uuid;
 
 use super::{
-    CommittedOffset, GroupRecord, IndexRow, MetaError, MetadataStore, ObjectCommit, PartitionOffsets, TopicRecord,
+    BrokerRecord, Change, CommittedOffset, GroupRecord, IndexRow, MetaError, MetadataStore, ObjectCommit,
+    PartitionOffsets, TopicRecord,
 };
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/postgres/0001_initial.sql")),
+    (2, include_str!("../../migrations/postgres/0002_brokers.sql")),
+];
 /// Arbitrary, fixed: the advisory lock taken while migrating.
 const MIGRATION_LOCK_KEY: i64 = 0x5348_4d49_4752; // "SHMIGR"
 
+/// The NOTIFY channel every change goes to.
+const CHANNEL: &str = "streamhouse_changes";
+/// PostgreSQL refuses payloads of 8000 bytes or more; stay well below.
+const PAYLOAD_BYTES_MAX: usize = 7000;
+/// Bounds on waiting for the server, so an unreachable database turns into
+/// errors the broker can report instead of requests that hang.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const POOL_WAIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest pause between attempts to re-establish the change feed.
+const FEED_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
 pub struct PostgresStore {
     pool: Pool,
+    config: tokio_postgres::Config,
     location: String,
 }
 
@@ -48,7 +75,11 @@ impl PostgresStore {
     }
 
     /// As [`Self::connect`], from a parsed configuration.
-    pub async fn connect_with(config: tokio_postgres::Config, connections_max: usize) -> Result<Self, MetaError> {
+    pub async fn connect_with(mut config: tokio_postgres::Config, connections_max: usize) -> Result<Self, MetaError> {
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        config.keepalives_idle(Duration::from_secs(10));
         let err = |detail: String| MetaError::Unavailable { operation: "connect", detail };
         let host = match config.get_hosts().first() {
             Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
@@ -61,11 +92,15 @@ impl PostgresStore {
             config.get_user().unwrap_or("?"),
             config.get_dbname().unwrap_or("?")
         );
-        let pool = Pool::builder(Manager::new(config, NoTls))
+        let pool = Pool::builder(Manager::new(config.clone(), NoTls))
             .max_size(connections_max)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT_TIMEOUT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|e| err(e.to_string()))?;
-        let store = Self { pool, location };
+        let store = Self { pool, config, location };
         store.migrate().await?;
         Ok(store)
     }
@@ -177,6 +212,7 @@ impl MetadataStore for PostgresStore {
         )
         .await
         .map_err(&e)?;
+        tx.execute("SELECT pg_notify($1, 'T')", &[&CHANNEL]).await.map_err(&e)?;
         tx.commit().await.map_err(&e)
     }
 
@@ -190,6 +226,7 @@ impl MetadataStore for PostgresStore {
         };
         tx.execute("DELETE FROM batches WHERE topic_id = $1", &[&topic.id]).await.map_err(&e)?;
         tx.execute("DELETE FROM topics WHERE topic_id = $1", &[&topic.id]).await.map_err(&e)?;
+        tx.execute("SELECT pg_notify($1, 'T')", &[&CHANNEL]).await.map_err(&e)?;
         tx.commit().await.map_err(&e)?;
         Ok(topic)
     }
@@ -206,7 +243,7 @@ impl MetadataStore for PostgresStore {
         let advance = tx
             .prepare_cached(
                 "UPDATE partitions SET next_offset = next_offset + $3, max_timestamp = GREATEST(max_timestamp, $4) \
-                 WHERE topic_id = $1 AND partition = $2 RETURNING next_offset - $3, max_timestamp",
+                 WHERE topic_id = $1 AND partition = $2 RETURNING next_offset - $3, max_timestamp, log_start_offset",
             )
             .await
             .map_err(&e)?;
@@ -218,6 +255,8 @@ impl MetadataStore for PostgresStore {
             .await
             .map_err(&e)?;
         let mut outcomes = Vec::with_capacity(commit.batches.len());
+        // The newest offsets of each partition advanced, for the NOTIFY.
+        let mut advanced: BTreeMap<(Uuid, i32), PartitionOffsets> = BTreeMap::new();
         for b in &commit.batches {
             let count = i64::from(b.offset_count);
             let row =
@@ -228,6 +267,14 @@ impl MetadataStore for PostgresStore {
             };
             let base_offset: i64 = row.get(0);
             let running_max_ts: i64 = row.get(1);
+            advanced.insert(
+                (b.topic_id, b.partition),
+                PartitionOffsets {
+                    log_start_offset: row.get(2),
+                    next_offset: base_offset + count,
+                    max_timestamp: running_max_ts,
+                },
+            );
             let position = b.position as i64;
             let length = b.length as i32;
             tx.execute(
@@ -254,6 +301,9 @@ impl MetadataStore for PostgresStore {
         )
         .await
         .map_err(&e)?;
+        for payload in partition_payloads(commit.node_id, &advanced) {
+            tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]).await.map_err(&e)?;
+        }
         tx.commit().await.map_err(&e)?;
         Ok(outcomes)
     }
@@ -431,11 +481,289 @@ impl MetadataStore for PostgresStore {
         c.execute("DELETE FROM objects WHERE object_key = $1", &[&key]).await.map_err(unavailable("forget_object"))?;
         Ok(())
     }
+
+    async fn all_partition_offsets(&self) -> Result<Vec<(Uuid, i32, PartitionOffsets)>, MetaError> {
+        let c = self.client("all_partition_offsets").await?;
+        let rows = c
+            .query("SELECT topic_id, partition, log_start_offset, next_offset, max_timestamp FROM partitions", &[])
+            .await
+            .map_err(unavailable("all_partition_offsets"))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let offsets =
+                    PartitionOffsets { log_start_offset: r.get(2), next_offset: r.get(3), max_timestamp: r.get(4) };
+                (r.get(0), r.get(1), offsets)
+            })
+            .collect())
+    }
+
+    async fn register_broker(&self, node_id: i32, host: &str, port: i32, now_ms: i64) -> Result<i64, MetaError> {
+        let c = self.client("register_broker").await?;
+        let row = c
+            .query_one(
+                "INSERT INTO brokers (node_id, host, port, epoch, heartbeat_ms) VALUES ($1, $2, $3, 1, $4) \
+                 ON CONFLICT (node_id) DO UPDATE SET host = excluded.host, port = excluded.port, \
+                 epoch = brokers.epoch + 1, heartbeat_ms = excluded.heartbeat_ms RETURNING epoch",
+                &[&node_id, &host, &port, &now_ms],
+            )
+            .await
+            .map_err(unavailable("register_broker"))?;
+        Ok(row.get(0))
+    }
+
+    async fn heartbeat_broker(&self, node_id: i32, epoch: i64, now_ms: i64) -> Result<bool, MetaError> {
+        let c = self.client("heartbeat_broker").await?;
+        let n = c
+            .execute(
+                "UPDATE brokers SET heartbeat_ms = GREATEST(heartbeat_ms, $3) WHERE node_id = $1 AND epoch = $2",
+                &[&node_id, &epoch, &now_ms],
+            )
+            .await
+            .map_err(unavailable("heartbeat_broker"))?;
+        Ok(n == 1)
+    }
+
+    async fn live_brokers(&self, since_ms: i64) -> Result<Vec<BrokerRecord>, MetaError> {
+        let c = self.client("live_brokers").await?;
+        let rows = c
+            .query(
+                "SELECT node_id, host, port, epoch, heartbeat_ms FROM brokers WHERE heartbeat_ms >= $1 ORDER BY node_id",
+                &[&since_ms],
+            )
+            .await
+            .map_err(unavailable("live_brokers"))?;
+        Ok(rows
+            .iter()
+            .map(|r| BrokerRecord {
+                node_id: r.get(0),
+                host: r.get(1),
+                port: r.get(2),
+                epoch: r.get(3),
+                heartbeat_ms: r.get(4),
+            })
+            .collect())
+    }
+
+    fn report_metrics(&self) {
+        let status = self.pool.status();
+        let idle = status.available;
+        let in_use = status.size.saturating_sub(idle);
+        let gauge = |state: &'static str, v: usize| {
+            metrics::gauge!(crate::metrics::METADATA_POOL_CONNECTIONS, "state" => state).set(v as f64);
+        };
+        gauge("in_use", in_use);
+        gauge("idle", idle);
+        gauge("waiting", status.waiting);
+    }
+
+    fn change_feed(&self) -> Option<mpsc::Receiver<Change>> {
+        let (tx, rx) = mpsc::channel(super::CHANGE_FEED_CAPACITY);
+        tokio::spawn(run_change_feed(self.config.clone(), self.location.clone(), tx));
+        Some(rx)
+    }
+}
+
+/// NOTIFY payloads naming each advanced partition: a `P <node>` line, then
+/// one `<topic id> <partition> <log start> <next offset> <max timestamp>`
+/// line per partition, split so no payload exceeds [`PAYLOAD_BYTES_MAX`].
+fn partition_payloads(node_id: i32, advanced: &BTreeMap<(Uuid, i32), PartitionOffsets>) -> Vec<String> {
+    let header = format!("P {node_id}");
+    let mut out = Vec::new();
+    let mut cur = header.clone();
+    for ((topic_id, partition), o) in advanced {
+        let line =
+            format!("\n{} {partition} {} {} {}", topic_id.simple(), o.log_start_offset, o.next_offset, o.max_timestamp);
+        if cur.len() + line.len() > PAYLOAD_BYTES_MAX {
+            out.push(std::mem::replace(&mut cur, header.clone()));
+        }
+        let _ = write!(cur, "{line}");
+    }
+    if cur.len() > header.len() {
+        out.push(cur);
+    }
+    out
+}
+
+/// The changes one NOTIFY payload describes; `None` for a payload this
+/// version does not understand.
+fn parse_payload(payload: &str) -> Option<Vec<Change>> {
+    let mut lines = payload.lines();
+    let head = lines.next()?;
+    if head == "T" {
+        return Some(vec![Change::Topics]);
+    }
+    let node_id: i32 = head.strip_prefix("P ")?.parse().ok()?;
+    lines
+        .map(|line| {
+            let mut f = line.split(' ');
+            let topic_id = Uuid::parse_str(f.next()?).ok()?;
+            let partition = f.next()?.parse().ok()?;
+            let offsets = PartitionOffsets {
+                log_start_offset: f.next()?.parse().ok()?,
+                next_offset: f.next()?.parse().ok()?,
+                max_timestamp: f.next()?.parse().ok()?,
+            };
+            Some(Change::Partition { node_id, topic_id, partition, offsets })
+        })
+        .collect()
+}
+
+/// Keeps one connection LISTENing and forwards what it hears; ends when
+/// the receiver is dropped.
+async fn run_change_feed(config: tokio_postgres::Config, location: String, out: mpsc::Sender<Change>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match listen_once(&config, &out).await {
+            Ok(()) => return, // the broker stopped listening
+            Err(detail) => {
+                metrics::counter!(crate::metrics::METADATA_FEED_RECONNECTS_TOTAL).increment(1);
+                warn!(metadata = %location, error = %detail, retry_in_ms = backoff.as_millis() as u64,
+                    "change feed from PostgreSQL lost; commits of other brokers are seen after it reconnects");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(FEED_BACKOFF_MAX);
+            }
+        }
+        if out.is_closed() {
+            return;
+        }
+    }
+}
+
+/// One connection's life: LISTEN, report a resync, forward notifications.
+/// `Ok` when the receiver is gone, `Err` when the connection broke.
+async fn listen_once(config: &tokio_postgres::Config, out: &mpsc::Sender<Change>) -> Result<(), String> {
+    let (client, mut connection) = config.connect(NoTls).await.map_err(|e| e.to_string())?;
+    let (heard_tx, mut heard) = mpsc::channel::<Result<String, String>>(super::CHANGE_FEED_CAPACITY);
+    let driver = tokio::spawn(async move {
+        loop {
+            let msg = futures::future::poll_fn(|cx| connection.poll_message(cx)).await;
+            let forwarded = match msg {
+                Some(Ok(AsyncMessage::Notification(n))) => heard_tx.send(Ok(n.payload().to_string())).await,
+                Some(Ok(_)) => Ok(()),
+                Some(Err(e)) => {
+                    let _ = heard_tx.send(Err(e.to_string())).await;
+                    return;
+                }
+                None => {
+                    let _ = heard_tx.send(Err("connection closed".into())).await;
+                    return;
+                }
+            };
+            if forwarded.is_err() {
+                return;
+            }
+        }
+    });
+    let result = async {
+        client.batch_execute(&format!("LISTEN {CHANNEL}")).await.map_err(|e| e.to_string())?;
+        info!("listening for changes made by other brokers");
+        if out.send(Change::Resync).await.is_err() {
+            return Ok(());
+        }
+        while let Some(heard) = heard.recv().await {
+            let payload = heard?;
+            let Some(changes) = parse_payload(&payload) else {
+                warn!(payload = %payload.chars().take(80).collect::<String>(), "ignoring an unknown change notification");
+                continue;
+            };
+            for c in changes {
+                if out.send(c).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        Err("connection closed".to_string())
+    }
+    .await;
+    driver.abort();
+    result
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notification_payloads_round_trip_and_stay_small() {
+        let mut advanced = BTreeMap::new();
+        for p in 0..500i32 {
+            let o = PartitionOffsets {
+                log_start_offset: i64::from(p),
+                next_offset: 1_000_000 + i64::from(p),
+                max_timestamp: -1,
+            };
+            advanced.insert((Uuid::from_u128(u128::from(p as u32) * 7919), p), o);
+        }
+        let payloads = partition_payloads(3, &advanced);
+        assert!(payloads.len() > 1, "500 partitions need several payloads");
+        let mut heard = Vec::new();
+        for p in &payloads {
+            assert!(p.len() <= PAYLOAD_BYTES_MAX, "payload of {} bytes", p.len());
+            heard.extend(parse_payload(p).expect("parses"));
+        }
+        let expected: Vec<Change> = advanced
+            .iter()
+            .map(|((topic_id, partition), o)| Change::Partition {
+                node_id: 3,
+                topic_id: *topic_id,
+                partition: *partition,
+                offsets: *o,
+            })
+            .collect();
+        assert_eq!(heard, expected);
+        assert_eq!(parse_payload("T"), Some(vec![Change::Topics]));
+        assert_eq!(parse_payload("P x"), None);
+        assert_eq!(parse_payload("P 1\nnot-a-uuid 0 0 0 0"), None);
+        assert!(partition_payloads(1, &BTreeMap::new()).is_empty());
+    }
+
+    async fn next(feed: &mut mpsc::Receiver<Change>) -> Change {
+        let wait = tokio::time::timeout(Duration::from_secs(10), feed.recv());
+        wait.await.expect("a change within 10 s").expect("feed open")
+    }
+
+    /// A second store on the same database (another broker) hears topic
+    /// changes and commits through the feed, after a first Resync.
+    async fn change_feed_reports_commits_of_another_store(writer: &PostgresStore) {
+        let listener = PostgresStore::connect_with(writer.config.clone(), 2).await.expect("second store");
+        let mut feed = listener.change_feed().expect("PostgreSQL has a feed");
+        assert_eq!(next(&mut feed).await, Change::Resync);
+        let topic = TopicRecord {
+            id: Uuid::new_v4(),
+            name: "feed".into(),
+            partitions: 2,
+            configs: BTreeMap::new(),
+            created_ms: 1,
+        };
+        writer.create_topic(&topic).await.expect("create");
+        assert_eq!(next(&mut feed).await, Change::Topics);
+        let batch = |partition, offset_count, max_timestamp| crate::metadata::BatchAppend {
+            topic_id: topic.id,
+            partition,
+            offset_count,
+            position: 0,
+            length: 10,
+            max_timestamp,
+        };
+        let commit = ObjectCommit {
+            object_key: "feed/1".into(),
+            size_bytes: 30,
+            node_id: 9,
+            created_ms: 1,
+            batches: vec![batch(1, 4, 50), batch(0, 2, 70), batch(1, 3, 40)],
+        };
+        writer.commit_object(&commit).await.expect("commit");
+        let offsets = |next_offset, max_timestamp| PartitionOffsets { log_start_offset: 0, next_offset, max_timestamp };
+        assert_eq!(
+            next(&mut feed).await,
+            Change::Partition { node_id: 9, topic_id: topic.id, partition: 0, offsets: offsets(2, 70) }
+        );
+        assert_eq!(
+            next(&mut feed).await,
+            Change::Partition { node_id: 9, topic_id: topic.id, partition: 1, offsets: offsets(7, 50) }
+        );
+    }
 
     /// The PostgreSQL conformance run. `scripts/test.sh` starts a throwaway
     /// PostgreSQL and sets STREAMHOUSE_TEST_POSTGRES_URL; without it this
@@ -456,6 +784,7 @@ mod tests {
         crate::metadata::conformance::run(&store).await;
         // Migrating again (a second broker starting) is a no-op.
         store.migrate().await.expect("second migration run");
+        change_feed_reports_commits_of_another_store(&store).await;
         drop(store);
         let _ = admin.batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)")).await;
     }

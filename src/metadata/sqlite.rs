@@ -14,13 +14,15 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
 use super::{
-    CommittedOffset, GroupRecord, IndexRow, MetaError, MetadataStore, ObjectCommit, PartitionOffsets, TopicRecord,
+    BrokerRecord, CommittedOffset, GroupRecord, IndexRow, MetaError, MetadataStore, ObjectCommit, PartitionOffsets,
+    TopicRecord,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_initial.sql")),
     (2, include_str!("../../migrations/sqlite/0002_producer_ids.sql")),
     (3, include_str!("../../migrations/sqlite/0003_groups.sql")),
+    (4, include_str!("../../migrations/sqlite/0004_brokers.sql")),
 ];
 const READERS: usize = 4;
 
@@ -487,6 +489,81 @@ impl MetadataStore for SqliteStore {
         self.write(move |conn| {
             conn.execute("DELETE FROM objects WHERE object_key = ?1", [&key]).map_err(unavailable("forget_object"))?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn all_partition_offsets(&self) -> Result<Vec<(Uuid, i32, PartitionOffsets)>, MetaError> {
+        self.read(|conn| {
+            let err = unavailable("all_partition_offsets");
+            let mut stmt = conn
+                .prepare("SELECT topic_id, partition, log_start_offset, next_offset, max_timestamp FROM partitions")
+                .map_err(&err)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    let id: Vec<u8> = r.get(0)?;
+                    let offsets = PartitionOffsets {
+                        log_start_offset: r.get(2)?,
+                        next_offset: r.get(3)?,
+                        max_timestamp: r.get(4)?,
+                    };
+                    Ok((Uuid::from_slice(&id).unwrap_or_default(), r.get::<_, i32>(1)?, offsets))
+                })
+                .map_err(&err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&err)
+        })
+        .await
+    }
+
+    async fn register_broker(&self, node_id: i32, host: &str, port: i32, now_ms: i64) -> Result<i64, MetaError> {
+        let host = host.to_string();
+        self.write(move |conn| {
+            conn.query_row(
+                "INSERT INTO brokers (node_id, host, port, epoch, heartbeat_ms) VALUES (?1, ?2, ?3, 1, ?4) \
+                 ON CONFLICT (node_id) DO UPDATE SET host = excluded.host, port = excluded.port, \
+                 epoch = brokers.epoch + 1, heartbeat_ms = excluded.heartbeat_ms RETURNING epoch",
+                params![node_id, host, port, now_ms],
+                |r| r.get(0),
+            )
+            .map_err(unavailable("register_broker"))
+        })
+        .await
+    }
+
+    async fn heartbeat_broker(&self, node_id: i32, epoch: i64, now_ms: i64) -> Result<bool, MetaError> {
+        self.write(move |conn| {
+            let n = conn
+                .execute(
+                    "UPDATE brokers SET heartbeat_ms = MAX(heartbeat_ms, ?3) WHERE node_id = ?1 AND epoch = ?2",
+                    params![node_id, epoch, now_ms],
+                )
+                .map_err(unavailable("heartbeat_broker"))?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn live_brokers(&self, since_ms: i64) -> Result<Vec<BrokerRecord>, MetaError> {
+        self.read(move |conn| {
+            let err = unavailable("live_brokers");
+            let mut stmt = conn
+                .prepare(
+                    "SELECT node_id, host, port, epoch, heartbeat_ms FROM brokers WHERE heartbeat_ms >= ?1 \
+                     ORDER BY node_id",
+                )
+                .map_err(&err)?;
+            let rows = stmt
+                .query_map([since_ms], |r| {
+                    Ok(BrokerRecord {
+                        node_id: r.get(0)?,
+                        host: r.get(1)?,
+                        port: r.get(2)?,
+                        epoch: r.get(3)?,
+                        heartbeat_ms: r.get(4)?,
+                    })
+                })
+                .map_err(&err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&err)
         })
         .await
     }

@@ -35,6 +35,14 @@ pub const CACHE_BYTES: &str = "streamhouse_reader_cache_size_bytes";
 // Object store (S3).
 pub const S3_REQUESTS_TOTAL: &str = "streamhouse_s3_requests_total";
 pub const S3_REQUEST_SECONDS: &str = "streamhouse_s3_request_duration_seconds";
+// Metadata store (PostgreSQL) and the cluster.
+pub const METADATA_POOL_CONNECTIONS: &str = "streamhouse_metadata_pool_connections";
+pub const METADATA_FEED_RECONNECTS_TOTAL: &str = "streamhouse_metadata_feed_reconnects_total";
+pub const METADATA_REMOTE_CHANGES_TOTAL: &str = "streamhouse_metadata_remote_changes_total";
+pub const CLUSTER_LIVE_BROKERS: &str = "streamhouse_cluster_live_brokers";
+pub const CLUSTER_REGISTERED: &str = "streamhouse_cluster_registered";
+pub const CLUSTER_HEARTBEAT_SECONDS: &str = "streamhouse_cluster_heartbeat_duration_seconds";
+pub const CLUSTER_HEARTBEAT_FAILURES_TOTAL: &str = "streamhouse_cluster_heartbeat_failures_total";
 // Group coordinator.
 pub const GROUPS: &str = "streamhouse_group_groups";
 pub const GROUP_MEMBERS: &str = "streamhouse_group_members";
@@ -86,6 +94,13 @@ fn describe() {
     describe_gauge!(CACHE_BYTES, Unit::Bytes, "Bytes held by the object cache");
     describe_counter!(S3_REQUESTS_TOTAL, "S3 requests, by operation and outcome");
     describe_histogram!(S3_REQUEST_SECONDS, Unit::Seconds, "S3 request latency (after SDK retries), by operation");
+    describe_gauge!(METADATA_POOL_CONNECTIONS, "PostgreSQL pool connections, by state (in_use, idle, waiting)");
+    describe_counter!(METADATA_FEED_RECONNECTS_TOTAL, "Times the PostgreSQL change feed was lost and re-established");
+    describe_counter!(METADATA_REMOTE_CHANGES_TOTAL, "Changes by other brokers applied from the feed, by kind");
+    describe_gauge!(CLUSTER_LIVE_BROKERS, "Brokers with a live registration, as this broker last saw them");
+    describe_gauge!(CLUSTER_REGISTERED, "1 while this broker's registration is live, 0 when lost or fenced");
+    describe_histogram!(CLUSTER_HEARTBEAT_SECONDS, Unit::Seconds, "Registry heartbeat round trip");
+    describe_counter!(CLUSTER_HEARTBEAT_FAILURES_TOTAL, "Registry heartbeats that failed, by reason");
     describe_gauge!(GROUPS, "Consumer groups, by state");
     describe_gauge!(GROUP_MEMBERS, "Members of all consumer groups");
     describe_counter!(GROUP_REBALANCES_TOTAL, "Rebalances started");

@@ -10,13 +10,15 @@ use tokio::net::TcpListener;
 use tracing::{info, warn};
 
 use crate::clock::{Clock, SystemClock};
+use crate::cluster::{Membership, MembershipConfig};
 use crate::config::{Config, MetadataUrl, ObjectStoreUrl};
 use crate::group::GroupCoordinator;
 use crate::handlers::Context;
 use crate::log::{Log, LogError, LogLimits};
 use crate::metadata::postgres::PostgresStore;
 use crate::metadata::sqlite::SqliteStore;
-use crate::metadata::{MetaError, MetadataStore};
+use crate::metadata::{Change, MetaError, MetadataStore};
+use crate::metrics as m;
 use crate::object_store::local::LocalStore;
 use crate::object_store::s3::{S3Settings, S3Store};
 use crate::object_store::ObjectStore;
@@ -103,8 +105,17 @@ impl Broker {
             .await
             .map_err(|source| BrokerError::Listen { addr: config.listen.to_string(), source })?;
         let topics = TopicRegistry::new(topics, config.message_bytes_max);
-        let groups = GroupCoordinator::load(meta.clone(), clock.clone(), config.group.clone(), config.node_id).await?;
-        let ctx = Arc::new(Context { config, cluster_id, topics, log, groups, meta, clock });
+        let membership = MembershipConfig {
+            node_id: config.node_id,
+            host: config.advertised_host.clone(),
+            port: config.advertised_port,
+            heartbeat_interval_ms: config.broker_heartbeat_interval_ms,
+            session_timeout_ms: config.broker_session_timeout_ms,
+        };
+        let membership = Arc::new(Membership::register(meta.as_ref(), clock.clone(), membership).await?);
+        let groups =
+            GroupCoordinator::load(meta.clone(), clock.clone(), config.group.clone(), membership.clone()).await?;
+        let ctx = Arc::new(Context { config, cluster_id, topics, log, groups, membership, meta, clock });
         Ok(Self { ctx, listener })
     }
 
@@ -119,6 +130,10 @@ impl Broker {
             crate::metrics::install(addr)
                 .map_err(|e| BrokerError::Metrics { addr: addr.to_string(), detail: e.to_string() })?;
             info!(%addr, "metrics at /metrics");
+        }
+        tokio::spawn(self.ctx.membership.clone().run(self.ctx.meta.clone()));
+        if let Some(feed) = self.ctx.meta.change_feed() {
+            tokio::spawn(follow_changes(self.ctx.clone(), feed));
         }
         tokio::spawn(collect_garbage(self.ctx.clone()));
         tokio::spawn(drive_groups(self.ctx.clone()));
@@ -135,9 +150,23 @@ const LAG_EVERY: u32 = 50;
 
 async fn drive_groups(ctx: Arc<Context>) {
     let mut n = 0u32;
+    let mut membership = ctx.membership.subscribe();
     loop {
         tokio::time::sleep(GROUP_TICK).await;
         ctx.groups.tick();
+        if membership.has_changed().unwrap_or(false) {
+            membership.mark_unchanged();
+            // Groups of a broker that left (or that moved here) are loaded
+            // from the store; until then their members rejoin an empty group.
+            match ctx.groups.adopt_owned_groups().await {
+                Ok(0) => {}
+                Ok(adopted) => info!(adopted, "took over groups from the store"),
+                Err(e) => {
+                    warn!(error = %e, "cannot load groups this broker now coordinates; retrying");
+                    membership.mark_changed();
+                }
+            }
+        }
         n += 1;
         if n.is_multiple_of(LAG_EVERY) {
             for (group, topic, partition, committed) in ctx.groups.committed_offsets() {
@@ -151,12 +180,69 @@ async fn drive_groups(ctx: Arc<Context>) {
     }
 }
 
+/// The key placing background work on one live broker at a time.
+const GC_OWNER_KEY: &str = "__streamhouse_gc";
+
 async fn collect_garbage(ctx: Arc<Context>) {
     let every = Duration::from_millis(ctx.config.gc_interval_ms);
     loop {
-        if let Err(e) = ctx.log.collect_garbage().await {
-            warn!(error = %e, "garbage collection pass failed; retrying next interval");
+        // One broker collects at a time. Collection is idempotent, so two
+        // brokers briefly disagreeing about the owner is harmless.
+        if ctx.membership.owns(GC_OWNER_KEY) {
+            if let Err(e) = ctx.log.collect_garbage().await {
+                warn!(error = %e, "garbage collection pass failed; retrying next interval");
+            }
         }
         tokio::time::sleep(every).await;
     }
+}
+
+/// Applies what other brokers commit, as the metadata store reports it:
+/// new high watermarks (waking long polls) and topic changes. After the
+/// feed (re)connects, everything is reloaded once.
+async fn follow_changes(ctx: Arc<Context>, mut feed: tokio::sync::mpsc::Receiver<Change>) {
+    let me = ctx.config.node_id;
+    while let Some(change) = feed.recv().await {
+        match change {
+            Change::Partition { node_id, topic_id, partition, offsets } => {
+                if node_id != me {
+                    metrics::counter!(m::METADATA_REMOTE_CHANGES_TOTAL, "kind" => "partition").increment(1);
+                    ctx.log.apply_remote(topic_id, partition, offsets);
+                }
+            }
+            Change::Topics | Change::Resync => {
+                metrics::counter!(m::METADATA_REMOTE_CHANGES_TOTAL, "kind" => "resync").increment(1);
+                while let Err(e) = resync(&ctx).await {
+                    warn!(error = %e, "cannot reload topics and offsets from the metadata store; retrying");
+                    tokio::time::sleep(RESYNC_RETRY).await;
+                }
+            }
+        }
+    }
+}
+
+const RESYNC_RETRY: Duration = Duration::from_secs(1);
+
+/// Reloads topics (adding and removing) and every partition's offsets.
+async fn resync(ctx: &Context) -> Result<(), MetaError> {
+    let stored = ctx.meta.list_topics().await?;
+    let stored_ids: std::collections::HashSet<_> = stored.iter().map(|t| t.id).collect();
+    for t in ctx.topics.all() {
+        if !stored_ids.contains(&t.record.id) {
+            info!(topic = %t.record.name, "topic deleted by another broker");
+            ctx.log.remove_topic(&t.record);
+            ctx.topics.remove(&t.record.name);
+        }
+    }
+    for t in stored {
+        if ctx.topics.get_by_id(t.id).is_none() {
+            info!(topic = %t.name, partitions = t.partitions, "topic created by another broker");
+            ctx.log.add_topic(&t);
+            ctx.topics.insert(t);
+        }
+    }
+    for (topic_id, partition, offsets) in ctx.meta.all_partition_offsets().await? {
+        ctx.log.apply_remote(topic_id, partition, offsets);
+    }
+    Ok(())
 }

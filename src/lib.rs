@@ -14,6 +14,7 @@
 
 pub mod broker;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod group;
 pub mod handlers;

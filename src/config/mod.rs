@@ -93,6 +93,15 @@ pub struct Args {
     /// Largest session timeout (Kafka's group.max.session.timeout.ms).
     #[arg(long, env = "STREAMHOUSE_GROUP_MAX_SESSION_TIMEOUT_MS", default_value_t = 1_800_000)]
     pub group_max_session_timeout_ms: i32,
+    /// Milliseconds between renewals of this broker's registration
+    /// (Kafka's broker.heartbeat.interval.ms).
+    #[arg(long, env = "STREAMHOUSE_BROKER_HEARTBEAT_INTERVAL_MS", default_value_t = 2000)]
+    pub broker_heartbeat_interval_ms: u64,
+    /// A broker not renewed for this long is dead: its partitions get new
+    /// leaders and its groups new coordinators (Kafka's
+    /// broker.session.timeout.ms).
+    #[arg(long, env = "STREAMHOUSE_BROKER_SESSION_TIMEOUT_MS", default_value_t = 9000)]
+    pub broker_session_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,6 +146,8 @@ pub struct Config {
     pub s3_path_style: bool,
     pub s3_requests_max: usize,
     pub group: crate::group::machine::GroupConfig,
+    pub broker_heartbeat_interval_ms: u64,
+    pub broker_session_timeout_ms: u64,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -244,6 +255,13 @@ impl Config {
             a.group_min_session_timeout_ms.into(),
             "at least --group-min-session-timeout-ms",
         )?;
+        at_least("--broker-heartbeat-interval-ms", a.broker_heartbeat_interval_ms as i64, 10, "at least 10")?;
+        at_least(
+            "--broker-session-timeout-ms",
+            a.broker_session_timeout_ms as i64,
+            2 * a.broker_heartbeat_interval_ms as i64,
+            "at least twice --broker-heartbeat-interval-ms",
+        )?;
         let group = crate::group::machine::GroupConfig {
             initial_rebalance_delay_ms: a.group_initial_rebalance_delay_ms,
             session_timeout_min_ms: a.group_min_session_timeout_ms,
@@ -273,6 +291,8 @@ impl Config {
             s3_path_style: a.s3_path_style,
             s3_requests_max: a.s3_requests_max,
             group,
+            broker_heartbeat_interval_ms: a.broker_heartbeat_interval_ms,
+            broker_session_timeout_ms: a.broker_session_timeout_ms,
         })
     }
 }

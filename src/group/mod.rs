@@ -2,7 +2,6 @@
 //!
 //! - [`state`]: the group states and their legal transitions.
 //! - [`group`]: one group's state machine (pure; time passed in).
-//! - [`placement`]: which broker coordinates which group.
 //! - [`consumer_protocol`]: reading subscriptions for OffsetDelete.
 //!
 //! [`GroupCoordinator`] owns every group behind one mutex (short sections,
@@ -21,10 +20,10 @@ pub mod consumer_protocol;
 #[cfg(test)]
 mod consumer_tests;
 pub mod machine;
-pub mod placement;
 pub mod state;
 
 use crate::clock::Clock;
+use crate::cluster::Membership;
 use crate::metadata::{CommittedOffset, GroupRecord, MetadataStore};
 use crate::metrics as m;
 use crate::protocol::ErrorCode;
@@ -117,7 +116,7 @@ pub struct GroupCoordinator {
     consumer_cfg: ConsumerGroupConfig,
     meta: Arc<dyn MetadataStore>,
     clock: Arc<dyn Clock>,
-    node_id: i32,
+    membership: Arc<Membership>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -125,33 +124,72 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl GroupCoordinator {
-    /// Loads the groups the store knows (as Empty) and their offsets.
+    /// A coordinator holding the stored groups this broker coordinates.
     pub async fn load(
         meta: Arc<dyn MetadataStore>,
         clock: Arc<dyn Clock>,
         cfg: GroupConfig,
-        node_id: i32,
+        membership: Arc<Membership>,
     ) -> Result<Self, crate::metadata::MetaError> {
-        let mut groups = HashMap::new();
-        let mut committed = HashMap::new();
-        for g in meta.list_groups().await? {
-            let offsets = meta.fetch_offsets(&g.group_id).await?;
-            committed
-                .insert(g.group_id.clone(), offsets.into_iter().map(|o| ((o.topic, o.partition), o.offset)).collect());
-            let protocol_type = (!g.protocol_type.is_empty()).then_some(g.protocol_type);
-            groups.insert(g.group_id.clone(), Group::new(&g.group_id, protocol_type));
-        }
-        info!(groups = groups.len(), "group coordinator loaded");
-        let groups = Groups { classic: groups, consumer: HashMap::new() };
-        Ok(Self {
-            groups: Mutex::new(groups),
-            committed: Mutex::new(committed),
+        let c = Self {
+            groups: Mutex::new(Groups::default()),
+            committed: Mutex::new(HashMap::new()),
             cfg,
             consumer_cfg: ConsumerGroupConfig::default(),
             meta,
             clock,
-            node_id,
-        })
+            membership,
+        };
+        let adopted = c.adopt_owned_groups().await?;
+        info!(groups = adopted, "group coordinator loaded");
+        Ok(c)
+    }
+
+    /// Loads the stored groups (those with committed offsets) that this
+    /// broker coordinates but does not hold yet, as Empty groups: after a
+    /// start, or when another broker's groups move here. Members rebuild
+    /// membership by rejoining. Returns how many were adopted.
+    pub async fn adopt_owned_groups(&self) -> Result<usize, crate::metadata::MetaError> {
+        let mut adopted = 0;
+        for g in self.meta.list_groups().await? {
+            if !self.membership.owns(&g.group_id) {
+                continue;
+            }
+            let held = {
+                let groups = lock(&self.groups);
+                groups.classic.contains_key(&g.group_id) || groups.consumer.contains_key(&g.group_id)
+            };
+            if held {
+                continue;
+            }
+            let offsets = self.meta.fetch_offsets(&g.group_id).await?;
+            let offsets: OffsetsByPartition = offsets.into_iter().map(|o| ((o.topic, o.partition), o.offset)).collect();
+            let mut groups = lock(&self.groups);
+            if groups.classic.contains_key(&g.group_id) || groups.consumer.contains_key(&g.group_id) {
+                continue; // a member joined while the offsets were read
+            }
+            let protocol_type = (!g.protocol_type.is_empty()).then_some(g.protocol_type);
+            groups.classic.insert(g.group_id.clone(), Group::new(&g.group_id, protocol_type));
+            lock(&self.committed).insert(g.group_id, offsets);
+            adopted += 1;
+        }
+        Ok(adopted)
+    }
+
+    /// Forgets the groups this broker no longer coordinates (another broker
+    /// took them over, or this one lost its registration). Pending joins
+    /// and syncs end with NOT_COORDINATOR, which sends clients to look up
+    /// the coordinator again.
+    fn release_unowned(&self, groups: &mut Groups) {
+        let owned = |id: &String| self.membership.owns(id);
+        let before = groups.classic.len() + groups.consumer.len();
+        groups.classic.retain(|id, _| owned(id));
+        groups.consumer.retain(|id, _| owned(id));
+        let released = before - groups.classic.len() - groups.consumer.len();
+        if released > 0 {
+            info!(released, "released groups now coordinated elsewhere");
+            lock(&self.committed).retain(|id, _| owned(id));
+        }
     }
 
     /// NOT_COORDINATOR unless this broker coordinates `group_id`.
@@ -159,9 +197,10 @@ impl GroupCoordinator {
         if group_id.is_empty() {
             return Err(ErrorCode::InvalidGroupId);
         }
-        match placement::coordinator_node(group_id, &[self.node_id]) {
-            Some(n) if n == self.node_id => Ok(()),
-            _ => Err(ErrorCode::NotCoordinator),
+        if self.membership.owns(group_id) {
+            Ok(())
+        } else {
+            Err(ErrorCode::NotCoordinator)
         }
     }
 
@@ -190,8 +229,9 @@ impl GroupCoordinator {
         };
         match reply {
             Reply::Now(r) => r,
+            // The group was released while the join waited.
             Reply::Later(rx) => {
-                rx.await.unwrap_or_else(|_| JoinResult::error(ErrorCode::UnknownMemberId, &req.member_id))
+                rx.await.unwrap_or_else(|_| JoinResult::error(ErrorCode::NotCoordinator, &req.member_id))
             }
         }
     }
@@ -211,7 +251,8 @@ impl GroupCoordinator {
         };
         match reply {
             Reply::Now(r) => r,
-            Reply::Later(rx) => rx.await.unwrap_or_else(|_| fail(ErrorCode::RebalanceInProgress)),
+            // The group was released while the sync waited.
+            Reply::Later(rx) => rx.await.unwrap_or_else(|_| fail(ErrorCode::NotCoordinator)),
         }
     }
 
@@ -425,10 +466,12 @@ impl GroupCoordinator {
         (ErrorCode::None, codes)
     }
 
-    /// Expires sessions and completes timed-out rebalances; updates gauges.
+    /// Releases groups coordinated elsewhere, expires sessions and completes
+    /// timed-out rebalances; updates gauges.
     pub fn tick(&self) {
         let now = self.clock.now_ms();
         let mut groups = lock(&self.groups);
+        self.release_unowned(&mut groups);
         let mut by_state: HashMap<&'static str, usize> = HashMap::new();
         let mut members = 0usize;
         for g in groups.classic.values_mut() {

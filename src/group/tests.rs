@@ -325,7 +325,8 @@ async fn coordinator() -> (tempfile::TempDir, Arc<ManualClock>, GroupCoordinator
     let dir = tempfile::tempdir().unwrap();
     let meta: Arc<dyn MetadataStore> = Arc::new(SqliteStore::open(&dir.path().join("m.sqlite")).unwrap());
     let clock = Arc::new(ManualClock::new(1_000));
-    let c = GroupCoordinator::load(meta.clone(), clock.clone(), cfg(), 1).await.unwrap();
+    let membership = Arc::new(crate::cluster::Membership::standalone(clock.clone(), 1));
+    let c = GroupCoordinator::load(meta.clone(), clock.clone(), cfg(), membership).await.unwrap();
     (dir, clock, c, meta)
 }
 
@@ -391,7 +392,9 @@ async fn commits_are_checked_against_the_group_and_survive_a_restart() {
 
     // Restart: groups with offsets come back Empty with their offsets.
     drop(c);
-    let c = GroupCoordinator::load(meta.clone(), Arc::new(ManualClock::new(5_000)), cfg(), 1).await.unwrap();
+    let clock = Arc::new(ManualClock::new(5_000));
+    let membership = Arc::new(crate::cluster::Membership::standalone(clock.clone(), 1));
+    let c = GroupCoordinator::load(meta.clone(), clock, cfg(), membership).await.unwrap();
     let listed: Vec<(String, String, &str)> =
         c.list().into_iter().map(|g| (g.group_id, g.protocol_type, g.state)).collect();
     assert_eq!(listed, vec![("live".into(), "consumer".into(), "Empty"), ("simple".into(), String::new(), "Empty")]);
@@ -451,4 +454,66 @@ async fn consumer_protocol_groups_are_listed_deleted_and_refuse_classic_members(
     assert_eq!(c.consumer_heartbeat("cg", leave, &topics).error, ErrorCode::None);
     assert_eq!(c.delete_group("cg").await, ErrorCode::None, "an empty consumer group without offsets");
     assert_eq!(c.delete_group("cg").await, ErrorCode::GroupIdNotFound);
+}
+
+/// Two brokers on one store: each coordinates its share of the groups;
+/// when one stops heartbeating the survivor takes its groups over (Empty,
+/// with their committed offsets), and the lapsed one releases them.
+#[tokio::test]
+async fn groups_move_to_the_surviving_broker() {
+    use crate::cluster::{Membership, MembershipConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let meta: Arc<dyn MetadataStore> = Arc::new(SqliteStore::open(&dir.path().join("m.sqlite")).unwrap());
+    let clock = Arc::new(ManualClock::new(1_000));
+    let member_cfg = |node_id| MembershipConfig {
+        node_id,
+        host: "127.0.0.1".into(),
+        port: 9000 + node_id,
+        heartbeat_interval_ms: 100,
+        session_timeout_ms: 1_000,
+    };
+    let m1 = Arc::new(Membership::register(meta.as_ref(), clock.clone(), member_cfg(1)).await.unwrap());
+    let m2 = Arc::new(Membership::register(meta.as_ref(), clock.clone(), member_cfg(2)).await.unwrap());
+    m1.heartbeat(meta.as_ref()).await;
+    let c1 = GroupCoordinator::load(meta.clone(), clock.clone(), cfg(), m1.clone()).await.unwrap();
+    let c2 = GroupCoordinator::load(meta.clone(), clock.clone(), cfg(), m2.clone()).await.unwrap();
+    let ids: Vec<String> = (0..12).map(|i| format!("g{i}")).collect();
+    let on2: Vec<&String> = ids.iter().filter(|g| m2.owns(g)).collect();
+    assert!(!on2.is_empty() && on2.len() < ids.len(), "groups spread over both brokers");
+    let simple = Identity { member_id: "", instance_id: None };
+    for g in &ids {
+        let (right, wrong) = if m1.owns(g) { (&c1, &c2) } else { (&c2, &c1) };
+        let offsets = vec![CommittedOffset {
+            topic: "t".into(),
+            partition: 0,
+            offset: 42,
+            leader_epoch: -1,
+            metadata: None,
+            commit_ms: 1,
+        }];
+        assert_eq!(wrong.commit_offsets(g, &simple, -1, offsets.clone()).await, Err(ErrorCode::NotCoordinator));
+        right.commit_offsets(g, &simple, -1, offsets).await.unwrap();
+    }
+    assert_eq!(c2.list().len(), on2.len());
+
+    // Broker 2 stops heartbeating; broker 1 goes on.
+    clock.advance_ms(600);
+    m1.heartbeat(meta.as_ref()).await;
+    clock.advance_ms(600);
+    m1.heartbeat(meta.as_ref()).await;
+    assert_eq!(m1.brokers().len(), 1);
+    let adopted = c1.adopt_owned_groups().await.unwrap();
+    assert_eq!(adopted, on2.len());
+    let listed: Vec<String> = c1.list().into_iter().map(|g| g.group_id).collect();
+    let mut all = ids.clone();
+    all.sort();
+    assert_eq!(listed, all);
+    for g in &on2 {
+        let fetched = c1.fetch_offsets(g).await.unwrap();
+        assert_eq!(fetched.iter().map(|o| o.offset).collect::<Vec<_>>(), vec![42]);
+    }
+    // The lapsed broker releases everything on its next tick.
+    c2.tick();
+    assert!(c2.list().is_empty());
+    assert_eq!(c2.fetch_offsets(on2[0]).await, Err(ErrorCode::NotCoordinator));
 }

@@ -76,7 +76,9 @@ fn partition_count(ctx: &Context, t: &CreatableTopic) -> Result<i32, Refusal> {
         let mut seen = HashSet::new();
         for (i, a) in t.assignments.iter().enumerate() {
             let valid_index = a.partition_index == i as i32 && seen.insert(a.partition_index);
-            let valid_brokers = !a.broker_ids.is_empty() && a.broker_ids.iter().all(|b| b.0 == ctx.config.node_id);
+            let live = ctx.membership.brokers();
+            let valid_brokers =
+                !a.broker_ids.is_empty() && a.broker_ids.iter().all(|b| live.iter().any(|l| l.node_id == b.0));
             if !valid_index || !valid_brokers {
                 return Err((
                     ErrorCode::InvalidReplicaAssignment,

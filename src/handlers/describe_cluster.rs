@@ -1,5 +1,6 @@
 //! DescribeCluster (key 60): the cluster id, the controller and the brokers.
-//! StreamHouse has no separate controller; the broker names itself.
+//! StreamHouse has no separate controller; the live broker with the lowest
+//! node id is named, the same answer from every broker.
 
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
@@ -24,12 +25,19 @@ pub fn handle(ctx: &Context, version: i16, req: DescribeClusterRequest) -> Descr
                 .with_error_message(Some(StrBytes::from_static_str("only broker endpoints are served")));
         }
     }
-    let broker = DescribeClusterBroker::default()
-        .with_broker_id(BrokerId(ctx.config.node_id))
-        .with_host(StrBytes::from_string(ctx.config.advertised_host.clone()))
-        .with_port(ctx.config.advertised_port);
+    let brokers = ctx
+        .membership
+        .brokers()
+        .iter()
+        .map(|b| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(b.node_id))
+                .with_host(StrBytes::from_string(b.host.clone()))
+                .with_port(b.port)
+        })
+        .collect();
     resp.with_error_code(ErrorCode::None.code())
         .with_cluster_id(StrBytes::from_string(ctx.cluster_id.clone()))
-        .with_controller_id(BrokerId(ctx.config.node_id))
-        .with_brokers(vec![broker])
+        .with_controller_id(BrokerId(ctx.membership.controller()))
+        .with_brokers(brokers)
 }

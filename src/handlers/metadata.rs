@@ -1,7 +1,9 @@
-//! Metadata (key 3): brokers, cluster id, controller, and topics with their
-//! partitions. Every partition is led by this broker (any broker can serve
-//! any partition; there is no replication to describe). Unknown topics are
-//! created when the client allows it and `auto.create.topics.enable` is on.
+//! Metadata (key 3): the live brokers, cluster id, controller, and topics
+//! with their partitions. Every partition's leader is a stable hash over the
+//! live brokers ([`crate::cluster::placement`]), so every broker answers
+//! alike; any broker nevertheless serves any partition, and there is no
+//! replication to describe. Unknown topics are created when the client
+//! allows it and `auto.create.topics.enable` is on.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -23,11 +25,17 @@ pub const VERSION_MIN: i16 = 0;
 pub const VERSION_MAX: i16 = 12;
 
 pub async fn handle(ctx: &Context, version: i16, req: MetadataRequest) -> MetadataResponse {
-    let node = BrokerId(ctx.config.node_id);
-    let broker = MetadataResponseBroker::default()
-        .with_node_id(node)
-        .with_host(StrBytes::from_string(ctx.config.advertised_host.clone()))
-        .with_port(ctx.config.advertised_port);
+    let brokers = ctx
+        .membership
+        .brokers()
+        .iter()
+        .map(|b| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(b.node_id))
+                .with_host(StrBytes::from_string(b.host.clone()))
+                .with_port(b.port)
+        })
+        .collect();
 
     // v0: an empty list means every topic; v1+: null means every topic.
     let requested = match req.topics {
@@ -47,9 +55,9 @@ pub async fn handle(ctx: &Context, version: i16, req: MetadataRequest) -> Metada
         }
     };
 
-    let mut resp = MetadataResponse::default().with_brokers(vec![broker]).with_topics(topics);
+    let mut resp = MetadataResponse::default().with_brokers(brokers).with_topics(topics);
     if version >= 1 {
-        resp.controller_id = node;
+        resp.controller_id = BrokerId(ctx.membership.controller());
     }
     if version >= 2 {
         resp.cluster_id = Some(StrBytes::from_string(ctx.cluster_id.clone()));
@@ -80,6 +88,10 @@ async fn lookup(
     }
     match create_topic(ctx, &name, ctx.config.num_partitions, BTreeMap::new()).await {
         Ok(topic) => describe(ctx, version, &topic),
+        // Created meanwhile by another request or broker: describe it.
+        Err((ErrorCode::TopicAlreadyExists, _)) if ctx.topics.get(&name).is_some() => {
+            describe(ctx, version, &ctx.topics.get(&name).expect("checked"))
+        }
         Err((code, _)) => error_topic(version, Some(name), Uuid::nil(), code),
     }
 }
@@ -95,9 +107,9 @@ fn error_topic(version: i16, name: Option<String>, id: Uuid, code: ErrorCode) ->
 }
 
 fn describe(ctx: &Context, version: i16, topic: &Arc<Topic>) -> MetadataResponseTopic {
-    let node = BrokerId(ctx.config.node_id);
     let partitions = (0..topic.record.partitions)
         .map(|p| {
+            let node = BrokerId(ctx.membership.leader(&topic.record.name, p));
             let mut part = MetadataResponsePartition::default()
                 .with_error_code(ErrorCode::None.code())
                 .with_partition_index(p)

@@ -51,6 +51,7 @@ pub struct Context {
     pub topics: TopicRegistry,
     pub log: Log,
     pub groups: crate::group::GroupCoordinator,
+    pub membership: Arc<crate::cluster::Membership>,
     pub meta: Arc<dyn MetadataStore>,
     pub clock: Arc<dyn Clock>,
 }

@@ -90,8 +90,63 @@ pub type PartitionKey = (Uuid, i32);
 #[derive(Debug, Clone)]
 pub(crate) struct PartitionState {
     pub offsets: PartitionOffsets,
-    /// The newest index rows, contiguous, ending at the high watermark.
+    /// The newest index rows, contiguous and ending at the high watermark;
+    /// empty when unknown (after other brokers appended, or at start-up).
     pub tail: VecDeque<IndexRow>,
+}
+
+impl PartitionState {
+    fn new(offsets: PartitionOffsets) -> Self {
+        Self { offsets, tail: VecDeque::new() }
+    }
+
+    /// Records a batch this broker committed. Offsets come from the store,
+    /// so other brokers may have appended before it (a gap) or after it
+    /// (already reported by the change feed); the tail keeps only rows it
+    /// knows to be contiguous up to the high watermark.
+    pub fn append_own(&mut self, row: IndexRow, tail_rows_max: usize) {
+        self.offsets.max_timestamp = self.offsets.max_timestamp.max(row.max_timestamp);
+        let next = row.last_offset + 1;
+        if next <= self.offsets.next_offset {
+            // A later commit by another broker is already known; this row
+            // is in the middle of the log, which the tail no longer holds.
+            return;
+        }
+        if row.base_offset != self.offsets.next_offset {
+            self.tail.clear();
+        }
+        self.offsets.next_offset = next;
+        self.tail.push_back(row);
+        while self.tail.len() > tail_rows_max {
+            self.tail.pop_front();
+        }
+    }
+
+    /// Applies offsets another broker (or retention) moved; true when the
+    /// high watermark advanced.
+    pub fn advance(&mut self, o: PartitionOffsets) -> bool {
+        let advanced = o.next_offset > self.offsets.next_offset;
+        self.offsets.next_offset = self.offsets.next_offset.max(o.next_offset);
+        self.offsets.log_start_offset = self.offsets.log_start_offset.max(o.log_start_offset);
+        self.offsets.max_timestamp = self.offsets.max_timestamp.max(o.max_timestamp);
+        if self.tail.back().is_some_and(|r| r.last_offset + 1 != self.offsets.next_offset) {
+            self.tail.clear();
+        }
+        while self.tail.front().is_some_and(|r| r.last_offset < self.offsets.log_start_offset) {
+            self.tail.pop_front();
+        }
+        advanced
+    }
+
+    /// Whether the tail holds every row from `offset` to the high watermark.
+    fn tail_covers(&self, offset: i64) -> bool {
+        match (self.tail.front(), self.tail.back()) {
+            (Some(first), Some(last)) => {
+                first.base_offset <= offset && last.last_offset + 1 == self.offsets.next_offset
+            }
+            _ => false,
+        }
+    }
 }
 
 /// State shared by the writer task and readers.
@@ -123,8 +178,7 @@ impl Shared {
     ) -> Option<(PartitionOffsets, Option<Vec<IndexRow>>)> {
         let parts = self.partitions.lock().unwrap_or_else(|p| p.into_inner());
         let state = parts.get(&key)?;
-        let covered = state.tail.front().is_some_and(|r| r.base_offset <= from_offset);
-        let rows = covered.then(|| {
+        let rows = state.tail_covers(from_offset).then(|| {
             let mut total = 0usize;
             state
                 .tail
@@ -160,7 +214,7 @@ impl Log {
         for t in topics {
             for p in 0..t.partitions {
                 let offsets = meta.partition_offsets(t.id, p).await?;
-                partitions.insert((t.id, p), PartitionState { offsets, tail: VecDeque::new() });
+                partitions.insert((t.id, p), PartitionState::new(offsets));
             }
         }
         let (commits, _) = watch::channel(0);
@@ -181,12 +235,26 @@ impl Log {
         &self.writer
     }
 
-    /// Registers the partitions of a newly created topic.
+    /// Registers the partitions of a topic (a no-op for partitions already
+    /// known). A topic another broker created may already hold records:
+    /// [`Log::apply_remote`] brings its offsets up to date.
     pub fn add_topic(&self, topic: &TopicRecord) {
         let mut parts = self.shared.partitions.lock().unwrap_or_else(|p| p.into_inner());
         for p in 0..topic.partitions {
             let offsets = PartitionOffsets { log_start_offset: 0, next_offset: 0, max_timestamp: -1 };
-            parts.insert((topic.id, p), PartitionState { offsets, tail: VecDeque::new() });
+            parts.entry((topic.id, p)).or_insert_with(|| PartitionState::new(offsets));
+        }
+    }
+
+    /// Applies offsets that another broker committed (from the change feed
+    /// or a resync); wakes long-polling fetches when the log grew.
+    pub fn apply_remote(&self, topic_id: Uuid, partition: i32, offsets: PartitionOffsets) {
+        let advanced = {
+            let mut parts = self.shared.partitions.lock().unwrap_or_else(|p| p.into_inner());
+            parts.get_mut(&(topic_id, partition)).is_some_and(|s| s.advance(offsets))
+        };
+        if advanced {
+            self.shared.commits.send_modify(|n| *n += 1);
         }
     }
 
@@ -232,5 +300,74 @@ impl Log {
     /// Deletes unreferenced objects; see [`gc`].
     pub async fn collect_garbage(&self) -> Result<gc::GcReport, LogError> {
         gc::collect(&self.shared).await
+    }
+}
+
+#[cfg(test)]
+mod state_tests {
+    use super::*;
+
+    fn row(base: i64, last: i64) -> IndexRow {
+        IndexRow {
+            base_offset: base,
+            last_offset: last,
+            object_key: Arc::from("o"),
+            position: 0,
+            length: 1,
+            max_timestamp: base,
+        }
+    }
+
+    fn offsets(log_start: i64, next: i64) -> PartitionOffsets {
+        PartitionOffsets { log_start_offset: log_start, next_offset: next, max_timestamp: -1 }
+    }
+
+    fn tail(s: &PartitionState) -> Vec<(i64, i64)> {
+        s.tail.iter().map(|r| (r.base_offset, r.last_offset)).collect()
+    }
+
+    /// Commits of this broker and of others interleave in any order; the
+    /// tail only ever holds rows contiguous up to the high watermark.
+    #[test]
+    fn the_tail_stays_contiguous_up_to_the_high_watermark() {
+        let mut s = PartitionState::new(offsets(0, 0));
+        s.append_own(row(0, 4), 10);
+        s.append_own(row(5, 9), 10);
+        assert_eq!((s.offsets.next_offset, tail(&s)), (10, vec![(0, 4), (5, 9)]));
+        assert!(s.tail_covers(0) && s.tail_covers(7));
+
+        // Another broker appended 10..=14 and we heard of it: the tail no
+        // longer reaches the high watermark, so it is dropped.
+        assert!(s.advance(offsets(0, 15)));
+        assert_eq!((s.offsets.next_offset, tail(&s)), (15, vec![]));
+        assert!(!s.tail_covers(12));
+
+        // Our commit lands after a gap we have not heard of yet (15..=19
+        // by another broker): keep only our row.
+        s.append_own(row(20, 21), 10);
+        assert_eq!((s.offsets.next_offset, tail(&s)), (22, vec![(20, 21)]));
+        assert!(s.tail_covers(20) && !s.tail_covers(19));
+
+        // The feed reports the other broker's commit late: nothing moves back.
+        assert!(!s.advance(offsets(0, 20)));
+        assert_eq!((s.offsets.next_offset, tail(&s)), (22, vec![(20, 21)]));
+
+        // Another broker's later commit is heard before our earlier one
+        // returns: our row is in the middle and is not kept.
+        assert!(s.advance(offsets(0, 30)));
+        s.append_own(row(22, 24), 10);
+        assert_eq!((s.offsets.next_offset, tail(&s)), (30, vec![]));
+
+        // Retention moves the log start past the oldest tail rows.
+        s.append_own(row(30, 31), 10);
+        s.append_own(row(32, 33), 10);
+        s.advance(offsets(32, 34));
+        assert_eq!((s.offsets.log_start_offset, tail(&s)), (32, vec![(32, 33)]));
+
+        // The tail is bounded.
+        for i in 0..20 {
+            s.append_own(row(34 + i, 34 + i), 3);
+        }
+        assert_eq!(tail(&s), vec![(51, 51), (52, 52), (53, 53)]);
     }
 }

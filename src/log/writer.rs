@@ -190,24 +190,15 @@ fn apply_commit(
             continue;
         };
         let last_offset = base_offset + i64::from(b.offset_count) - 1;
-        if *base_offset != state.offsets.next_offset {
-            // Another writer appended in between (several brokers): the
-            // cached tail is no longer contiguous.
-            state.tail.clear();
-        }
-        state.offsets.next_offset = last_offset + 1;
-        state.offsets.max_timestamp = state.offsets.max_timestamp.max(b.max_timestamp);
-        state.tail.push_back(IndexRow {
+        let row = IndexRow {
             base_offset: *base_offset,
             last_offset,
             object_key: key.clone(),
             position: b.position,
             length: b.length,
             max_timestamp: b.max_timestamp,
-        });
-        while state.tail.len() > shared.limits.index_tail_rows_max {
-            state.tail.pop_front();
-        }
+        };
+        state.append_own(row, shared.limits.index_tail_rows_max);
     }
 }
 

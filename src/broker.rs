@@ -14,6 +14,7 @@ use crate::cluster::{Membership, MembershipConfig};
 use crate::config::{Config, MetadataUrl, ObjectStoreUrl};
 use crate::group::GroupCoordinator;
 use crate::handlers::Context;
+use crate::log::retention::RetentionPolicy;
 use crate::log::{Log, LogError, LogLimits};
 use crate::metadata::postgres::PostgresStore;
 use crate::metadata::sqlite::SqliteStore;
@@ -104,7 +105,7 @@ impl Broker {
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| BrokerError::Listen { addr: config.listen.to_string(), source })?;
-        let topics = TopicRegistry::new(topics, config.message_bytes_max);
+        let topics = TopicRegistry::new(topics, config.topic_defaults);
         let membership = MembershipConfig {
             node_id: config.node_id,
             host: config.advertised_host.clone(),
@@ -136,6 +137,7 @@ impl Broker {
             tokio::spawn(follow_changes(self.ctx.clone(), feed));
         }
         tokio::spawn(collect_garbage(self.ctx.clone()));
+        tokio::spawn(enforce_retention(self.ctx.clone()));
         tokio::spawn(drive_groups(self.ctx.clone()));
         crate::server::listener::run(self.ctx, self.listener)
             .await
@@ -194,6 +196,39 @@ async fn collect_garbage(ctx: Arc<Context>) {
             }
         }
         tokio::time::sleep(every).await;
+    }
+}
+
+const RETENTION_OWNER_KEY: &str = "__streamhouse_retention";
+
+/// Retention passes, on one live broker at a time (advancing the log start
+/// is idempotent, so a brief overlap while brokers come and go is harmless).
+async fn enforce_retention(ctx: Arc<Context>) {
+    let every = Duration::from_millis(ctx.config.log_retention_check_interval_ms);
+    loop {
+        tokio::time::sleep(every).await;
+        if !ctx.membership.owns(RETENTION_OWNER_KEY) {
+            continue;
+        }
+        let mut failed = 0usize;
+        for topic in ctx.topics.all() {
+            let c = &topic.config;
+            if !c.delete_policy || (c.retention_ms.is_none() && c.retention_bytes.is_none()) {
+                continue;
+            }
+            let policy = RetentionPolicy { retention_ms: c.retention_ms, retention_bytes: c.retention_bytes };
+            for p in 0..topic.record.partitions {
+                if let Err(e) = ctx.log.enforce_retention(topic.record.id, p, policy).await {
+                    failed += 1;
+                    if failed == 1 {
+                        warn!(topic = %topic.record.name, partition = p, error = %e,
+                            "retention pass failed for a partition; retrying next interval");
+                    }
+                }
+            }
+        }
+        let outcome = if failed == 0 { "ok" } else { "failed" };
+        metrics::counter!(m::RETENTION_PASSES_TOTAL, "outcome" => outcome).increment(1);
     }
 }
 

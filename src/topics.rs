@@ -58,6 +58,22 @@ pub enum TimestampType {
 pub struct TopicConfig {
     pub message_bytes_max: usize,
     pub timestamp_type: TimestampType,
+    /// retention.ms; `None` keeps records forever (-1).
+    pub retention_ms: Option<i64>,
+    /// retention.bytes per partition; `None` for no size limit (-1).
+    pub retention_bytes: Option<i64>,
+    /// Whether cleanup.policy includes "delete" (retention applies).
+    pub delete_policy: bool,
+}
+
+/// Broker-wide defaults for topics that do not set their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicDefaults {
+    pub message_bytes_max: usize,
+    /// Kafka's log.retention.ms (-1: forever).
+    pub retention_ms: i64,
+    /// Kafka's log.retention.bytes (-1: no limit).
+    pub retention_bytes: i64,
 }
 
 /// Checks a config map the way Kafka's CreateTopics does; returns the
@@ -107,14 +123,25 @@ pub fn validate_configs(configs: &BTreeMap<String, String>) -> Result<(), String
 
 impl TopicConfig {
     /// Effective values: the topic's own where set, else the broker default.
-    pub fn from_map(configs: &BTreeMap<String, String>, broker_message_bytes_max: usize) -> Self {
+    pub fn from_map(configs: &BTreeMap<String, String>, defaults: &TopicDefaults) -> Self {
         let message_bytes_max =
-            configs.get("max.message.bytes").and_then(|v| v.parse().ok()).unwrap_or(broker_message_bytes_max);
+            configs.get("max.message.bytes").and_then(|v| v.parse().ok()).unwrap_or(defaults.message_bytes_max);
         let timestamp_type = match configs.get("message.timestamp.type").map(String::as_str) {
             Some("LogAppendTime") => TimestampType::LogAppendTime,
             _ => TimestampType::CreateTime,
         };
-        Self { message_bytes_max, timestamp_type }
+        let limit = |key: &str, default: i64| {
+            let v = configs.get(key).and_then(|v| v.parse::<i64>().ok()).unwrap_or(default);
+            (v >= 0).then_some(v)
+        };
+        let delete_policy = configs.get("cleanup.policy").is_none_or(|p| p.split(',').any(|p| p.trim() == "delete"));
+        Self {
+            message_bytes_max,
+            timestamp_type,
+            retention_ms: limit("retention.ms", defaults.retention_ms),
+            retention_bytes: limit("retention.bytes", defaults.retention_bytes),
+            delete_policy,
+        }
     }
 }
 
@@ -132,12 +159,12 @@ struct Maps {
 
 pub struct TopicRegistry {
     maps: RwLock<Maps>,
-    broker_message_bytes_max: usize,
+    defaults: TopicDefaults,
 }
 
 impl TopicRegistry {
-    pub fn new(records: Vec<TopicRecord>, broker_message_bytes_max: usize) -> Self {
-        let registry = Self { maps: RwLock::new(Maps::default()), broker_message_bytes_max };
+    pub fn new(records: Vec<TopicRecord>, defaults: TopicDefaults) -> Self {
+        let registry = Self { maps: RwLock::new(Maps::default()), defaults };
         for r in records {
             registry.insert(r);
         }
@@ -145,7 +172,7 @@ impl TopicRegistry {
     }
 
     pub fn insert(&self, record: TopicRecord) -> Arc<Topic> {
-        let config = TopicConfig::from_map(&record.configs, self.broker_message_bytes_max);
+        let config = TopicConfig::from_map(&record.configs, &self.defaults);
         let topic = Arc::new(Topic { record, config });
         let mut maps = self.maps.write().unwrap_or_else(|p| p.into_inner());
         maps.by_name.insert(topic.record.name.clone(), topic.clone());
@@ -195,11 +222,27 @@ mod tests {
 
     #[test]
     fn effective_values() {
+        let defaults = TopicDefaults { message_bytes_max: 99, retention_ms: 604_800_000, retention_bytes: -1 };
         let c = TopicConfig::from_map(
-            &map(&[("max.message.bytes", "2000"), ("message.timestamp.type", "LogAppendTime")]),
-            99,
+            &map(&[
+                ("max.message.bytes", "2000"),
+                ("message.timestamp.type", "LogAppendTime"),
+                ("retention.bytes", "4096"),
+                ("retention.ms", "-1"),
+            ]),
+            &defaults,
         );
-        assert_eq!(c, TopicConfig { message_bytes_max: 2000, timestamp_type: TimestampType::LogAppendTime });
-        assert_eq!(TopicConfig::from_map(&BTreeMap::new(), 99).message_bytes_max, 99);
+        let expected = TopicConfig {
+            message_bytes_max: 2000,
+            timestamp_type: TimestampType::LogAppendTime,
+            retention_ms: None,
+            retention_bytes: Some(4096),
+            delete_policy: true,
+        };
+        assert_eq!(c, expected);
+        let d = TopicConfig::from_map(&BTreeMap::new(), &defaults);
+        assert_eq!((d.message_bytes_max, d.retention_ms, d.retention_bytes), (99, Some(604_800_000), None));
+        assert!(!TopicConfig::from_map(&map(&[("cleanup.policy", "compact")]), &defaults).delete_policy);
+        assert!(TopicConfig::from_map(&map(&[("cleanup.policy", "compact, delete")]), &defaults).delete_policy);
     }
 }

@@ -265,7 +265,7 @@ mod tests {
 
         // B stops heartbeating: after the session timeout A drops it, and
         // B itself knows it is no longer live.
-        let mut changes = a.subscribe();
+        let changes = a.subscribe();
         clock.advance_ms(600);
         a.heartbeat(&meta).await;
         clock.advance_ms(600);

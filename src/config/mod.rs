@@ -102,6 +102,18 @@ pub struct Args {
     /// broker.session.timeout.ms).
     #[arg(long, env = "STREAMHOUSE_BROKER_SESSION_TIMEOUT_MS", default_value_t = 9000)]
     pub broker_session_timeout_ms: u64,
+    /// Retention of topics that set no retention.ms (Kafka's
+    /// log.retention.ms; -1 keeps records forever).
+    #[arg(long, env = "STREAMHOUSE_LOG_RETENTION_MS", default_value_t = 604_800_000, allow_negative_numbers = true)]
+    pub log_retention_ms: i64,
+    /// Size limit per partition of topics that set no retention.bytes
+    /// (Kafka's log.retention.bytes; -1 for none).
+    #[arg(long, env = "STREAMHOUSE_LOG_RETENTION_BYTES", default_value_t = -1, allow_negative_numbers = true)]
+    pub log_retention_bytes: i64,
+    /// Milliseconds between retention passes (Kafka's
+    /// log.retention.check.interval.ms).
+    #[arg(long, env = "STREAMHOUSE_LOG_RETENTION_CHECK_INTERVAL_MS", default_value_t = 300_000)]
+    pub log_retention_check_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +160,8 @@ pub struct Config {
     pub group: crate::group::machine::GroupConfig,
     pub broker_heartbeat_interval_ms: u64,
     pub broker_session_timeout_ms: u64,
+    pub topic_defaults: crate::topics::TopicDefaults,
+    pub log_retention_check_interval_ms: u64,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -262,6 +276,14 @@ impl Config {
             2 * a.broker_heartbeat_interval_ms as i64,
             "at least twice --broker-heartbeat-interval-ms",
         )?;
+        at_least("--log-retention-ms", a.log_retention_ms, -1, "-1 or more")?;
+        at_least("--log-retention-bytes", a.log_retention_bytes, -1, "-1 or more")?;
+        at_least("--log-retention-check-interval-ms", a.log_retention_check_interval_ms as i64, 10, "at least 10")?;
+        let topic_defaults = crate::topics::TopicDefaults {
+            message_bytes_max: a.message_max_bytes,
+            retention_ms: a.log_retention_ms,
+            retention_bytes: a.log_retention_bytes,
+        };
         let group = crate::group::machine::GroupConfig {
             initial_rebalance_delay_ms: a.group_initial_rebalance_delay_ms,
             session_timeout_min_ms: a.group_min_session_timeout_ms,
@@ -293,6 +315,8 @@ impl Config {
             group,
             broker_heartbeat_interval_ms: a.broker_heartbeat_interval_ms,
             broker_session_timeout_ms: a.broker_session_timeout_ms,
+            topic_defaults,
+            log_retention_check_interval_ms: a.log_retention_check_interval_ms,
         })
     }
 }

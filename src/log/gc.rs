@@ -1,10 +1,13 @@
 //! Garbage collection: deleting objects that no index row references.
 //!
 //! Two kinds of garbage: committed objects whose every batch was dropped
-//! (a deleted topic), and orphans — objects written by a flush whose
-//! metadata commit never happened (crash between PUT and commit, failed
-//! commit). Orphans are only deleted once older than `orphan_grace_ms`, so an
-//! object whose flush is still in flight on some broker is never taken.
+//! (a deleted topic, retention), and orphans — objects written by a flush
+//! whose metadata commit never happened (crash between PUT and commit,
+//! failed commit). Orphans are only deleted once older than
+//! `orphan_grace_ms`, so an object whose flush is still in flight on some
+//! broker is never taken; unreferenced objects only once this collector has
+//! seen them unreferenced for as long, so a fetch that looked up the index
+//! just before the rows went still reads its bytes.
 
 use tracing::{info, warn};
 
@@ -22,10 +25,22 @@ pub struct GcReport {
 
 pub(crate) async fn collect(shared: &Shared) -> Result<GcReport, LogError> {
     let mut report = GcReport::default();
-    for key in shared.meta.unreferenced_objects().await? {
+    let now = shared.clock.now_ms();
+    let unreferenced = shared.meta.unreferenced_objects().await?;
+    let due: Vec<String> = {
+        let mut since = shared.unreferenced_since.lock().unwrap_or_else(|p| p.into_inner());
+        let listed: std::collections::HashSet<&String> = unreferenced.iter().collect();
+        since.retain(|k, _| listed.contains(k));
+        unreferenced
+            .into_iter()
+            .filter(|k| now - *since.entry(k.clone()).or_insert(now) >= shared.limits.orphan_grace_ms)
+            .collect()
+    };
+    for key in due {
         shared.store.delete(&key).await?;
         shared.cache.remove(&key);
         shared.meta.forget_object(&key).await?;
+        shared.unreferenced_since.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
         report.unreferenced_deleted += 1;
     }
 

@@ -28,6 +28,7 @@ pub mod cache;
 pub mod gc;
 pub mod object_format;
 pub mod reader;
+pub mod retention;
 pub mod writer;
 
 #[cfg(test)]
@@ -157,6 +158,10 @@ pub(crate) struct Shared {
     pub limits: LogLimits,
     pub partitions: Mutex<HashMap<PartitionKey, PartitionState>>,
     pub cache: cache::ObjectCache,
+    /// Objects the collector found unreferenced, with when it first did:
+    /// they are deleted only after `orphan_grace_ms`, so a fetch that read
+    /// the index just before retention dropped the rows still finds them.
+    pub unreferenced_since: Mutex<HashMap<String, i64>>,
     /// Bumped after every commit; long-polling fetches wait on it.
     pub commits: watch::Sender<u64>,
 }
@@ -225,6 +230,7 @@ impl Log {
             cache: cache::ObjectCache::new(limits.object_cache_bytes_max),
             limits,
             partitions: Mutex::new(partitions),
+            unreferenced_since: Mutex::new(HashMap::new()),
             commits,
         });
         let writer = writer::spawn(shared.clone());
@@ -300,6 +306,16 @@ impl Log {
     /// Deletes unreferenced objects; see [`gc`].
     pub async fn collect_garbage(&self) -> Result<gc::GcReport, LogError> {
         gc::collect(&self.shared).await
+    }
+
+    /// Applies a retention policy to one partition; see [`retention`].
+    pub async fn enforce_retention(
+        &self,
+        topic_id: Uuid,
+        partition: i32,
+        policy: retention::RetentionPolicy,
+    ) -> Result<Option<i64>, LogError> {
+        retention::enforce(&self.shared, (topic_id, partition), policy).await
     }
 }
 

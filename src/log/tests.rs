@@ -168,7 +168,57 @@ async fn a_deleted_topics_objects_are_collected() {
     append(&log, f.topic.id, 0, &[b"gone"], 1).await;
     f.meta.delete_topic("t").await.unwrap();
     log.remove_topic(&f.topic);
+    // First seen unreferenced now: kept through the grace period for
+    // fetches that looked the rows up just before they went.
+    assert_eq!(log.collect_garbage().await.unwrap().unreferenced_deleted, 0);
+    assert_eq!(f.store.list("").await.unwrap().len(), 1);
+    f.clock.advance_ms(1000);
     let report = log.collect_garbage().await.unwrap();
     assert_eq!(report.unreferenced_deleted, 1);
     assert!(f.store.list("").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn retention_moves_the_log_start_by_time_and_by_size() {
+    use super::retention::RetentionPolicy;
+    let f = fixture(1).await;
+    let log = open(&f, 0).await;
+    let t = f.topic.id;
+    // Five single-batch objects, timestamps 100_000 .. 500_000.
+    for i in 0..5i64 {
+        assert_eq!(append(&log, t, 0, &[b"aaaa", b"bbbb"], (i + 1) * 100_000).await, 2 * i);
+    }
+    let by_time = |ms| RetentionPolicy { retention_ms: Some(ms), retention_bytes: None };
+    // now = 1_000_000: keep records from 50_000 on: nothing goes.
+    assert_eq!(log.enforce_retention(t, 0, by_time(950_000)).await.unwrap(), None);
+    // Keep from 250_000: the first two batches (ts 100k, 200k) go.
+    assert_eq!(log.enforce_retention(t, 0, by_time(750_000)).await.unwrap(), Some(4));
+    let o = log.offsets(t, 0).unwrap();
+    assert_eq!((o.log_start_offset, o.next_offset), (4, 10));
+    assert!(matches!(
+        log.read(t, 0, 2, 1 << 20, true).await,
+        Err(LogError::OffsetOutOfRange { offset: 2, log_start: 4, high_watermark: 10 })
+    ));
+    assert_eq!(base_offsets(&log.read(t, 0, 4, 1 << 20, true).await.unwrap().records), vec![(4, 2), (6, 2), (8, 2)]);
+
+    // By size: keep at least two batches' bytes; the oldest remaining goes.
+    let batch_len = build_batch(&[b"aaaa", b"bbbb"], 0).len() as i64;
+    let by_size = RetentionPolicy { retention_ms: None, retention_bytes: Some(2 * batch_len) };
+    assert_eq!(log.enforce_retention(t, 0, by_size).await.unwrap(), Some(6));
+    assert_eq!(log.enforce_retention(t, 0, by_size).await.unwrap(), None, "idempotent");
+
+    // The objects of dropped batches are collected after the grace period.
+    assert_eq!(f.store.list("").await.unwrap().len(), 5);
+    assert_eq!(log.collect_garbage().await.unwrap().unreferenced_deleted, 0);
+    f.clock.advance_ms(1000);
+    assert_eq!(log.collect_garbage().await.unwrap().unreferenced_deleted, 3);
+    assert_eq!(f.store.list("").await.unwrap().len(), 2);
+
+    // Everything expired: the log is empty at its high watermark, and
+    // producing goes on at the next offset.
+    assert_eq!(log.enforce_retention(t, 0, by_time(1)).await.unwrap(), Some(10));
+    assert_eq!(append(&log, t, 0, &[b"new"], f.clock.now_ms()).await, 10);
+    let read = log.read(t, 0, 10, 1 << 20, true).await.unwrap();
+    assert_eq!((read.log_start_offset, read.high_watermark), (10, 11));
+    assert_eq!(base_offsets(&read.records), vec![(10, 1)]);
 }

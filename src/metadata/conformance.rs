@@ -48,6 +48,46 @@ pub async fn run(store: &dyn MetadataStore) {
     group_offsets(store).await;
     broker_registry(store).await;
     all_offsets(store).await;
+    retention(store).await;
+}
+
+async fn retention(store: &dyn MetadataStore) {
+    let t = topic("retention", 1);
+    store.create_topic(&t).await.expect("create");
+    assert_eq!(store.offset_keeping_bytes(t.id, 0, 0).await.expect("empty"), None);
+    // Five batches of 100 bytes: offsets 0-1, 2-3, 4-5, 6-7, 8-9.
+    let commit = ObjectCommit {
+        object_key: "retention/1".into(),
+        size_bytes: 500,
+        node_id: 1,
+        created_ms: 1,
+        batches: (0..5).map(|i| append(t.id, 0, 2, i * 100, 10 * i as i64)).collect(),
+    };
+    store.commit_object(&commit).await.expect("commit");
+    // Keep at least 250 bytes: the two oldest batches can go (300 remain).
+    assert_eq!(store.offset_keeping_bytes(t.id, 0, 250).await.expect("250"), Some(4));
+    assert_eq!(store.offset_keeping_bytes(t.id, 0, 300).await.expect("300"), Some(4));
+    assert_eq!(store.offset_keeping_bytes(t.id, 0, 301).await.expect("301"), Some(2));
+    assert_eq!(store.offset_keeping_bytes(t.id, 0, 500).await.expect("500"), None);
+    assert_eq!(store.offset_keeping_bytes(t.id, 0, 0).await.expect("0"), Some(10));
+
+    let o = store.advance_log_start(1, t.id, 0, 4).await.expect("advance");
+    assert_eq!((o.log_start_offset, o.next_offset), (4, 10));
+    let rows = store.index_rows(t.id, 0, 0, 100).await.expect("rows");
+    assert_eq!(rows.iter().map(|r| r.base_offset).collect::<Vec<_>>(), vec![4, 6, 8]);
+    assert_eq!(store.partition_offsets(t.id, 0).await.expect("offsets").log_start_offset, 4);
+    // Never back, never past the end; a start inside a batch keeps it.
+    assert_eq!(store.advance_log_start(1, t.id, 0, 2).await.expect("back").log_start_offset, 4);
+    assert_eq!(store.advance_log_start(1, t.id, 0, 7).await.expect("inside").log_start_offset, 7);
+    let rows = store.index_rows(t.id, 0, 7, 100).await.expect("rows");
+    assert_eq!(rows.iter().map(|r| r.base_offset).collect::<Vec<_>>(), vec![6, 8]);
+    assert_eq!(store.advance_log_start(1, t.id, 0, 99).await.expect("past end").log_start_offset, 10);
+    assert!(store.index_rows(t.id, 0, 0, 100).await.expect("rows").is_empty());
+    assert!(store.unreferenced_objects().await.expect("unreferenced").contains(&"retention/1".to_string()));
+    assert!(matches!(
+        store.advance_log_start(1, t.id, 5, 1).await,
+        Err(MetaError::PartitionNotFound { partition: 5, .. })
+    ));
 }
 
 async fn broker_registry(store: &dyn MetadataStore) {

@@ -197,6 +197,27 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Drops the record of an object that was deleted from the object store.
     async fn forget_object(&self, key: &str) -> Result<(), MetaError>;
 
+    /// Where the partition's log would start if its oldest batches were
+    /// dropped by size, Kafka's way: drop the oldest while what remains
+    /// still holds at least `keep_bytes`. `None` when nothing can go.
+    async fn offset_keeping_bytes(
+        &self,
+        topic_id: Uuid,
+        partition: i32,
+        keep_bytes: i64,
+    ) -> Result<Option<i64>, MetaError>;
+
+    /// In one transaction: moves the log start offset forward to `offset`
+    /// (never back, never past the next offset) and drops the index rows
+    /// wholly below it; other brokers hear of it. Returns the new offsets.
+    async fn advance_log_start(
+        &self,
+        node_id: i32,
+        topic_id: Uuid,
+        partition: i32,
+        offset: i64,
+    ) -> Result<PartitionOffsets, MetaError>;
+
     /// Offsets of every partition of every topic, to refresh what a broker
     /// caches after it may have missed changes.
     async fn all_partition_offsets(&self) -> Result<Vec<(Uuid, i32, PartitionOffsets)>, MetaError>;

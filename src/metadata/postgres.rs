@@ -482,6 +482,61 @@ impl MetadataStore for PostgresStore {
         Ok(())
     }
 
+    async fn offset_keeping_bytes(
+        &self,
+        topic_id: Uuid,
+        partition: i32,
+        keep_bytes: i64,
+    ) -> Result<Option<i64>, MetaError> {
+        let c = self.client("offset_keeping_bytes").await?;
+        let row = c
+            .query_one(
+                "WITH sized AS (SELECT last_offset, \
+                   SUM(length) OVER (ORDER BY base_offset) AS through, SUM(length) OVER () AS total \
+                   FROM batches WHERE topic_id = $1 AND partition = $2) \
+                 SELECT MAX(last_offset) + 1 FROM sized WHERE total - through >= $3",
+                &[&topic_id, &partition, &keep_bytes],
+            )
+            .await
+            .map_err(unavailable("offset_keeping_bytes"))?;
+        Ok(row.get(0))
+    }
+
+    async fn advance_log_start(
+        &self,
+        node_id: i32,
+        topic_id: Uuid,
+        partition: i32,
+        offset: i64,
+    ) -> Result<PartitionOffsets, MetaError> {
+        let e = unavailable("advance_log_start");
+        let mut c = self.client("advance_log_start").await?;
+        let tx = c.transaction().await.map_err(&e)?;
+        let row = tx
+            .query_opt(
+                "UPDATE partitions SET log_start_offset = GREATEST(log_start_offset, LEAST($3, next_offset)) \
+                 WHERE topic_id = $1 AND partition = $2 RETURNING log_start_offset, next_offset, max_timestamp",
+                &[&topic_id, &partition, &offset],
+            )
+            .await
+            .map_err(&e)?
+            .ok_or(MetaError::PartitionNotFound { topic_id, partition })?;
+        let offsets =
+            PartitionOffsets { log_start_offset: row.get(0), next_offset: row.get(1), max_timestamp: row.get(2) };
+        tx.execute(
+            "DELETE FROM batches WHERE topic_id = $1 AND partition = $2 AND last_offset < $3",
+            &[&topic_id, &partition, &offsets.log_start_offset],
+        )
+        .await
+        .map_err(&e)?;
+        let advanced = BTreeMap::from([((topic_id, partition), offsets)]);
+        for payload in partition_payloads(node_id, &advanced) {
+            tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]).await.map_err(&e)?;
+        }
+        tx.commit().await.map_err(&e)?;
+        Ok(offsets)
+    }
+
     async fn all_partition_offsets(&self) -> Result<Vec<(Uuid, i32, PartitionOffsets)>, MetaError> {
         let c = self.client("all_partition_offsets").await?;
         let rows = c

@@ -493,6 +493,64 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
+    async fn offset_keeping_bytes(
+        &self,
+        topic_id: Uuid,
+        partition: i32,
+        keep_bytes: i64,
+    ) -> Result<Option<i64>, MetaError> {
+        self.read(move |conn| {
+            conn.query_row(
+                "WITH sized AS (SELECT last_offset, \
+                   SUM(length) OVER (ORDER BY base_offset) AS through, SUM(length) OVER () AS total \
+                   FROM batches WHERE topic_id = ?1 AND partition = ?2) \
+                 SELECT MAX(last_offset) + 1 FROM sized WHERE total - through >= ?3",
+                params![topic_id.as_bytes().to_vec(), partition, keep_bytes],
+                |r| r.get(0),
+            )
+            .map_err(unavailable("offset_keeping_bytes"))
+        })
+        .await
+    }
+
+    async fn advance_log_start(
+        &self,
+        _node_id: i32,
+        topic_id: Uuid,
+        partition: i32,
+        offset: i64,
+    ) -> Result<PartitionOffsets, MetaError> {
+        self.write(move |conn| {
+            let err = unavailable("advance_log_start");
+            let id = topic_id.as_bytes().to_vec();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
+            let offsets = tx
+                .query_row(
+                    "UPDATE partitions SET log_start_offset = MAX(log_start_offset, MIN(?3, next_offset)) \
+                     WHERE topic_id = ?1 AND partition = ?2 RETURNING log_start_offset, next_offset, max_timestamp",
+                    params![id, partition, offset],
+                    |r| {
+                        Ok(PartitionOffsets {
+                            log_start_offset: r.get(0)?,
+                            next_offset: r.get(1)?,
+                            max_timestamp: r.get(2)?,
+                        })
+                    },
+                )
+                .optional()
+                .map_err(&err)?
+                .ok_or(MetaError::PartitionNotFound { topic_id, partition })?;
+            tx.execute(
+                "DELETE FROM batches WHERE topic_id = ?1 AND partition = ?2 AND last_offset < ?3",
+                params![id, partition, offsets.log_start_offset],
+            )
+            .map_err(&err)?;
+            tx.commit().map_err(&err)?;
+            Ok(offsets)
+        })
+        .await
+    }
+
     async fn all_partition_offsets(&self) -> Result<Vec<(Uuid, i32, PartitionOffsets)>, MetaError> {
         self.read(|conn| {
             let err = unavailable("all_partition_offsets");

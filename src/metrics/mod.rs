@@ -51,6 +51,8 @@ pub const GROUP_OFFSET_COMMITS_TOTAL: &str = "streamhouse_group_offset_commits_t
 pub const GROUP_CONSUMER_LAG: &str = "streamhouse_group_consumer_lag_records";
 // Background work.
 pub const GC_OBJECTS_DELETED_TOTAL: &str = "streamhouse_gc_objects_deleted_total";
+pub const RETENTION_OFFSETS_DELETED_TOTAL: &str = "streamhouse_retention_offsets_deleted_total";
+pub const RETENTION_PASSES_TOTAL: &str = "streamhouse_retention_passes_total";
 
 const SECONDS_BUCKETS: &[f64] = &[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0];
 const BYTES_BUCKETS: &[f64] = &[1e3, 1e4, 1e5, 1e6, 4e6, 8e6, 16e6, 64e6];
@@ -107,4 +109,6 @@ fn describe() {
     describe_counter!(GROUP_OFFSET_COMMITS_TOTAL, "Partition offsets committed");
     describe_gauge!(GROUP_CONSUMER_LAG, "High watermark minus committed offset, by group, topic and partition");
     describe_counter!(GC_OBJECTS_DELETED_TOTAL, "Objects deleted by garbage collection, by kind");
+    describe_counter!(RETENTION_OFFSETS_DELETED_TOTAL, "Offsets moved out of the log by retention");
+    describe_counter!(RETENTION_PASSES_TOTAL, "Retention passes run by this broker, by outcome");
 }

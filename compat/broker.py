@@ -54,6 +54,8 @@ class Broker:
     """One broker process on 127.0.0.1:<port> with its own data dir.
 
     .bootstrap     "127.0.0.1:PORT"
+    .node_id       the broker's --node-id (default 1; several brokers sharing
+                   one metadata store need distinct ids)
     .data_dir      pathlib.Path
     .metrics_url   "http://127.0.0.1:MPORT" (GET .metrics_url + "/metrics")
     .kill9()       SIGKILL, no cleanup
@@ -62,8 +64,9 @@ class Broker:
     """
 
     def __init__(self, data_dir: Path, log_path: Path, extra_args: list[str] | None = None,
-                 binary: str | None = None):
+                 binary: str | None = None, node_id: int = 1):
         self.binary = binary or broker_binary()
+        self.node_id = int(node_id)
         self.data_dir = Path(data_dir)
         self.log_path = Path(log_path)
         self.extra_args = list(extra_args or [])
@@ -86,7 +89,7 @@ class Broker:
             "--advertised-listener", self.bootstrap,
             "--data-dir", str(self.data_dir),
             "--metrics-listen", "127.0.0.1:%d" % self.metrics_port,
-            "--node-id", "1",
+            "--node-id", str(self.node_id),
         ] + self.extra_args
 
     def _env(self) -> dict:

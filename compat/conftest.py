@@ -2,7 +2,7 @@
 
 `broker`         one fresh broker per test module (most tests)
 `fresh_broker`   one fresh broker per test (restarts, kill -9)
-`broker_factory` start brokers with extra flags inside one test
+`broker_factory` start brokers with extra flags (and a node_id=) inside one test
 `topic`          a unique topic name (uuid based)
 
 Every broker gets a free 127.0.0.1 port, a fresh temp data dir and a metrics
@@ -27,9 +27,9 @@ from broker import Broker  # noqa: E402
 _LIVE: list[Broker] = []
 
 
-def _new_broker(tmp_path_factory, extra_args=None) -> Broker:
+def _new_broker(tmp_path_factory, extra_args=None, node_id=1) -> Broker:
     base = tmp_path_factory.mktemp("broker")
-    b = Broker(base / "data", base / "broker.log", extra_args=extra_args)
+    b = Broker(base / "data", base / "broker.log", extra_args=extra_args, node_id=node_id)
     _LIVE.append(b)
     try:
         b.start()
@@ -65,8 +65,8 @@ def fresh_broker(tmp_path_factory):
 def broker_factory(tmp_path_factory):
     started = []
 
-    def start(*extra_args):
-        b = _new_broker(tmp_path_factory, list(extra_args))
+    def start(*extra_args, node_id=1):
+        b = _new_broker(tmp_path_factory, list(extra_args), node_id=node_id)
         started.append(b)
         return b
 

@@ -16,6 +16,7 @@ use crate::group::GroupCoordinator;
 use crate::handlers::Context;
 use crate::log::retention::RetentionPolicy;
 use crate::log::{Log, LogError, LogLimits};
+use crate::metadata::bounded::Bounded;
 use crate::metadata::postgres::PostgresStore;
 use crate::metadata::sqlite::SqliteStore;
 use crate::metadata::{Change, MetaError, MetadataStore};
@@ -27,6 +28,9 @@ use crate::topics::TopicRegistry;
 
 /// Attempts per S3 request, with the SDK's backoff and jitter in between.
 const S3_ATTEMPTS_MAX: u32 = 3;
+
+/// Longest a metadata operation may take before it fails as timed out.
+const METADATA_OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Connections each broker keeps to PostgreSQL.
 const POSTGRES_CONNECTIONS_MAX: usize = 16;
@@ -76,11 +80,11 @@ impl Broker {
             }
         };
         let meta: Arc<dyn MetadataStore> = match &config.metadata {
-            MetadataUrl::Sqlite(path) => Arc::new(SqliteStore::open(path)?),
+            MetadataUrl::Sqlite(path) => Arc::new(Bounded::new(SqliteStore::open(path)?, METADATA_OPERATION_TIMEOUT)),
             MetadataUrl::Postgres(url) => {
                 let store = PostgresStore::connect(url, POSTGRES_CONNECTIONS_MAX).await?;
                 info!(metadata = %store.describe(), "PostgreSQL reachable and migrated");
-                Arc::new(store)
+                Arc::new(Bounded::new(store, METADATA_OPERATION_TIMEOUT))
             }
         };
         let cluster_id = meta.cluster_id().await?;
@@ -138,6 +142,7 @@ impl Broker {
         }
         tokio::spawn(collect_garbage(self.ctx.clone()));
         tokio::spawn(enforce_retention(self.ctx.clone()));
+        tokio::spawn(merge_segments(self.ctx.clone()));
         tokio::spawn(drive_groups(self.ctx.clone()));
         crate::server::listener::run(self.ctx, self.listener)
             .await
@@ -232,6 +237,34 @@ async fn enforce_retention(ctx: Arc<Context>) {
     }
 }
 
+const MERGE_OWNER_KEY: &str = "__streamhouse_merge";
+
+/// Merge passes, on one live broker at a time: per partition, at most one
+/// run of flush batches per pass, so a pass stays short. Two brokers
+/// merging the same rows at once is safe (the second swap finds the rows
+/// moved and changes nothing), only wasteful.
+async fn merge_segments(ctx: Arc<Context>) {
+    let every = Duration::from_millis(ctx.config.merge_interval_ms);
+    loop {
+        tokio::time::sleep(every).await;
+        if !ctx.membership.owns(MERGE_OWNER_KEY) {
+            continue;
+        }
+        let mut failed = 0usize;
+        for topic in ctx.topics.all() {
+            for p in 0..topic.record.partitions {
+                if let Err(e) = ctx.log.merge_partition(topic.record.id, p, ctx.config.merge).await {
+                    failed += 1;
+                    if failed == 1 {
+                        warn!(topic = %topic.record.name, partition = p, error = %e,
+                            "merge failed for a partition; retrying next interval");
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Applies what other brokers commit, as the metadata store reports it:
 /// new high watermarks (waking long polls) and topic changes. After the
 /// feed (re)connects, everything is reloaded once.
@@ -264,14 +297,14 @@ async fn resync(ctx: &Context) -> Result<(), MetaError> {
     let stored_ids: std::collections::HashSet<_> = stored.iter().map(|t| t.id).collect();
     for t in ctx.topics.all() {
         if !stored_ids.contains(&t.record.id) {
-            info!(topic = %t.record.name, "topic deleted by another broker");
+            info!(topic = %t.record.name, "topic gone from the metadata store; forgotten");
             ctx.log.remove_topic(&t.record);
             ctx.topics.remove(&t.record.name);
         }
     }
     for t in stored {
         if ctx.topics.get_by_id(t.id).is_none() {
-            info!(topic = %t.name, partitions = t.partitions, "topic created by another broker");
+            info!(topic = %t.name, partitions = t.partitions, "topic loaded from the metadata store");
             ctx.log.add_topic(&t);
             ctx.topics.insert(t);
         }

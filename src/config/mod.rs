@@ -114,6 +114,17 @@ pub struct Args {
     /// log.retention.check.interval.ms).
     #[arg(long, env = "STREAMHOUSE_LOG_RETENTION_CHECK_INTERVAL_MS", default_value_t = 300_000)]
     pub log_retention_check_interval_ms: u64,
+    /// Milliseconds between merge passes, which copy a partition's batches
+    /// from small flush objects into per-partition segments.
+    #[arg(long, env = "STREAMHOUSE_MERGE_INTERVAL_MS", default_value_t = 60_000)]
+    pub merge_interval_ms: u64,
+    /// A merged segment stops growing at this size.
+    #[arg(long, env = "STREAMHOUSE_MERGE_SEGMENT_BYTES_MAX", default_value_t = 64 << 20)]
+    pub merge_segment_bytes_max: usize,
+    /// Fewer consecutive flush batches than this are not merged (unless
+    /// they fill half a segment).
+    #[arg(long, env = "STREAMHOUSE_MERGE_BATCHES_MIN", default_value_t = 64)]
+    pub merge_batches_min: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,6 +173,8 @@ pub struct Config {
     pub broker_session_timeout_ms: u64,
     pub topic_defaults: crate::topics::TopicDefaults,
     pub log_retention_check_interval_ms: u64,
+    pub merge_interval_ms: u64,
+    pub merge: crate::log::merge::MergePolicy,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -279,6 +292,9 @@ impl Config {
         at_least("--log-retention-ms", a.log_retention_ms, -1, "-1 or more")?;
         at_least("--log-retention-bytes", a.log_retention_bytes, -1, "-1 or more")?;
         at_least("--log-retention-check-interval-ms", a.log_retention_check_interval_ms as i64, 10, "at least 10")?;
+        at_least("--merge-interval-ms", a.merge_interval_ms as i64, 10, "at least 10")?;
+        at_least("--merge-segment-bytes-max", a.merge_segment_bytes_max as i64, 1024, "at least 1024")?;
+        at_least("--merge-batches-min", a.merge_batches_min as i64, 2, "at least 2")?;
         let topic_defaults = crate::topics::TopicDefaults {
             message_bytes_max: a.message_max_bytes,
             retention_ms: a.log_retention_ms,
@@ -317,6 +333,11 @@ impl Config {
             broker_session_timeout_ms: a.broker_session_timeout_ms,
             topic_defaults,
             log_retention_check_interval_ms: a.log_retention_check_interval_ms,
+            merge_interval_ms: a.merge_interval_ms,
+            merge: crate::log::merge::MergePolicy {
+                segment_bytes_max: a.merge_segment_bytes_max,
+                rows_min: a.merge_batches_min,
+            },
         })
     }
 }

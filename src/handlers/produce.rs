@@ -7,13 +7,21 @@
 //! and builds the response with their base offsets. `acks=0` gets no
 //! response; `acks=1` and `acks=all` both mean "in the object store and
 //! indexed".
+//!
+//! The request's `timeout_ms` bounds both phases, as it bounds Kafka's wait
+//! for replicas: a batch that could not even be queued in time (the writer
+//! is full) or whose flush has not committed in time is answered
+//! REQUEST_TIMED_OUT, which clients retry. A flush that is slow because a
+//! store stalls therefore never holds a producer past its own timeout.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
+use tokio::time::Instant;
 use tracing::warn;
 
 use super::Context;
@@ -34,15 +42,21 @@ enum Slot {
     Waiting { index: i32, receipt: AppendReceipt, log_append_time_ms: i64 },
 }
 
+/// The wait used when a request's timeout_ms is not positive.
+const TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
+
 pub struct Admitted {
     version: i16,
     acks: i16,
+    deadline: Instant,
     topics: Vec<(TopicName, Vec<Slot>)>,
     ctx: Arc<Context>,
 }
 
 pub async fn admit(ctx: &Arc<Context>, version: i16, req: ProduceRequest) -> Admitted {
     let acks_valid = matches!(req.acks, -1..=1);
+    let timeout = u64::try_from(req.timeout_ms).ok().filter(|t| *t > 0).map_or(TIMEOUT_DEFAULT, Duration::from_millis);
+    let deadline = Instant::now() + timeout;
     let mut topics = Vec::with_capacity(req.topic_data.len());
     for t in req.topic_data {
         let topic = ctx.topics.get(t.name.0.as_str());
@@ -56,14 +70,16 @@ pub async fn admit(ctx: &Arc<Context>, version: i16, req: ProduceRequest) -> Adm
                     Some(topic) if p.index < 0 || p.index >= topic.record.partitions => {
                         Slot::Done(p.index, ErrorCode::UnknownTopicOrPartition, None)
                     }
-                    Some(topic) => admit_partition(ctx, version, topic, p.index, p.records.unwrap_or_default()).await,
+                    Some(topic) => {
+                        admit_partition(ctx, version, topic, p.index, p.records.unwrap_or_default(), deadline).await
+                    }
                 }
             };
             slots.push(slot);
         }
         topics.push((t.name, slots));
     }
-    Admitted { version, acks: req.acks, topics, ctx: ctx.clone() }
+    Admitted { version, acks: req.acks, deadline, topics, ctx: ctx.clone() }
 }
 
 async fn admit_partition(
@@ -72,6 +88,7 @@ async fn admit_partition(
     topic: &crate::topics::Topic,
     index: i32,
     records: Bytes,
+    deadline: Instant,
 ) -> Slot {
     let name = topic.record.name.as_str();
     let refuse = |code: ErrorCode, why: String| {
@@ -100,9 +117,15 @@ async fn admit_partition(
     };
     metrics::counter!(m::BYTES_IN_TOTAL).increment(bytes.len() as u64);
     metrics::counter!(m::RECORDS_IN_TOTAL).increment(header.records_count as u64);
-    match ctx.log.writer().admit((topic.record.id, index), bytes, header).await {
-        Ok(receipt) => Slot::Waiting { index, receipt, log_append_time_ms },
-        Err(e) => Slot::Done(index, ErrorCode::from(&e), Some(e.to_string())),
+    match tokio::time::timeout_at(deadline, ctx.log.writer().admit((topic.record.id, index), bytes, header)).await {
+        Ok(Ok(receipt)) => Slot::Waiting { index, receipt, log_append_time_ms },
+        Ok(Err(e)) => Slot::Done(index, ErrorCode::from(&e), Some(e.to_string())),
+        Err(_) => {
+            metrics::counter!(m::BATCHES_REJECTED_TOTAL, "error" => "RequestTimedOut").increment(1);
+            let why = "the writer stayed full for the request's timeout_ms; nothing was written";
+            warn!(topic = %name, partition = index, "produce timed out waiting for writer space");
+            Slot::Done(index, ErrorCode::RequestTimedOut, Some(why.into()))
+        }
     }
 }
 
@@ -110,7 +133,7 @@ impl Admitted {
     /// Waits for every queued batch and builds the response; `None` for
     /// acks=0.
     pub async fn complete(self) -> Option<ProduceResponse> {
-        let Admitted { version, acks, topics, ctx } = self;
+        let Admitted { version, acks, deadline, topics, ctx } = self;
         let mut responses = Vec::with_capacity(topics.len());
         for (name, slots) in topics {
             let mut partitions = Vec::with_capacity(slots.len());
@@ -118,10 +141,15 @@ impl Admitted {
                 let (index, result) = match slot {
                     Slot::Done(index, code, message) => (index, Err((code, message))),
                     Slot::Waiting { index, receipt, log_append_time_ms } if acks != 0 => {
-                        let outcome = match receipt.await {
-                            Ok(Ok(base)) => Ok((base, log_append_time_ms)),
-                            Ok(Err(e)) => Err((ErrorCode::from(&e), Some(e.to_string()))),
-                            Err(_) => Err((ErrorCode::KafkaStorageError, Some("writer stopped".into()))),
+                        let outcome = match tokio::time::timeout_at(deadline, receipt).await {
+                            Ok(Ok(Ok(base))) => Ok((base, log_append_time_ms)),
+                            Ok(Ok(Err(e))) => Err((ErrorCode::from(&e), Some(e.to_string()))),
+                            Ok(Err(_)) => Err((ErrorCode::KafkaStorageError, Some("writer stopped".into()))),
+                            Err(_) => {
+                                metrics::counter!(m::PRODUCE_TIMEOUTS_TOTAL).increment(1);
+                                let why = "not committed within the request's timeout_ms; it may still be written";
+                                Err((ErrorCode::RequestTimedOut, Some(why.into())))
+                            }
                         };
                         (index, outcome)
                     }

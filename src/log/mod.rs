@@ -26,6 +26,7 @@ use crate::protocol::batch::BatchError;
 
 pub mod cache;
 pub mod gc;
+pub mod merge;
 pub mod object_format;
 pub mod reader;
 pub mod retention;
@@ -171,6 +172,14 @@ impl Shared {
         self.partitions.lock().unwrap_or_else(|p| p.into_inner()).get(&key).map(|s| s.offsets)
     }
 
+    /// Drops the cached tail rows of a partition (they may point at objects
+    /// that are gone).
+    pub fn forget_tail(&self, key: PartitionKey) {
+        if let Some(s) = self.partitions.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&key) {
+            s.tail.clear();
+        }
+    }
+
     /// The partition's offsets and, when the cached tail reaches back to
     /// `from_offset`, the tail rows from there on — only as many as
     /// `bytes_max` can use (at least one), so a fetch copies little under
@@ -306,6 +315,17 @@ impl Log {
     /// Deletes unreferenced objects; see [`gc`].
     pub async fn collect_garbage(&self) -> Result<gc::GcReport, LogError> {
         gc::collect(&self.shared).await
+    }
+
+    /// Merges one run of a partition's flush rows into a segment; see
+    /// [`merge`].
+    pub async fn merge_partition(
+        &self,
+        topic_id: Uuid,
+        partition: i32,
+        policy: merge::MergePolicy,
+    ) -> Result<Option<merge::MergeReport>, LogError> {
+        merge::merge_partition(&self.shared, (topic_id, partition), policy).await
     }
 
     /// Applies a retention policy to one partition; see [`retention`].

@@ -8,6 +8,7 @@ use bytes::{Bytes, BytesMut};
 use super::{LogError, PartitionKey, Shared};
 use crate::metadata::IndexRow;
 use crate::metrics as m;
+use crate::object_store::StoreError;
 use crate::protocol::batch::{patch_for_fetch, read_header, BATCH_HEADER_BYTES};
 use crate::protocol::records::record_positions;
 
@@ -60,7 +61,22 @@ pub(crate) async fn read(
     if chosen.is_empty() {
         return Ok(empty);
     }
-    let records = read_rows(shared, chosen).await?;
+    let records = match read_rows(shared, chosen).await {
+        // The rows were merged into a segment and their old object is gone
+        // (a long-idle cached tail, or another broker's merge): look the
+        // rows up again, once.
+        Err(LogError::Store(e)) if matches!(*e, StoreError::NotFound { .. }) => {
+            metrics::counter!(m::INDEX_LOOKUPS_TOTAL, "source" => "store_after_move").increment(1);
+            shared.forget_tail(key);
+            let rows = shared.meta.index_rows(key.0, key.1, fetch_offset, INDEX_ROWS_PER_LOOKUP).await?;
+            let chosen = choose_rows(&rows, hw, bytes_max, min_one_batch);
+            if chosen.is_empty() {
+                return Ok(empty);
+            }
+            read_rows(shared, chosen).await?
+        }
+        other => other?,
+    };
     Ok(PartitionRead { records, ..empty })
 }
 

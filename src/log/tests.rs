@@ -222,3 +222,93 @@ async fn retention_moves_the_log_start_by_time_and_by_size() {
     assert_eq!((read.log_start_offset, read.high_watermark), (10, 11));
     assert_eq!(base_offsets(&read.records), vec![(10, 1)]);
 }
+
+#[tokio::test]
+async fn merging_moves_flush_batches_into_one_segment_without_changing_reads() {
+    use super::merge::{is_segment, MergePolicy};
+    let f = fixture(2).await;
+    let log = open(&f, 0).await;
+    let t = f.topic.id;
+    // Six flushes, each holding a batch of partition 0 and one of 1.
+    for i in 0..6i64 {
+        let mut receipts = Vec::new();
+        for p in 0..2 {
+            let value = format!("p{p}-r{i}");
+            let b = build_batch(&[value.as_bytes()], i);
+            let h = validate_produced_batch(&b, 1 << 20).unwrap();
+            receipts.push(log.writer().admit((t, p), Bytes::from(b), h).await.unwrap());
+        }
+        for r in receipts {
+            r.await.unwrap().unwrap();
+        }
+    }
+    let before_p0 = log.read(t, 0, 0, 1 << 20, true).await.unwrap();
+    let before_p1 = log.read(t, 1, 0, 1 << 20, true).await.unwrap();
+    let objects_before = f.store.list("").await.unwrap().len();
+    assert!(objects_before >= 1);
+
+    let policy = MergePolicy { segment_bytes_max: 1 << 20, rows_min: 4 };
+    let report = log.merge_partition(t, 0, policy).await.unwrap().expect("six rows are worth merging");
+    assert_eq!((report.batches, report.base_offset, report.last_offset), (6, 0, 5));
+    assert!(is_segment(&report.segment_key));
+    let rows = f.meta.index_rows(t, 0, 0, 100).await.unwrap();
+    assert!(rows.iter().all(|r| *r.object_key == *report.segment_key), "every row of p0 now in the segment");
+    assert_eq!(log.merge_partition(t, 0, policy).await.unwrap(), None, "nothing left to merge");
+    // Reads are byte for byte the same.
+    assert_eq!(log.read(t, 0, 0, 1 << 20, true).await.unwrap(), before_p0);
+    assert_eq!(log.read(t, 0, 3, 1 << 20, true).await.unwrap().records, {
+        let r = log.read(t, 0, 3, 1 << 20, true).await.unwrap();
+        assert_eq!(base_offsets(&r.records), vec![(3, 1), (4, 1), (5, 1)]);
+        r.records
+    });
+    // Partition 1 still uses the flush objects, which therefore stay.
+    f.clock.advance_ms(5_000);
+    assert_eq!(log.collect_garbage().await.unwrap().unreferenced_deleted, 0);
+    assert_eq!(log.read(t, 1, 0, 1 << 20, true).await.unwrap(), before_p1);
+
+    let report = log.merge_partition(t, 1, policy).await.unwrap().expect("partition 1 merges too");
+    assert_eq!(report.batches, 6);
+    // Now the flush objects are unreferenced: kept for the grace period,
+    // then collected; only the two segments remain.
+    assert_eq!(log.collect_garbage().await.unwrap().unreferenced_deleted, 0);
+    f.clock.advance_ms(1_000);
+    assert_eq!(log.collect_garbage().await.unwrap().unreferenced_deleted, objects_before);
+    let left: Vec<String> = f.store.list("").await.unwrap().into_iter().map(|o| o.key).collect();
+    assert_eq!(left.len(), 2);
+    assert!(left.iter().all(|k| is_segment(k)));
+    assert_eq!(log.read(t, 0, 0, 1 << 20, true).await.unwrap(), before_p0);
+    assert_eq!(log.read(t, 1, 0, 1 << 20, true).await.unwrap(), before_p1);
+
+    // A restarted broker (cold cache) reads the segments by ranged GETs.
+    drop(log);
+    let log = open(&f, 0).await;
+    assert_eq!(log.read(t, 0, 0, 1 << 20, true).await.unwrap(), before_p0);
+    assert_eq!(log.read(t, 1, 2, 1 << 20, true).await.unwrap().high_watermark, 6);
+}
+
+#[tokio::test]
+async fn a_reader_whose_cached_rows_moved_looks_them_up_again() {
+    use super::merge::MergePolicy;
+    let f = fixture(1).await;
+    let reader = open(&f, 0).await;
+    let t = f.topic.id;
+    for i in 0..4i64 {
+        append(&reader, t, 0, &[b"x"], i).await;
+    }
+    let flush_objects: Vec<String> = f.store.list("").await.unwrap().into_iter().map(|o| o.key).collect();
+    // Another broker on the same stores merges and collects; this broker's
+    // cached tail still names the deleted flush objects.
+    let other = open(&f, 0).await;
+    let policy = MergePolicy { segment_bytes_max: 1 << 20, rows_min: 2 };
+    other.merge_partition(t, 0, policy).await.unwrap().expect("merged");
+    other.collect_garbage().await.unwrap();
+    f.clock.advance_ms(1_000);
+    assert_eq!(other.collect_garbage().await.unwrap().unreferenced_deleted, 4);
+    // Without the old objects in this broker's cache either, the cached
+    // rows lead to NotFound, and the reader falls back to the store.
+    for key in &flush_objects {
+        reader.shared.cache.remove(key);
+    }
+    let read = reader.read(t, 0, 1, 1 << 20, true).await.unwrap();
+    assert_eq!(base_offsets(&read.records), vec![(1, 1), (2, 1), (3, 1)]);
+}

@@ -97,7 +97,7 @@ fn object_key(node_id: i32) -> String {
     format!("{:02x}/{:02x}/{node_id}-{}.sho", b[0], b[1], id.simple())
 }
 
-async fn flush(shared: &Shared, pending: Vec<Append>) {
+async fn flush(shared: &Arc<Shared>, pending: Vec<Append>) {
     let started = Instant::now();
     let batch_bytes: usize = pending.iter().map(|a| a.bytes.len()).sum();
     let mut builder = ObjectBuilder::with_capacity(batch_bytes, pending.len());
@@ -151,6 +151,10 @@ async fn flush(shared: &Shared, pending: Vec<Append>) {
             // The object stays unreferenced; garbage collection removes it.
             warn!(object = %key, error = %e, "metadata commit failed; failing the produce requests it held");
             metrics::counter!(m::FLUSH_FAILURES_TOTAL, "stage" => "commit").increment(1);
+            // The commit may have landed before the failure (a timeout, a
+            // connection lost at COMMIT): re-read the offsets it touched.
+            let keys: std::collections::BTreeSet<PartitionKey> = pending.iter().map(|a| a.key).collect();
+            tokio::spawn(refresh_offsets(shared.clone(), keys));
             let e = Arc::new(e);
             fail_all(pending, || LogError::Meta(e.clone()));
             return;
@@ -200,6 +204,43 @@ fn apply_commit(
         };
         state.append_own(row, shared.limits.index_tail_rows_max);
     }
+}
+
+/// How long, and how often, the writer retries re-reading offsets after a
+/// commit with an unknown outcome.
+const REFRESH_ATTEMPTS: u32 = 60;
+const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Brings the cached offsets of `keys` up to the store's, retrying while
+/// the store is unreachable, so records a failed-looking commit did store
+/// become readable without waiting for the next commit.
+async fn refresh_offsets(shared: Arc<Shared>, keys: std::collections::BTreeSet<PartitionKey>) {
+    let mut left: Vec<PartitionKey> = keys.into_iter().collect();
+    for _ in 0..REFRESH_ATTEMPTS {
+        let mut failed = Vec::new();
+        for key in left {
+            match shared.meta.partition_offsets(key.0, key.1).await {
+                Ok(o) => {
+                    let advanced = shared
+                        .partitions
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get_mut(&key)
+                        .is_some_and(|s| s.advance(o));
+                    if advanced {
+                        shared.commits.send_modify(|n| *n += 1);
+                    }
+                }
+                Err(_) => failed.push(key),
+            }
+        }
+        if failed.is_empty() {
+            return;
+        }
+        left = failed;
+        tokio::time::sleep(REFRESH_EVERY).await;
+    }
+    warn!(partitions = left.len(), "could not re-read offsets after a failed commit; the next commit updates them");
 }
 
 fn fail_all(pending: Vec<Append>, error: impl Fn() -> LogError) {

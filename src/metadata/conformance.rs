@@ -49,6 +49,42 @@ pub async fn run(store: &dyn MetadataStore) {
     broker_registry(store).await;
     all_offsets(store).await;
     retention(store).await;
+    swapping_rows(store).await;
+}
+
+async fn swapping_rows(store: &dyn MetadataStore) {
+    use super::{RowMove, SegmentRecord};
+    let t = topic("swap", 1);
+    store.create_topic(&t).await.expect("create");
+    for (i, key) in ["swap/a", "swap/b", "swap/c"].iter().enumerate() {
+        let commit = ObjectCommit {
+            object_key: key.to_string(),
+            size_bytes: 100,
+            node_id: 1,
+            created_ms: 1,
+            batches: vec![append(t.id, 0, 2, 0, i as i64)],
+        };
+        store.commit_object(&commit).await.expect("commit");
+    }
+    let segment = |key: &str| SegmentRecord { object_key: key.into(), size_bytes: 300, node_id: 1, created_ms: 2 };
+    let mv = |base_offset, from: &str, position| RowMove { base_offset, from_key: from.into(), position };
+    // A move whose source changed is refused whole.
+    let stale = [mv(0, "swap/a", 0), mv(2, "swap/WRONG", 100)];
+    assert!(!store.swap_index_rows(t.id, 0, &stale, &segment("swap/seg1")).await.expect("stale swap"));
+    let rows = store.index_rows(t.id, 0, 0, 10).await.expect("rows");
+    assert_eq!(rows.iter().map(|r| r.object_key.to_string()).collect::<Vec<_>>(), ["swap/a", "swap/b", "swap/c"]);
+    assert!(store.known_objects(&["swap/seg1".to_string()]).await.expect("known").is_empty());
+
+    let moves = [mv(0, "swap/a", 0), mv(2, "swap/b", 100)];
+    assert!(store.swap_index_rows(t.id, 0, &moves, &segment("swap/seg2")).await.expect("swap"));
+    let rows = store.index_rows(t.id, 0, 0, 10).await.expect("rows");
+    let placed: Vec<(i64, String, u64)> =
+        rows.iter().map(|r| (r.base_offset, r.object_key.to_string(), r.position)).collect();
+    assert_eq!(placed, vec![(0, "swap/seg2".into(), 0), (2, "swap/seg2".into(), 100), (4, "swap/c".into(), 0)]);
+    assert_eq!(store.known_objects(&["swap/seg2".to_string()]).await.expect("known").len(), 1);
+    let unreferenced = store.unreferenced_objects().await.expect("unreferenced");
+    assert!(unreferenced.contains(&"swap/a".to_string()) && unreferenced.contains(&"swap/b".to_string()));
+    assert!(!unreferenced.contains(&"swap/c".to_string()) && !unreferenced.contains(&"swap/seg2".to_string()));
 }
 
 async fn retention(store: &dyn MetadataStore) {

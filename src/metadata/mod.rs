@@ -18,6 +18,7 @@ use async_trait::async_trait;
 use thiserror::Error;
 use uuid::Uuid;
 
+pub mod bounded;
 pub mod conformance;
 pub mod postgres;
 pub mod sqlite;
@@ -32,6 +33,8 @@ pub enum MetaError {
     PartitionNotFound { topic_id: Uuid, partition: i32 },
     #[error("metadata store unavailable during {operation}: {detail}")]
     Unavailable { operation: &'static str, detail: String },
+    #[error("metadata store did not answer {operation} within {after_ms} ms; it may or may not have taken effect")]
+    TimedOut { operation: &'static str, after_ms: u64 },
     #[error("metadata store holds inconsistent data: {detail}")]
     Corrupt { detail: String },
 }
@@ -77,6 +80,25 @@ pub struct IndexRow {
     pub position: u64,
     pub length: u32,
     pub max_timestamp: i64,
+}
+
+/// One index row moving to a segment object (see `log::merge`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowMove {
+    pub base_offset: i64,
+    /// The object the row must still point at for the move to happen.
+    pub from_key: String,
+    /// The batch's position in the segment.
+    pub position: u64,
+}
+
+/// A segment object written by a merge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentRecord {
+    pub object_key: String,
+    pub size_bytes: u64,
+    pub node_id: i32,
+    pub created_ms: i64,
 }
 
 /// Offsets of one partition.
@@ -217,6 +239,18 @@ pub trait MetadataStore: Send + Sync + 'static {
         partition: i32,
         offset: i64,
     ) -> Result<PartitionOffsets, MetaError>;
+
+    /// In one transaction: records the segment and points every row of
+    /// `moves` at it, but only if every one of them still points at its
+    /// `from_key` (nothing moved or dropped them meanwhile); otherwise
+    /// changes nothing and returns `false`.
+    async fn swap_index_rows(
+        &self,
+        topic_id: Uuid,
+        partition: i32,
+        moves: &[RowMove],
+        segment: &SegmentRecord,
+    ) -> Result<bool, MetaError>;
 
     /// Offsets of every partition of every topic, to refresh what a broker
     /// caches after it may have missed changes.

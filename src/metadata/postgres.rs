@@ -30,7 +30,7 @@ use uuid::Uuid;
 
 use super::{
     BrokerRecord, Change, CommittedOffset, GroupRecord, IndexRow, MetaError, MetadataStore, ObjectCommit,
-    PartitionOffsets, TopicRecord,
+    PartitionOffsets, RowMove, SegmentRecord, TopicRecord,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -535,6 +535,44 @@ impl MetadataStore for PostgresStore {
         }
         tx.commit().await.map_err(&e)?;
         Ok(offsets)
+    }
+
+    async fn swap_index_rows(
+        &self,
+        topic_id: Uuid,
+        partition: i32,
+        moves: &[RowMove],
+        segment: &SegmentRecord,
+    ) -> Result<bool, MetaError> {
+        let e = unavailable("swap_index_rows");
+        let mut c = self.client("swap_index_rows").await?;
+        let tx = c.transaction().await.map_err(&e)?;
+        let swap = tx
+            .prepare_cached(
+                "UPDATE batches SET object_key = $5, position = $4 \
+                 WHERE topic_id = $1 AND partition = $2 AND base_offset = $3 AND object_key = $6",
+            )
+            .await
+            .map_err(&e)?;
+        for m in moves {
+            let position = m.position as i64;
+            let n = tx
+                .execute(&swap, &[&topic_id, &partition, &m.base_offset, &position, &segment.object_key, &m.from_key])
+                .await
+                .map_err(&e)?;
+            if n != 1 {
+                tx.rollback().await.map_err(&e)?;
+                return Ok(false);
+            }
+        }
+        tx.execute(
+            "INSERT INTO objects (object_key, size_bytes, node_id, created_ms) VALUES ($1, $2, $3, $4)",
+            &[&segment.object_key, &(segment.size_bytes as i64), &segment.node_id, &segment.created_ms],
+        )
+        .await
+        .map_err(&e)?;
+        tx.commit().await.map_err(&e)?;
+        Ok(true)
     }
 
     async fn all_partition_offsets(&self) -> Result<Vec<(Uuid, i32, PartitionOffsets)>, MetaError> {

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::{
     BrokerRecord, CommittedOffset, GroupRecord, IndexRow, MetaError, MetadataStore, ObjectCommit, PartitionOffsets,
-    TopicRecord,
+    RowMove, SegmentRecord, TopicRecord,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -547,6 +547,53 @@ impl MetadataStore for SqliteStore {
             .map_err(&err)?;
             tx.commit().map_err(&err)?;
             Ok(offsets)
+        })
+        .await
+    }
+
+    async fn swap_index_rows(
+        &self,
+        topic_id: Uuid,
+        partition: i32,
+        moves: &[RowMove],
+        segment: &SegmentRecord,
+    ) -> Result<bool, MetaError> {
+        let moves = moves.to_vec();
+        let segment = segment.clone();
+        self.write(move |conn| {
+            let err = unavailable("swap_index_rows");
+            let id = topic_id.as_bytes().to_vec();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
+            {
+                let mut swap = tx
+                    .prepare_cached(
+                        "UPDATE batches SET object_key = ?5, position = ?4 \
+                         WHERE topic_id = ?1 AND partition = ?2 AND base_offset = ?3 AND object_key = ?6",
+                    )
+                    .map_err(&err)?;
+                for m in &moves {
+                    let n = swap
+                        .execute(params![
+                            id,
+                            partition,
+                            m.base_offset,
+                            m.position as i64,
+                            segment.object_key,
+                            m.from_key
+                        ])
+                        .map_err(&err)?;
+                    if n != 1 {
+                        return Ok(false); // dropping the transaction rolls it back
+                    }
+                }
+            }
+            tx.execute(
+                "INSERT INTO objects (object_key, size_bytes, node_id, created_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![segment.object_key, segment.size_bytes as i64, segment.node_id, segment.created_ms],
+            )
+            .map_err(&err)?;
+            tx.commit().map_err(&err)?;
+            Ok(true)
         })
         .await
     }

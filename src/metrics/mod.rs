@@ -18,6 +18,7 @@ pub const REQUEST_SECONDS: &str = "streamhouse_server_request_duration_seconds";
 pub const BYTES_IN_TOTAL: &str = "streamhouse_produce_bytes_in_total";
 pub const RECORDS_IN_TOTAL: &str = "streamhouse_produce_records_in_total";
 pub const BATCHES_REJECTED_TOTAL: &str = "streamhouse_produce_batches_rejected_total";
+pub const PRODUCE_TIMEOUTS_TOTAL: &str = "streamhouse_produce_timeouts_total";
 pub const BYTES_OUT_TOTAL: &str = "streamhouse_fetch_bytes_out_total";
 // Writer.
 pub const OBJECTS_WRITTEN_TOTAL: &str = "streamhouse_writer_objects_written_total";
@@ -53,6 +54,9 @@ pub const GROUP_CONSUMER_LAG: &str = "streamhouse_group_consumer_lag_records";
 pub const GC_OBJECTS_DELETED_TOTAL: &str = "streamhouse_gc_objects_deleted_total";
 pub const RETENTION_OFFSETS_DELETED_TOTAL: &str = "streamhouse_retention_offsets_deleted_total";
 pub const RETENTION_PASSES_TOTAL: &str = "streamhouse_retention_passes_total";
+pub const MERGE_SEGMENTS_TOTAL: &str = "streamhouse_merge_segments_total";
+pub const MERGE_BATCHES_TOTAL: &str = "streamhouse_merge_batches_total";
+pub const MERGE_BYTES_TOTAL: &str = "streamhouse_merge_bytes_total";
 
 const SECONDS_BUCKETS: &[f64] = &[0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0];
 const BYTES_BUCKETS: &[f64] = &[1e3, 1e4, 1e5, 1e6, 4e6, 8e6, 16e6, 64e6];
@@ -82,6 +86,10 @@ fn describe() {
     describe_counter!(BYTES_IN_TOTAL, Unit::Bytes, "Record batch bytes accepted by Produce");
     describe_counter!(RECORDS_IN_TOTAL, "Records accepted by Produce");
     describe_counter!(BATCHES_REJECTED_TOTAL, "Produced batches refused, by Kafka error name");
+    describe_counter!(
+        PRODUCE_TIMEOUTS_TOTAL,
+        "Produced batches answered REQUEST_TIMED_OUT because their flush outlasted timeout_ms"
+    );
     describe_counter!(BYTES_OUT_TOTAL, Unit::Bytes, "Record batch bytes served by Fetch");
     describe_counter!(OBJECTS_WRITTEN_TOTAL, "Objects written and committed by the writer");
     describe_counter!(OBJECT_BYTES_WRITTEN_TOTAL, Unit::Bytes, "Bytes of committed objects");
@@ -111,4 +119,7 @@ fn describe() {
     describe_counter!(GC_OBJECTS_DELETED_TOTAL, "Objects deleted by garbage collection, by kind");
     describe_counter!(RETENTION_OFFSETS_DELETED_TOTAL, "Offsets moved out of the log by retention");
     describe_counter!(RETENTION_PASSES_TOTAL, "Retention passes run by this broker, by outcome");
+    describe_counter!(MERGE_SEGMENTS_TOTAL, "Segments written by merging, by outcome (written, superseded)");
+    describe_counter!(MERGE_BATCHES_TOTAL, "Record batches moved into segments");
+    describe_counter!(MERGE_BYTES_TOTAL, Unit::Bytes, "Bytes copied into segments");
 }

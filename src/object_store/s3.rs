@@ -8,7 +8,7 @@
 //! semaphore bounds concurrent requests. Keys live under the URL's prefix.
 
 use std::ops::Range;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
@@ -58,6 +58,12 @@ fn describe<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(e: &S
     }
 }
 
+/// Time limits per S3 request: connecting, each attempt (sized for a
+/// segment of tens of MB on a slow link), and all attempts together.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(25);
+
 fn record(operation: &'static str, outcome: &'static str, started: Instant) {
     metrics::counter!(m::S3_REQUESTS_TOTAL, "operation" => operation, "outcome" => outcome).increment(1);
     metrics::histogram!(m::S3_REQUEST_SECONDS, "operation" => operation).record(started.elapsed().as_secs_f64());
@@ -69,9 +75,18 @@ impl S3Store {
     pub async fn connect(settings: S3Settings) -> Result<Self, StoreError> {
         let shared = aws_config::load_from_env().await;
         let retry = aws_sdk_s3::config::retry::RetryConfig::standard().with_max_attempts(settings.attempts_max);
+        // A server that accepts connections but never answers must turn
+        // into errors, not requests held forever (and the flushes and
+        // produces behind them).
+        let timeouts = aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+            .operation_timeout(OPERATION_TIMEOUT)
+            .build();
         let conf = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(settings.force_path_style)
             .retry_config(retry)
+            .timeout_config(timeouts)
             .build();
         let store = Self {
             client: aws_sdk_s3::Client::from_conf(conf),

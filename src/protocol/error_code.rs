@@ -110,6 +110,9 @@ impl From<&MetaError> for ErrorCode {
             MetaError::TopicExists { .. } => ErrorCode::TopicAlreadyExists,
             MetaError::TopicNotFound { .. } | MetaError::PartitionNotFound { .. } => ErrorCode::UnknownTopicOrPartition,
             MetaError::Unavailable { .. } | MetaError::Corrupt { .. } => ErrorCode::KafkaStorageError,
+            // The outcome is unknown: the retriable "timed out", as Kafka
+            // answers when it cannot tell whether a write completed.
+            MetaError::TimedOut { .. } => ErrorCode::RequestTimedOut,
         }
     }
 }

@@ -108,31 +108,6 @@ async fn find_run(shared: &Shared, key: PartitionKey, policy: MergePolicy) -> Re
     Ok(if worth(&run, run_bytes) { run } else { Vec::new() })
 }
 
-/// The stored bytes of `rows`, one GET per run of rows adjacent in the same
-/// object.
-async fn read_raw(shared: &Shared, rows: &[IndexRow]) -> Result<Vec<Bytes>, LogError> {
-    let mut out = Vec::with_capacity(rows.len());
-    let mut i = 0;
-    while i < rows.len() {
-        let mut j = i + 1;
-        while j < rows.len()
-            && rows[j].object_key == rows[i].object_key
-            && rows[j].position == rows[j - 1].position + u64::from(rows[j - 1].length)
-        {
-            j += 1;
-        }
-        let start = rows[i].position;
-        let end = rows[j - 1].position + u64::from(rows[j - 1].length);
-        let run = shared.store.get_range(&rows[i].object_key, start..end).await?;
-        for r in &rows[i..j] {
-            let at = (r.position - start) as usize;
-            out.push(run.slice(at..at + r.length as usize));
-        }
-        i = j;
-    }
-    Ok(out)
-}
-
 /// Merges the oldest run of flush rows of one partition into a segment;
 /// `None` when there is nothing worth merging or the rows changed while
 /// the segment was written.
@@ -145,7 +120,7 @@ pub(crate) async fn merge_partition(
     if run.is_empty() {
         return Ok(None);
     }
-    let batches = read_raw(shared, &run).await?;
+    let batches = super::reader::read_stored(shared, &run).await?;
     let bytes: usize = batches.iter().map(Bytes::len).sum();
     let mut builder = ObjectBuilder::with_capacity(bytes, batches.len());
     let mut moves = Vec::with_capacity(run.len());

@@ -100,11 +100,10 @@ fn choose_rows(rows: &[IndexRow], hw: i64, bytes_max: usize, min_one_batch: bool
     &rows[..n]
 }
 
-/// Reads the bytes of `rows` and patches their offsets, one GET per run of
-/// rows adjacent in the same object.
-async fn read_rows(shared: &Shared, rows: &[IndexRow]) -> Result<Bytes, LogError> {
-    let total: usize = rows.iter().map(|r| r.length as usize).sum();
-    let mut out = BytesMut::with_capacity(total);
+/// The stored bytes of each of `rows`, one GET (or cache read) per run of
+/// rows adjacent in the same object. Shared with merging.
+pub(crate) async fn read_stored(shared: &Shared, rows: &[IndexRow]) -> Result<Vec<Bytes>, LogError> {
+    let mut out = Vec::with_capacity(rows.len());
     let mut i = 0;
     while i < rows.len() {
         let mut j = i + 1;
@@ -119,16 +118,26 @@ async fn read_rows(shared: &Shared, rows: &[IndexRow]) -> Result<Bytes, LogError
         let run = read_range(shared, &rows[i].object_key, start, end).await?;
         for r in &rows[i..j] {
             let at = (r.position - start) as usize;
-            let batch_start = out.len();
-            out.extend_from_slice(&run[at..at + r.length as usize]);
-            let batch = &mut out[batch_start..];
-            // A stored batch was validated on the way in; re-check the
-            // header so damage in the store surfaces as an error, not as
-            // garbage sent to a client.
-            read_header(batch)?;
-            patch_for_fetch(batch, r.base_offset, super::reader::LEADER_EPOCH);
+            out.push(run.slice(at..at + r.length as usize));
         }
         i = j;
+    }
+    Ok(out)
+}
+
+/// Reads the bytes of `rows` and patches their offsets.
+async fn read_rows(shared: &Shared, rows: &[IndexRow]) -> Result<Bytes, LogError> {
+    let stored = read_stored(shared, rows).await?;
+    let mut out = BytesMut::with_capacity(stored.iter().map(Bytes::len).sum());
+    for (r, batch) in rows.iter().zip(&stored) {
+        let batch_start = out.len();
+        out.extend_from_slice(batch);
+        let batch = &mut out[batch_start..];
+        // A stored batch was validated on the way in; re-check the header
+        // so damage in the store surfaces as an error, not as garbage sent
+        // to a client.
+        read_header(batch)?;
+        patch_for_fetch(batch, r.base_offset, LEADER_EPOCH);
     }
     metrics::counter!(m::BYTES_OUT_TOTAL).increment(out.len() as u64);
     Ok(out.freeze())

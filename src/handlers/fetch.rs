@@ -86,6 +86,10 @@ async fn read_all(ctx: &Context, version: i16, req: &FetchRequest) -> (Vec<Fetch
             match ctx.log.read(topic.record.id, p.partition, p.fetch_offset, budget, min_one).await {
                 Ok(read) => {
                     total += read.records.len();
+                    if !read.records.is_empty() {
+                        metrics::counter!(crate::metrics::TOPIC_BYTES_OUT_TOTAL, "topic" => topic.record.name.clone())
+                            .increment(read.records.len() as u64);
+                    }
                     data.high_watermark = read.high_watermark;
                     data.last_stable_offset = read.high_watermark;
                     if version >= 5 {

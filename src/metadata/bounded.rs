@@ -6,6 +6,7 @@
 //! [`Bounded`] gives each call `limit` and then fails it with
 //! [`MetaError::TimedOut`], which clients see as the retriable
 //! REQUEST_TIMED_OUT: the operation may or may not have taken effect.
+//! It also records every call's latency by operation.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -34,10 +35,14 @@ impl<S: MetadataStore> Bounded<S> {
         operation: &'static str,
         call: impl Future<Output = Result<T, MetaError>>,
     ) -> Result<T, MetaError> {
-        match tokio::time::timeout(self.limit, call).await {
+        let started = std::time::Instant::now();
+        let result = match tokio::time::timeout(self.limit, call).await {
             Ok(result) => result,
             Err(_) => Err(MetaError::TimedOut { operation, after_ms: self.limit.as_millis() as u64 }),
-        }
+        };
+        metrics::histogram!(crate::metrics::METADATA_OPERATION_SECONDS, "operation" => operation)
+            .record(started.elapsed().as_secs_f64());
+        result
     }
 }
 

@@ -36,6 +36,10 @@ pub const CACHE_BYTES: &str = "streamhouse_reader_cache_size_bytes";
 // Object store (S3).
 pub const S3_REQUESTS_TOTAL: &str = "streamhouse_s3_requests_total";
 pub const S3_REQUEST_SECONDS: &str = "streamhouse_s3_request_duration_seconds";
+pub const S3_ATTEMPTS_TOTAL: &str = "streamhouse_s3_attempts_total";
+pub const METADATA_OPERATION_SECONDS: &str = "streamhouse_metadata_operation_duration_seconds";
+pub const TOPIC_BYTES_IN_TOTAL: &str = "streamhouse_topic_bytes_in_total";
+pub const TOPIC_BYTES_OUT_TOTAL: &str = "streamhouse_topic_bytes_out_total";
 // Metadata store (PostgreSQL) and the cluster.
 pub const METADATA_POOL_CONNECTIONS: &str = "streamhouse_metadata_pool_connections";
 pub const METADATA_FEED_RECONNECTS_TOTAL: &str = "streamhouse_metadata_feed_reconnects_total";
@@ -103,6 +107,17 @@ fn describe() {
     describe_counter!(CACHE_READS_TOTAL, "Object cache reads, by result (hit, miss)");
     describe_gauge!(CACHE_BYTES, Unit::Bytes, "Bytes held by the object cache");
     describe_counter!(S3_REQUESTS_TOTAL, "S3 requests, by operation and outcome");
+    describe_counter!(
+        S3_ATTEMPTS_TOTAL,
+        "S3 HTTP attempts including SDK retries, by outcome (ok, error, throttled, no_response)"
+    );
+    describe_histogram!(
+        METADATA_OPERATION_SECONDS,
+        Unit::Seconds,
+        "Metadata store call latency, by operation (including time waiting for a pooled connection)"
+    );
+    describe_counter!(TOPIC_BYTES_IN_TOTAL, Unit::Bytes, "Record batch bytes accepted by Produce, by topic");
+    describe_counter!(TOPIC_BYTES_OUT_TOTAL, Unit::Bytes, "Record batch bytes served by Fetch, by topic");
     describe_histogram!(S3_REQUEST_SECONDS, Unit::Seconds, "S3 request latency (after SDK retries), by operation");
     describe_gauge!(METADATA_POOL_CONNECTIONS, "PostgreSQL pool connections, by state (in_use, idle, waiting)");
     describe_counter!(METADATA_FEED_RECONNECTS_TOTAL, "Times the PostgreSQL change feed was lost and re-established");

@@ -64,6 +64,35 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(25);
 
+/// Counts every HTTP attempt the SDK makes (retries included) and the
+/// answers that ask us to slow down, which the per-request metrics cannot
+/// see.
+#[derive(Debug)]
+struct CountAttempts;
+
+impl aws_sdk_s3::config::Intercept for CountAttempts {
+    fn name(&self) -> &'static str {
+        "StreamHouseCountAttempts"
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &aws_sdk_s3::config::interceptors::FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &aws_sdk_s3::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_s3::config::ConfigBag,
+    ) -> Result<(), aws_sdk_s3::error::BoxError> {
+        let status = context.response().map(|r| r.status().as_u16());
+        let outcome = match status {
+            Some(429 | 503) => "throttled",
+            Some(s) if s < 400 => "ok",
+            Some(_) => "error",
+            None => "no_response",
+        };
+        metrics::counter!(m::S3_ATTEMPTS_TOTAL, "outcome" => outcome).increment(1);
+        Ok(())
+    }
+}
+
 fn record(operation: &'static str, outcome: &'static str, started: Instant) {
     metrics::counter!(m::S3_REQUESTS_TOTAL, "operation" => operation, "outcome" => outcome).increment(1);
     metrics::histogram!(m::S3_REQUEST_SECONDS, "operation" => operation).record(started.elapsed().as_secs_f64());
@@ -87,6 +116,7 @@ impl S3Store {
             .force_path_style(settings.force_path_style)
             .retry_config(retry)
             .timeout_config(timeouts)
+            .interceptor(CountAttempts)
             .build();
         let store = Self {
             client: aws_sdk_s3::Client::from_conf(conf),

@@ -17,6 +17,36 @@ objects per GB produced.
 Run it with the repo's venv (scripts/test.sh creates it):
     .venv/bin/python bench/bench.py --start-broker
 Only 127.0.0.1 brokers are expected; every wait is bounded.
+
+End-to-end latency (--e2e): a consumer thread, assigned to every partition at
+its end offset before producing starts, reads while the producer runs; each
+value carries the producer's clock (perf_counter_ns, 8 bytes big-endian) taken
+just before produce(), so latency = time the consumer receives the message -
+time produce() was called. Meaningful with --rate (fixed offered load):
+    .venv/bin/python bench/bench.py --start-broker --rate 1000 --records 15000 --e2e --linger-ms 0
+
+Broker-side figures: the broker's Prometheus /metrics (started with
+--metrics-listen by --start-broker; otherwise pass --metrics-url) is scraped
+before and after the produce phase, and the deltas are reported: flushes,
+objects and bytes written, metadata commits (per flush: must be 1.0), S3 PUTs
+(per second, per GB, per flush; S3 metrics exist only with an s3:// object
+store), mean flush / PUT / commit latency. With --pg-url, PostgreSQL's
+pg_stat_database.xact_commit is read the same way (all transactions of that
+database: flush commits, but also broker heartbeats and reads).
+
+PostgreSQL + S3 in one command (--backend pg-s3): creates a fresh database
+bench_<id> next to $STREAMHOUSE_TEST_POSTGRES_URL and uses the prefix
+s3://$STREAMHOUSE_TEST_S3_BUCKET/bench-<id> (endpoint and credentials from the
+AWS_* environment, path-style addressing when AWS_ENDPOINT_URL/AWS_ENDPOINT is
+set); both are removed afterwards unless --keep:
+    . /tmp/svc.sh   # or any environment exporting those variables
+    .venv/bin/python bench/bench.py --start-broker --backend pg-s3 --records 200000
+The same by hand, with --broker-arg (AWS_* must be set for S3):
+    .venv/bin/python bench/bench.py --start-broker \
+        --broker-arg=--metadata --broker-arg=postgres://USER:PASS@127.0.0.1:5432/benchdb \
+        --broker-arg=--object-store --broker-arg=s3://streamhouse/bench-XYZ \
+        --broker-arg=--s3-path-style --broker-arg=true \
+        --pg-url postgres://USER:PASS@127.0.0.1:5432/benchdb
 """
 
 from __future__ import annotations
@@ -25,13 +55,18 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.parse
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -139,6 +174,233 @@ def object_files(data_dir: Path | None) -> dict[str, int]:
     return out
 
 
+# ---------------------------------------------------------------- broker metrics
+
+
+SAMPLE_RE = re.compile(r'^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})?\s+(\S+)')
+LABEL_RE = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+class Scrape:
+    """One read of a Prometheus text endpoint: (name, labels, value) samples."""
+
+    def __init__(self, samples):
+        self.samples = samples
+
+    @classmethod
+    def of(cls, url, timeout=5.0):
+        """None (and a warning) when the endpoint cannot be read."""
+        if not url:
+            return None
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as r:
+                text = r.read().decode("utf-8", "replace")
+        except OSError as e:
+            print("warning: cannot read broker metrics at %s: %s" % (url, e), flush=True)
+            return None
+        samples = []
+        for line in text.splitlines():
+            m = SAMPLE_RE.match(line)
+            if m and not line.startswith("#"):
+                try:
+                    samples.append((m.group(1), dict(LABEL_RE.findall(m.group(2) or "")), float(m.group(3))))
+                except ValueError:
+                    pass
+        return cls(samples)
+
+    def get(self, name, **labels):
+        """Sum of the series called name whose labels include the given ones."""
+        return sum(v for n, l, v in self.samples
+                   if n == name and all(l.get(k) == want for k, want in labels.items()))
+
+
+def broker_deltas(before: Scrape | None, after: Scrape | None, produced_bytes, seconds):
+    """Counters over the produce phase and the figures derived from them."""
+    if before is None or after is None:
+        return None
+
+    def d(name, **labels):
+        return after.get(name, **labels) - before.get(name, **labels)
+
+    def ratio(a, b):
+        return a / b if b else None
+
+    gb = produced_bytes / 1e9
+    flushes = d("streamhouse_writer_flush_duration_seconds_count")
+    commits = d("streamhouse_metadata_commit_duration_seconds_count")
+    puts = d("streamhouse_s3_requests_total", operation="put")
+    put_errors = puts - d("streamhouse_s3_requests_total", operation="put", outcome="ok")
+    objects = d("streamhouse_writer_objects_written_total")
+    return {
+        "flushes": flushes,
+        "objects_written": objects,
+        "object_bytes": d("streamhouse_writer_object_bytes_written_total"),
+        "metadata_commits": commits,
+        "commits_per_flush": ratio(commits, flushes),
+        # Only S3 object stores count requests; merges and GC also PUT/DELETE.
+        "s3_puts": puts,
+        "s3_put_errors": put_errors,
+        "s3_puts_per_s": ratio(puts, seconds),
+        "s3_puts_per_gb": ratio(puts, gb),
+        "s3_puts_per_flush": ratio(puts, flushes),
+        "s3_requests": d("streamhouse_s3_requests_total"),
+        "objects_per_gb": ratio(objects, gb),
+        "mean_flush_s": ratio(d("streamhouse_writer_flush_duration_seconds_sum"), flushes),
+        "mean_put_s": ratio(d("streamhouse_writer_object_put_duration_seconds_sum"),
+                            d("streamhouse_writer_object_put_duration_seconds_count")),
+        "mean_commit_s": ratio(d("streamhouse_metadata_commit_duration_seconds_sum"), commits),
+        "mean_flush_bytes": ratio(d("streamhouse_writer_flush_size_bytes_sum"), flushes),
+        "mean_flush_batches": ratio(d("streamhouse_writer_flush_batches_sum"), flushes),
+        "heartbeats": d("streamhouse_cluster_heartbeat_duration_seconds_count"),
+    }
+
+
+# ---------------------------------------------------------------- postgres / s3
+
+
+def mask(url):
+    return re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:***@", url or "")
+
+
+def psql(url, sql, timeout=30.0):
+    """Runs one statement with psql; returns its unaligned output."""
+    try:
+        r = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql],
+                           capture_output=True, text=True, timeout=timeout,
+                           env=dict(os.environ, PGCONNECT_TIMEOUT="10"))
+    except FileNotFoundError:
+        sys.exit("psql not found (needed for --pg-url / --backend pg-s3)")
+    except subprocess.TimeoutExpired:
+        raise RuntimeError("psql timed out after %.0fs: %s" % (timeout, sql))
+    if r.returncode != 0:
+        raise RuntimeError("psql failed on %s: %s" % (mask(url), r.stderr.strip()))
+    return r.stdout.strip()
+
+
+def pg_counters(url):
+    """(xact_commit of the database, next transaction id of the cluster), or None.
+
+    xact_commit counts every committed transaction of the database (reads too),
+    but a backend publishes it lazily: at most once a second while busy and up
+    to PG_STATS_SETTLE_S after it went idle. The next xid is exact and immediate
+    but cluster-wide, and only counts transactions that wrote."""
+    if not url:
+        return None
+    try:
+        out = psql(url, "SELECT xact_commit, pg_snapshot_xmax(pg_current_snapshot()) "
+                        "FROM pg_stat_database WHERE datname = current_database()")
+        commits, next_xid = out.split("|")
+        return int(commits), int(next_xid)
+    except (RuntimeError, ValueError) as e:
+        print("warning: cannot read pg_stat_database: %s" % e, flush=True)
+        return None
+
+
+PG_STATS_SETTLE_S = 11.0  # PostgreSQL's PGSTAT_IDLE_INTERVAL (10 s) + margin
+
+
+class PgS3Backend:
+    """A fresh PostgreSQL database and S3 prefix for one --start-broker run."""
+
+    def __init__(self):
+        self.admin_url = os.environ.get("STREAMHOUSE_TEST_POSTGRES_URL")
+        self.bucket = os.environ.get("STREAMHOUSE_TEST_S3_BUCKET")
+        if not self.admin_url or not self.bucket:
+            sys.exit("--backend pg-s3 needs STREAMHOUSE_TEST_POSTGRES_URL and STREAMHOUSE_TEST_S3_BUCKET "
+                     "(and AWS_* for the S3 endpoint and credentials)")
+        tag = uuid.uuid4().hex[:12]
+        self.db = "bench_" + tag
+        self.prefix = "bench-" + tag
+        self.pg_url = urllib.parse.urlunsplit(urllib.parse.urlsplit(self.admin_url)._replace(path="/" + self.db))
+        self.created = False
+
+    def create(self):
+        psql(self.admin_url, "CREATE DATABASE %s" % self.db)
+        self.created = True
+
+    def broker_args(self):
+        args = ["--metadata", self.pg_url, "--object-store", "s3://%s/%s" % (self.bucket, self.prefix)]
+        if os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT"):
+            args += ["--s3-path-style", "true"]  # MinIO / moto style endpoints
+        return args
+
+    def describe(self):
+        return "PostgreSQL %s + s3://%s/%s" % (mask(self.pg_url), self.bucket, self.prefix)
+
+    def drop(self):
+        """Best effort: the database (after the broker stopped) and the objects under the prefix."""
+        if self.created:
+            try:
+                psql(self.admin_url, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.db)
+            except RuntimeError as e:
+                print("warning: %s" % e)
+        try:
+            import boto3
+            from botocore.config import Config
+        except ImportError:
+            print("note: boto3 not installed, objects under s3://%s/%s are left" % (self.bucket, self.prefix))
+            return
+        try:
+            endpoint = os.environ.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT")
+            s3 = boto3.client("s3", endpoint_url=endpoint, config=Config(
+                s3={"addressing_style": "path" if endpoint else "auto"},
+                connect_timeout=5, read_timeout=30, retries={"max_attempts": 2}))
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix + "/"):
+                keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+                if keys:
+                    s3.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
+        except Exception as e:  # cleanup must not hide the results
+            print("warning: could not delete s3://%s/%s: %s" % (self.bucket, self.prefix, e))
+
+
+# ---------------------------------------------------------------- cpu
+
+
+def host_cpu():
+    """(busy, total) jiffies of all CPUs, from /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v) - v[3] - v[4], sum(v)  # idle, iowait
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def proc_cpu_seconds(pid):
+    """user + system CPU seconds of a process, from /proc/<pid>/stat."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class CpuMeter:
+    """CPU used during a phase: the whole host, the broker (if started here) and this client."""
+
+    def __init__(self, broker_pid=None):
+        self.broker_pid = broker_pid
+        self.start = self._read()
+
+    def _read(self):
+        t = os.times()
+        return (time.perf_counter(), host_cpu(), proc_cpu_seconds(self.broker_pid) if self.broker_pid else None,
+                t.user + t.system)
+
+    def stop(self):
+        (w0, h0, b0, c0), (w1, h1, b1, c1) = self.start, self._read()
+        wall = max(w1 - w0, 1e-9)
+        return {
+            "cores": os.cpu_count(),
+            "host_busy_pct": (100.0 * (h1[0] - h0[0]) / max(h1[1] - h0[1], 1)) if h0 and h1 else None,
+            "broker_cpu_s": (b1 - b0) if b0 is not None and b1 is not None else None,
+            "broker_cores": ((b1 - b0) / wall) if b0 is not None and b1 is not None else None,
+            "client_cpu_s": c1 - c0,
+            "client_cores": (c1 - c0) / wall,
+        }
+
+
 # ---------------------------------------------------------------- helpers
 
 
@@ -164,6 +426,91 @@ def create_topic(bootstrap, name, partitions, timeout=60.0):
     sys.exit("topic %s did not become ready" % name)
 
 
+STAMP = struct.Struct(">q")  # --e2e: perf_counter_ns() at produce(), first 8 bytes of each value
+
+
+class E2EConsumer(threading.Thread):
+    """Reads the topic while it is being produced and measures, per message,
+    the time it is handed to this consumer minus the time produce() was called
+    (the stamp in the value; same process, so the same monotonic clock)."""
+
+    def __init__(self, args, topic):
+        super().__init__(name="e2e-consumer", daemon=True)
+        self.args = args
+        self.topic = topic
+        self.ready = threading.Event()  # assigned, fetching
+        self.expected = None  # set by finish(): records the producer got acked
+        self.stop_at = time.monotonic() + 2 * args.timeout + 60
+        self.lat_ns = []
+        self.received = 0
+        self.errors = []
+
+    def finish(self, expected, grace=30.0):
+        """The producer is done: stop once expected records arrived, or after grace seconds."""
+        self.expected = expected
+        self.stop_at = min(self.stop_at, time.monotonic() + min(grace, self.args.timeout))
+
+    def run(self):
+        try:
+            self._run()
+        except Exception as e:  # reported by result()
+            self.errors.append("%s: %s" % (type(e).__name__, e))
+        finally:
+            self.ready.set()
+
+    def _run(self):
+        c = Consumer({
+            "bootstrap.servers": self.args.bootstrap,
+            "group.id": "bench-e2e-" + uuid.uuid4().hex[:8],  # only assign() is used
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "fetch.wait.max.ms": 5,
+            "fetch.min.bytes": 1,
+            "max.partition.fetch.bytes": 8 * 1024 * 1024,
+        })
+        try:
+            # Explicit end offsets (not OFFSET_END, which is resolved later and
+            # could skip the first records produced).
+            tps = []
+            for p in range(self.args.partitions):
+                _low, high = c.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)
+                tps.append(TopicPartition(self.topic, p, high))
+            c.assign(tps)
+            warm_until = time.monotonic() + 1.0  # let the fetchers connect before the clock matters
+            while time.monotonic() < warm_until:
+                self._take(c.consume(num_messages=1000, timeout=0.1))
+            self.ready.set()
+            while time.monotonic() < self.stop_at:
+                if self.expected is not None and self.received >= self.expected:
+                    break
+                self._take(c.consume(num_messages=1000, timeout=0.05))
+        finally:
+            c.close()
+
+    def _take(self, msgs):
+        now = time.perf_counter_ns()
+        for m in msgs:
+            if m.error():
+                self.errors.append(str(m.error()))
+                continue
+            v = m.value()
+            if v is not None and len(v) >= STAMP.size:
+                self.lat_ns.append(now - STAMP.unpack_from(v)[0])
+            self.received += 1
+
+    def result(self):
+        lat = sorted(self.lat_ns)
+        return {
+            "received": self.received,
+            "expected": self.expected,
+            "errors": len(self.errors),
+            "first_errors": self.errors[:3],
+            "lat_p50_ms": pct(lat, 0.50) / 1e6,
+            "lat_p99_ms": pct(lat, 0.99) / 1e6,
+            "lat_max_ms": (lat[-1] / 1e6) if lat else float("nan"),
+        }
+
+
 def run_produce(args, topic):
     conf = {
         "bootstrap.servers": args.bootstrap,
@@ -186,6 +533,7 @@ def run_produce(args, topic):
     errors = []
     last_ack = [0.0]
     perf = time.perf_counter
+    stamp = args.e2e
 
     def make_cb(i):
         def cb(err, _msg):
@@ -203,7 +551,12 @@ def run_produce(args, topic):
         v = payloads[i & 63]
         while True:
             try:
-                send_ts[i] = perf()
+                if stamp:
+                    ns = time.perf_counter_ns()  # the clock perf() reads
+                    send_ts[i] = ns / 1e9
+                    v = STAMP.pack(ns) + payloads[i & 63][STAMP.size:]
+                else:
+                    send_ts[i] = perf()
                 p.produce(topic, value=v, on_delivery=make_cb(i))
                 break
             except BufferError:
@@ -214,9 +567,13 @@ def run_produce(args, topic):
             # Open-loop pacing: record i+1 is due at t0 + (i+1) / rate. Wait
             # inside poll() so delivery reports are taken as they arrive;
             # sleeping instead would add the sleep to every ack latency.
+            # poll() truncates its timeout to whole milliseconds, so a wait
+            # under 1 ms would be poll(0) in a busy loop that takes a whole
+            # core from the broker: wait at least 1 ms (the schedule is
+            # absolute, so a record sent late does not shift the next ones).
             due = t0 + (i + 1) / args.rate
             while (ahead := due - perf()) > 0:
-                p.poll(ahead)
+                p.poll(max(ahead, 0.001))
         elif i % 100 == 0:
             p.poll(0)
     remaining = p.flush(max(1.0, deadline - time.monotonic()))
@@ -277,7 +634,14 @@ def main():
                     or str(REPO_ROOT / "target" / "release" / "streamhouse"))
     ap.add_argument("--broker-arg", action="append", default=[],
                     help="extra broker flag for --start-broker (repeatable, e.g. --broker-arg=--flush-linger-ms=5)")
+    ap.add_argument("--backend", default="embedded", choices=["embedded", "pg-s3"],
+                    help="with --start-broker: embedded SQLite + local files (default), or a fresh PostgreSQL "
+                         "database and S3 prefix from STREAMHOUSE_TEST_POSTGRES_URL / STREAMHOUSE_TEST_S3_BUCKET")
     ap.add_argument("--data-dir", help="the broker's data dir, to count objects (implied by --start-broker)")
+    ap.add_argument("--metrics-url", help="the broker's Prometheus endpoint, e.g. http://127.0.0.1:9093/metrics "
+                                          "(implied by --start-broker)")
+    ap.add_argument("--pg-url", help="the broker's PostgreSQL database, to count its transactions (psql; "
+                                     "implied by --backend pg-s3)")
     ap.add_argument("--records", type=int, default=200_000)
     ap.add_argument("--size", type=int, default=1024, help="value size in bytes")
     ap.add_argument("--partitions", type=int, default=8)
@@ -288,42 +652,89 @@ def main():
     ap.add_argument("--rate", type=float, default=0,
                     help="produce at most this many records/s (0 = as fast as possible; ack latency "
                          "then includes time queued in the client)")
+    ap.add_argument("--e2e", action="store_true",
+                    help="measure end-to-end latency (produce() -> consumer) with a consumer reading "
+                         "concurrently; use with --rate")
     ap.add_argument("--timeout", type=float, default=600.0, help="bound for each phase, seconds")
-    ap.add_argument("--keep", action="store_true", help="keep the temp dir of --start-broker")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the temp dir of --start-broker (and the database and S3 prefix of --backend pg-s3)")
     ap.add_argument("--json", help="also write the results as JSON to this file")
     args = ap.parse_args()
+    if args.e2e and args.size < STAMP.size:
+        sys.exit("--e2e needs --size >= %d (the send time is carried in the value)" % STAMP.size)
+    if args.backend != "embedded" and not args.start_broker:
+        sys.exit("--backend needs --start-broker")
 
     broker = None
+    backend = None
     tmp = None
     data_dir = Path(args.data_dir) if args.data_dir else None
-    if args.start_broker:
-        tmp = Path(tempfile.mkdtemp(prefix="streamhouse-bench-"))
-        broker = LocalBroker(args.broker_bin, tmp, args.broker_arg)
-        broker.start()
-        args.bootstrap = broker.bootstrap
-        data_dir = broker.data_dir
-        print("started broker %s (data %s)" % (broker.bootstrap, data_dir), flush=True)
-    host = args.bootstrap.rsplit(":", 1)[0]
-    if host not in ("127.0.0.1", "localhost", "::1", "[::1]"):
-        sys.exit("bench only talks to a broker on this machine (got %s)" % args.bootstrap)
-
+    metrics_url = args.metrics_url
+    pg_url = args.pg_url
+    broker_args = list(args.broker_arg)
     try:
+        if args.backend == "pg-s3":
+            backend = PgS3Backend()
+            backend.create()
+            broker_args = backend.broker_args() + broker_args
+            pg_url = pg_url or backend.pg_url
+        if args.start_broker:
+            tmp = Path(tempfile.mkdtemp(prefix="streamhouse-bench-"))
+            broker = LocalBroker(args.broker_bin, tmp, broker_args)
+            broker.start()
+            args.bootstrap = broker.bootstrap
+            data_dir = broker.data_dir
+            metrics_url = metrics_url or "http://127.0.0.1:%d/metrics" % broker.metrics_port
+            print("started broker %s (data %s%s)" % (broker.bootstrap, data_dir,
+                                                      "; " + backend.describe() if backend else ""), flush=True)
+        host = args.bootstrap.rsplit(":", 1)[0]
+        if host not in ("127.0.0.1", "localhost", "::1", "[::1]"):
+            sys.exit("bench only talks to a broker on this machine (got %s)" % args.bootstrap)
+        # Object files can only be counted for a local object store.
+        if any("s3://" in a for a in broker_args):
+            data_dir = None
+
         topic = "bench-" + uuid.uuid4().hex[:12]
         create_topic(args.bootstrap, topic, args.partitions)
+        e2e = None
+        if args.e2e:
+            e2e = E2EConsumer(args, topic)
+            e2e.start()
+            if not e2e.ready.wait(60) or e2e.errors:
+                sys.exit("e2e consumer did not start: %s" % (e2e.errors[:1] or "timeout"))
+        if pg_url:
+            time.sleep(PG_STATS_SETTLE_S)  # let the topic creation's transactions be published first
         before = object_files(data_dir)
-        print("producing %d x %d B to %s (%d partitions, acks=%s, compression=%s, linger.ms=%d) ..."
-              % (args.records, args.size, topic, args.partitions, args.acks, args.compression, args.linger_ms),
-              flush=True)
+        metrics_before = Scrape.of(metrics_url)
+        pg_before = pg_counters(pg_url)
+        cpu = CpuMeter(broker.proc.pid if broker else None)
+        print("producing %d x %d B to %s (%d partitions, acks=%s, compression=%s, linger.ms=%d%s) ..."
+              % (args.records, args.size, topic, args.partitions, args.acks, args.compression, args.linger_ms,
+                 ", e2e consumer running" if e2e else ""), flush=True)
         prod = run_produce(args, topic)
+        cpu = cpu.stop()
+        if e2e:
+            e2e.finish(prod["acked"])
+            e2e.join(min(args.timeout, 30.0) + 15)
+            e2e_res = e2e.result()
         after = object_files(data_dir)
+        metrics_after = Scrape.of(metrics_url)
+        if pg_url:
+            print("waiting %.0f s for PostgreSQL's statistics ..." % PG_STATS_SETTLE_S, flush=True)
+            time.sleep(PG_STATS_SETTLE_S)
+        pg_after = pg_counters(pg_url)
+        metrics_settled = Scrape.of(metrics_url) if pg_url else None  # same window as pg_after
         print("consuming ...", flush=True)
         cons = run_consume(args, topic, prod["acked"])
     finally:
         if broker:
             broker.stop()
+        if backend and not args.keep:
+            backend.drop()
 
     new_objs = {p: s for p, s in after.items() if p not in before}
-    produced_gb = prod["records"] * args.size / 1e9
+    produced_bytes = prod["records"] * args.size
+    produced_gb = produced_bytes / 1e9
     objs = {
         "data_dir": str(data_dir) if data_dir else None,
         "objects_written": len(new_objs) if data_dir else None,
@@ -331,9 +742,25 @@ def main():
         "objects_per_gb": (len(new_objs) / produced_gb) if data_dir and produced_gb else None,
         "objects_total": len(after) if data_dir else None,
     }
+    bm = broker_deltas(metrics_before, metrics_after, produced_bytes, prod["seconds"])
+    pg = None
+    if pg_before and pg_after:
+        window = broker_deltas(metrics_before, metrics_settled, produced_bytes, prod["seconds"])
+        flushes = window["flushes"] if window else 0
+        xacts = pg_after[0] - pg_before[0] - 1  # less the first psql's own SELECT
+        writes = pg_after[1] - pg_before[1]
+        pg = {"transactions": xacts,
+              "per_flush": (xacts / flushes) if flushes else None,
+              "write_transactions": writes,
+              "writes_per_flush": (writes / flushes) if flushes else None,
+              "flushes": flushes if window else None,
+              "heartbeats": window["heartbeats"] if window else None}
 
     def row(k, v):
         print("  %-30s %s" % (k, v))
+
+    def fmt(v, spec="%.2f", unit=""):
+        return "n/a" if v is None else (spec % v) + unit
 
     print()
     print("StreamHouse benchmark (%s, librdkafka %s)" % (args.bootstrap, __import__("confluent_kafka").libversion()[0]))
@@ -341,6 +768,8 @@ def main():
     row("records x size", "%d x %d B = %.1f MB" % (args.records, args.size, args.records * args.size / 1e6))
     row("partitions / acks / codec", "%d / %s / %s" % (args.partitions, args.acks, args.compression))
     row("offered rate", "%s" % ("%.0f records/s" % args.rate if args.rate > 0 else "unlimited"))
+    if backend:
+        row("backend", backend.describe())
     print("  produce " + "-" * 44)
     row("throughput", "%.1f MB/s, %.0f records/s" % (prod["mb_per_s"], prod["records_per_s"]))
     row("ack latency p50 / p99 / max", "%.2f / %.2f / %.2f ms" % (prod["lat_p50_ms"], prod["lat_p99_ms"],
@@ -348,6 +777,14 @@ def main():
     row("acknowledged / errors", "%d / %d %s" % (prod["acked"], prod["errors"],
                                                  ("e.g. " + prod["first_errors"][0]) if prod["errors"] else ""))
     row("elapsed", "%.2f s" % prod["seconds"])
+    if e2e:
+        print("  end-to-end (produce() -> consumer) " + "-" * 17)
+        row("latency p50 / p99 / max", "%.2f / %.2f / %.2f ms" % (e2e_res["lat_p50_ms"], e2e_res["lat_p99_ms"],
+                                                                 e2e_res["lat_max_ms"]))
+        row("records received", "%d of %d%s" % (e2e_res["received"], prod["acked"],
+                                                "" if e2e_res["received"] >= prod["acked"] else "  INCOMPLETE"))
+        if e2e_res["errors"]:
+            row("errors", "%d, e.g. %s" % (e2e_res["errors"], e2e_res["first_errors"][0]))
     print("  consume " + "-" * 44)
     row("throughput", "%.1f MB/s, %.0f records/s" % (cons["mb_per_s"], cons["records_per_s"]))
     row("records read", "%d of %d%s" % (cons["records"], prod["acked"], "" if cons["complete"] else "  INCOMPLETE"))
@@ -357,20 +794,69 @@ def main():
         row("objects written", "%d (%.1f MB)" % (objs["objects_written"], objs["object_bytes"] / 1e6))
         row("objects per GB produced", "%.1f" % objs["objects_per_gb"])
         row("objects in store now", "%d" % objs["objects_total"])
+    elif any("s3://" in a for a in broker_args):
+        row("object files", "n/a (S3 object store: see the broker figures)")
     else:
         row("objects", "n/a (pass --data-dir or --start-broker)")
+    print("  broker, produce phase (/metrics deltas) " + "-" * 12)
+    if bm:
+        row("flushes / objects written", "%d / %d (%.1f MB)" % (bm["flushes"], bm["objects_written"],
+                                                                bm["object_bytes"] / 1e6))
+        row("objects per GB produced", fmt(bm["objects_per_gb"], "%.1f"))
+        row("metadata commits per flush", "%s (%d commits)" % (fmt(bm["commits_per_flush"], "%.3f"),
+                                                               bm["metadata_commits"]))
+        if bm["s3_requests"]:
+            row("S3 PUTs", "%d (%s/s, %s per GB, %s per flush)%s"
+                % (bm["s3_puts"], fmt(bm["s3_puts_per_s"], "%.1f"), fmt(bm["s3_puts_per_gb"], "%.1f"),
+                   fmt(bm["s3_puts_per_flush"], "%.3f"),
+                   "  %d FAILED" % bm["s3_put_errors"] if bm["s3_put_errors"] else ""))
+        else:
+            row("S3 PUTs", "n/a (no S3 requests: local object store)")
+        row("mean flush / PUT / commit", "%s / %s / %s" % (fmt(ms(bm["mean_flush_s"]), "%.2f"),
+                                                           fmt(ms(bm["mean_put_s"]), "%.2f"),
+                                                           fmt(ms(bm["mean_commit_s"]), "%.2f", " ms")))
+        row("mean flush size / batches", "%s / %s" % (fmt(kb(bm["mean_flush_bytes"]), "%.1f", " KB"),
+                                                      fmt(bm["mean_flush_batches"], "%.1f")))
+    else:
+        row("metrics", "n/a (pass --metrics-url or --start-broker)")
+    if pg:
+        print("  postgresql, produce phase " + "-" * 26)
+        row("transactions (xact_commit)", "%d (%s per flush)" % (pg["transactions"], fmt(pg["per_flush"], "%.2f")))
+        row("write transactions (xids)", "%d (%s per flush)" % (pg["write_transactions"],
+                                                               fmt(pg["writes_per_flush"], "%.2f")))
+        row("flushes / broker heartbeats", "%s / %s" % (fmt(pg["flushes"], "%d"), fmt(pg["heartbeats"], "%d")))
+        print("    (xact_commit: all of the database's transactions, i.e. flush commits, heartbeats")
+        print("     and reads; xids: the cluster's writing transactions; window: produce phase")
+        print("     + %.0f s for PostgreSQL to publish its statistics)" % PG_STATS_SETTLE_S)
+    print("  cpu, produce phase " + "-" * 33)
+    row("host busy", "%s of %d cores" % (fmt(cpu["host_busy_pct"], "%.0f", "%"), cpu["cores"] or 0))
+    row("broker / bench client", "%s / %s cores" % (fmt(cpu["broker_cores"], "%.2f"), fmt(cpu["client_cores"], "%.2f")))
+    if cpu["host_busy_pct"] is not None and cpu["broker_cores"] is not None:
+        others = cpu["host_busy_pct"] / 100 * (cpu["cores"] or 1) - cpu["broker_cores"] - cpu["client_cores"]
+        row("everything else", "%.2f cores (PostgreSQL, S3 server, other jobs)" % max(others, 0.0))
     print()
 
     if args.json:
+        out_args = dict(vars(args), pg_url=mask(pg_url) if pg_url else None)
         with open(args.json, "w") as f:
-            json.dump({"args": vars(args), "produce": prod, "consume": cons, "objects": objs}, f, indent=2)
+            json.dump({"args": out_args, "backend": backend.describe() if backend else "embedded",
+                       "produce": prod, "end_to_end": e2e_res if e2e else None, "consume": cons,
+                       "objects": objs, "broker": bm, "postgres": pg, "cpu": cpu}, f, indent=2)
 
     if tmp and not args.keep:
         shutil.rmtree(tmp, ignore_errors=True)
     elif tmp:
-        print("kept %s" % tmp)
-    ok = prod["errors"] == 0 and cons["complete"]
+        print("kept %s%s" % (tmp, " and " + backend.describe() if backend else ""))
+    ok = prod["errors"] == 0 and cons["complete"] and (not e2e or e2e_res["received"] >= prod["acked"])
     sys.exit(0 if ok else 1)
+
+
+def ms(seconds):
+    return None if seconds is None else seconds * 1000
+
+
+def kb(nbytes):
+    return None if nbytes is None else nbytes / 1e3
 
 
 if __name__ == "__main__":

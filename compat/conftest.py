@@ -4,6 +4,8 @@
 `fresh_broker`   one fresh broker per test (restarts, kill -9)
 `broker_factory` start brokers with extra flags (and a node_id=) inside one test
 `topic`          a unique topic name (uuid based)
+`pg_url`         a fresh database on the suite's PostgreSQL (backends.py),
+                 named <PG_DATABASE_PREFIX of the module, default compat>_<uuid>
 
 Every broker gets a free 127.0.0.1 port, a fresh temp data dir and a metrics
 port. When a test fails, the tail of the log of every broker it used is added
@@ -21,6 +23,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import backends  # noqa: E402
 from broker import Broker  # noqa: E402
 
 # Brokers currently started and not yet torn down, per owner fixture.
@@ -78,6 +81,12 @@ def broker_factory(tmp_path_factory):
 @pytest.fixture
 def topic():
     return "compat-" + uuid.uuid4().hex[:16]
+
+
+@pytest.fixture
+def pg_url(request):
+    with backends.fresh_database(getattr(request.module, "PG_DATABASE_PREFIX", "compat")) as url:
+        yield url
 
 
 def unique_topic(prefix="compat"):

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from broker import REPO_ROOT, free_port
 
+import backends
 import kafka_raw as kr
 
 SERVICES = REPO_ROOT / "scripts" / "services"
@@ -124,9 +125,7 @@ class PrivatePostgres:
             subprocess.run(["rm", "-rf", str(self.base)], timeout=60)
 
     def sql(self, query: str, url: str | None = None) -> str:
-        out = subprocess.run(["psql", url or self.url, "-At", "-c", query], check=True, capture_output=True,
-                             timeout=30)
-        return out.stdout.decode().strip()
+        return backends.sql(url or self.url, query)
 
 
 # --------------------------------------------------------------------------

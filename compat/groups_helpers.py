@@ -436,13 +436,15 @@ def watermarks(bootstrap, topic, partitions, timeout=10.0):
 
 
 def wait_until(pred, timeout, what, interval=0.05):
+    """Polls pred() until it returns a truthy value (returned); fails with
+    `what` and the last value seen otherwise."""
     deadline = time.monotonic() + timeout
     while True:
         v = pred()
         if v:
             return v
         if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout, what))
+            raise AssertionError("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, v))
         time.sleep(interval)
 
 
@@ -570,7 +572,9 @@ class Worker:
 def wait_stable(workers, partitions, timeout=30.0, quiet=1.0):
     """Wait until the members' latest assignments are disjoint, cover all
     `partitions`, each member owns at least one, and no callback fired for
-    `quiet` seconds. Returns {name: owned set}."""
+    `quiet` seconds. Returns {name: owned set}. Members need .name,
+    .owned(), .last_callback_t(), .proc and .describe(); one with a true
+    .killed may have exited."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -583,7 +587,7 @@ def wait_stable(workers, partitions, timeout=30.0, quiet=1.0):
                 and time.monotonic() - max(ts) >= quiet):
             return owned
         for w in workers:
-            if w.proc.poll() is not None and not w.killed:
+            if w.proc.poll() is not None and not getattr(w, "killed", False):
                 raise AssertionError("worker exited early\n" + w.describe())
         last = owned
         time.sleep(0.05)
@@ -931,24 +935,3 @@ if __name__ == "__main__":
     sys.exit(2)
 
 
-def wait_stable(ms, partitions, timeout=30.0, quiet=1.0):
-    """Waits until the members' owned partitions are disjoint, cover
-    0..partitions-1, each member owns some, and no assignment callback came
-    in the last `quiet` seconds. Members need .name, .owned(),
-    .last_callback_t(), .proc and .describe()."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        owned = {m.name: m.owned() for m in ms}
-        sets = list(owned.values())
-        union = set().union(*sets)
-        ts = [m.last_callback_t() for m in ms]
-        if (union == set(range(partitions)) and sum(len(s) for s in sets) == len(union) and all(sets)
-                and None not in ts and time.monotonic() - max(ts) >= quiet):
-            return owned
-        for m in ms:
-            if m.proc.poll() is not None:
-                raise AssertionError("member exited early\n" + m.describe())
-        last = owned
-        time.sleep(0.05)
-    raise AssertionError("group never stable: %r\n%s" % (last, "\n".join(m.describe() for m in ms)))

@@ -1,8 +1,9 @@
 """A tiny hand-written Kafka wire-protocol encoder/decoder for raw-socket tests.
 
 Only what the compat tests need: request header v1 (and v2 for flexible
-requests), ApiVersions v0 (+ an arbitrary version number), Metadata v4,
-Produce v3, and RecordBatch v2 with a pure-Python CRC-32C.
+requests), ApiVersions v0 (+ an arbitrary version number), Metadata v4 and
+v12, Produce v3, Fetch v4 and v5, and RecordBatch v2 (encoding, and
+decoding what a Fetch returns) with a pure-Python CRC-32C.
 
 Everything here is written from the protocol spec (kafka.apache.org/protocol)
 and is independent of the client libraries, so it can be used to send frames
@@ -297,6 +298,52 @@ def record_batch(records: list[RawRecord], base_offset: int = 0, base_timestamp:
     return int64(base_offset) + int32(len(after_length)) + after_length
 
 
+def parse_record_batches(data: bytes) -> list[dict]:
+    """The complete RecordBatch v2 in data (the records of a Fetch answer; a
+    partial batch at the end is left out), each a dict: base_offset,
+    last_offset, size (bytes, with the 12-byte offset + length prefix),
+    attributes, crc_ok, max_timestamp, and records [(offset, key, value)]
+    (None for a compressed batch)."""
+    out = []
+    pos = 0
+    while pos + 12 <= len(data):
+        base, length = struct.unpack_from(">qi", data, pos)
+        if pos + 12 + length > len(data):
+            break  # a partial batch at the end of the fetch
+        raw = data[pos:pos + 12 + length]
+        r = Reader(raw)
+        r.int64(), r.int32(), r.int32()  # base offset, length, partition leader epoch
+        magic = r.int8()
+        assert magic == 2, "batch at offset %d: magic %d" % (base, magic)
+        crc = r.uint32()
+        attributes = r.int16()
+        last_offset_delta = r.int32()
+        r.int64()  # base timestamp
+        max_timestamp = r.int64()
+        r.int64(), r.int16(), r.int32()  # producer id, producer epoch, base sequence
+        count = r.int32()
+        records = None
+        if attributes & 0x07 == 0:
+            records = []
+            for _ in range(count):
+                size = r.varint()
+                start = r.pos
+                r.int8()  # attributes
+                r.varint()  # timestamp delta
+                delta = r.varint()
+                kl = r.varint()
+                key = r.raw(kl) if kl >= 0 else None
+                vl = r.varint()
+                value = r.raw(vl) if vl >= 0 else None
+                r.pos = start + size  # headers
+                records.append((base + delta, key, value))
+        out.append({"base_offset": base, "last_offset": base + last_offset_delta, "size": 12 + length,
+                    "attributes": attributes, "crc_ok": crc32c(raw[21:]) == crc,
+                    "max_timestamp": max_timestamp, "records": records})
+        pos += 12 + length
+    return out
+
+
 # --------------------------------------------------------------------------
 # requests
 
@@ -445,6 +492,59 @@ def parse_produce_v3(body: bytes):
             out[(name, idx)] = (err, base, lat)
     throttle = r.int32()
     return out, throttle, r.remaining()
+
+
+def fetch_request(version: int, topic: str, partition: int, offset: int, correlation_id: int,
+                  max_wait_ms: int = 0, min_bytes: int = 0, max_bytes: int = 50 * 1024 * 1024,
+                  partition_max_bytes: int = 1024 * 1024) -> bytes:
+    """Fetch v4 or v5 (header v1) of one partition, READ_UNCOMMITTED. v5
+    adds the partition's log_start_offset (-1, as a consumer sends it)."""
+    if version not in (4, 5):
+        raise ValueError("Fetch v%d is not implemented" % version)
+    part = int32(partition) + int64(offset)
+    if version >= 5:
+        part += int64(-1)  # log_start_offset
+    body = (
+        int32(-1)  # replica_id
+        + int32(max_wait_ms)
+        + int32(min_bytes)
+        + int32(max_bytes)
+        + int8(0)  # isolation_level READ_UNCOMMITTED
+        + array([string(topic) + array([part + int32(partition_max_bytes)])])
+    )
+    return request_header(FETCH, version, correlation_id) + body
+
+
+def parse_fetch(body: bytes, version: int):
+    """Fetch v4 / v5 response body. Returns {"throttle_time_ms", "partitions":
+    {(topic, partition): {error_code, high_watermark, last_stable_offset,
+    log_start_offset (v5+, else None), aborted_transactions, records (bytes,
+    b"" when null)}}, "leftover"}."""
+    r = Reader(body)
+    out = {"throttle_time_ms": r.int32(), "partitions": {}}
+    for _ in range(r.int32()):
+        name = r.string()
+        for _ in range(r.int32()):
+            idx = r.int32()
+            p = {"error_code": r.int16(), "high_watermark": r.int64(), "last_stable_offset": r.int64(),
+                 "log_start_offset": r.int64() if version >= 5 else None}
+            p["aborted_transactions"] = r.array(lambda: (r.int64(), r.int64()))
+            p["records"] = r.bytes_() or b""
+            out["partitions"][(name, idx)] = p
+    out["leftover"] = r.remaining()
+    return out
+
+
+def fetch_once(bootstrap: str, version: int, topic: str, partition: int, offset: int, **request_kw):
+    """One Fetch (fetch_request arguments) on a new connection, which waits
+    up to max_wait_ms + 15 s. Returns (parse_fetch answer, seconds from
+    sending the request to the answer)."""
+    with Conn(bootstrap, timeout=request_kw.get("max_wait_ms", 0) / 1000 + 15) as c:
+        corr = c.corr()
+        t0 = time.monotonic()
+        body = c.request(fetch_request(version, topic, partition, offset, corr, **request_kw), corr)
+        elapsed = time.monotonic() - t0
+    return parse_fetch(body, version), elapsed
 
 
 # --------------------------------------------------------------------------

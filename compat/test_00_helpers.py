@@ -1,6 +1,9 @@
 """Self-checks of the suite's own helpers (no broker needed): the pure-Python
-CRC-32C, murmur2 and RecordBatch encoder are checked against published test
-vectors and against the client libraries' independent implementations."""
+CRC-32C, murmur2 and RecordBatch encoder and decoder are checked against
+published test vectors and against the client libraries' independent
+implementations."""
+
+import struct
 
 import pytest
 
@@ -64,6 +67,32 @@ def test_record_batch_encoder_parses_with_kafka_python():
     # identical except for the 4 CRC bytes at offset 17..21
     good = kafka_raw.record_batch(recs, base_timestamp=1_000_000)
     assert good[:17] == bad[:17] and good[21:] == bad[21:] and good[17:21] != bad[17:21]
+
+
+def test_record_batch_decoder_reads_kafka_python_batches():
+    from kafka.record.default_records import DefaultRecordBatchBuilder
+
+    def build(base_offset, recs, compression_type=0):
+        b = DefaultRecordBatchBuilder(magic=2, compression_type=compression_type, is_transactional=False,
+                                      producer_id=-1, producer_epoch=-1, base_sequence=-1, batch_size=1 << 20)
+        for i, (key, value, ts) in enumerate(recs):
+            b.append(i, timestamp=ts, key=key, value=value, headers=[("h", b"x")])
+        raw = bytearray(b.build())
+        raw[0:8] = struct.pack(">q", base_offset)  # not covered by the CRC
+        return bytes(raw)
+
+    first = build(7, [(b"k0", b"v0", 1_000_000), (None, b"v1", 1_000_005), (b"k2", None, 1_000_009)])
+    gzipped = build(10, [(b"z", b"zz" * 100, 2_000_000)], compression_type=1)
+    last = build(11, [(b"k3", b"", 3_000_000)])
+    got = kafka_raw.parse_record_batches(first + gzipped + last + last[:30])  # + a partial batch
+    assert [(b["base_offset"], b["last_offset"], b["size"], b["max_timestamp"], b["crc_ok"], b["attributes"] & 7)
+            for b in got] == [(7, 9, len(first), 1_000_009, True, 0), (10, 10, len(gzipped), 2_000_000, True, 1),
+                              (11, 11, len(last), 3_000_000, True, 0)]
+    assert [b["records"] for b in got] == [[(7, b"k0", b"v0"), (8, None, b"v1"), (9, b"k2", None)], None,
+                                           [(11, b"k3", b"")]]
+    flipped = bytearray(first)
+    flipped[-1] ^= 1
+    assert [b["crc_ok"] for b in kafka_raw.parse_record_batches(bytes(flipped))] == [False]
 
 
 def test_varint_roundtrip():

@@ -6,7 +6,6 @@ import re
 import shutil
 import subprocess
 
-import pytest
 
 from clients import create_topic
 

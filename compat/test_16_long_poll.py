@@ -1,9 +1,10 @@
 """Fetch long polls: answered as soon as min_bytes are there (woken by the
 commit, not by a timer), and only after max_wait_ms when they are not.
 
-Raw Fetch v4 over a socket, so the test controls max_wait_ms and min_bytes
-exactly. The time bounds are functional (did it wait / did it wake), set
-far from the values under test so a slow machine cannot flip them.
+Raw Fetch v4 over a socket (kafka_raw.py), so the test controls
+max_wait_ms and min_bytes exactly. The time bounds are functional (did it
+wait / did it wake), set far from the values under test so a slow machine
+cannot flip them.
 """
 
 import threading
@@ -11,35 +12,6 @@ import time
 
 import kafka_raw as kr
 from clients import create_topic
-
-
-def fetch_request_v4(topic, partition, offset, max_wait_ms, min_bytes, correlation_id):
-    body = (
-        kr.int32(-1)  # replica_id
-        + kr.int32(max_wait_ms)
-        + kr.int32(min_bytes)
-        + kr.int32(50 * 1024 * 1024)  # max_bytes
-        + kr.int8(0)  # read_uncommitted
-        + kr.array([kr.string(topic) + kr.array([kr.int32(partition) + kr.int64(offset) + kr.int32(1024 * 1024)])])
-    )
-    return kr.request_header(kr.FETCH, 4, correlation_id) + body
-
-
-def parse_fetch_v4(body):
-    """{(topic, partition): (error, high_watermark, records bytes)}"""
-    r = kr.Reader(body)
-    r.int32()  # throttle
-    out = {}
-    for _ in range(r.int32()):
-        name = r.string()
-        for _ in range(r.int32()):
-            idx, err, hw, _lso = r.int32(), r.int16(), r.int64(), r.int64()
-            n = r.int32()
-            for _ in range(max(n, 0)):
-                r.int64(), r.int64()
-            size = r.int32()
-            out[(name, idx)] = (err, hw, r.raw(size) if size > 0 else b"")
-    return out
 
 
 def produce_one(bootstrap, topic, value):
@@ -51,11 +23,10 @@ def produce_one(bootstrap, topic, value):
 
 
 def timed_fetch(bootstrap, topic, offset, max_wait_ms, min_bytes):
-    with kr.Conn(bootstrap, timeout=max_wait_ms / 1000 + 15) as c:
-        corr = c.corr()
-        t0 = time.monotonic()
-        body = c.request(fetch_request_v4(topic, 0, offset, max_wait_ms, min_bytes, corr), corr)
-        return time.monotonic() - t0, parse_fetch_v4(body)
+    """One Fetch v4 of partition 0: (seconds, {(topic, partition): (error,
+    high_watermark, records bytes)})."""
+    resp, elapsed = kr.fetch_once(bootstrap, 4, topic, 0, offset, max_wait_ms=max_wait_ms, min_bytes=min_bytes)
+    return elapsed, {k: (p["error_code"], p["high_watermark"], p["records"]) for k, p in resp["partitions"].items()}
 
 
 def test_a_waiting_fetch_is_woken_by_the_commit(broker, topic):

@@ -5,11 +5,10 @@ kill -9 with restart that finds everything at the same offsets.
 
 scripts/test.sh starts a throwaway PostgreSQL and an S3-compatible server
 and exports STREAMHOUSE_TEST_POSTGRES_URL, STREAMHOUSE_TEST_S3_BUCKET and
-AWS_*; each test gets its own database and key prefix.
+AWS_*; each test gets its own database (the pg_url fixture) and key prefix
+(backends.s3_args).
 """
 
-import os
-import subprocess
 import time
 import uuid
 
@@ -17,28 +16,19 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-
-@pytest.fixture
-def pg_url():
-    url = os.environ.get("STREAMHOUSE_TEST_POSTGRES_URL")
-    assert url, "STREAMHOUSE_TEST_POSTGRES_URL is not set: run scripts/test.sh, which starts PostgreSQL"
-    db = "compat_" + uuid.uuid4().hex[:12]
-    subprocess.run(["psql", url, "-q", "-c", "CREATE DATABASE %s" % db], check=True, timeout=30)
-    base = url.rsplit("/", 1)[0]
-    yield base + "/" + db
-    subprocess.run(["psql", url, "-q", "-c", "DROP DATABASE IF EXISTS %s WITH (FORCE)" % db], timeout=30)
+from backends import s3_args, sql
 
 
-def sql(url, query):
-    out = subprocess.run(["psql", url, "-At", "-c", query], check=True, capture_output=True, timeout=30)
-    return out.stdout.decode().strip()
-
-
-def s3_args():
-    bucket = os.environ.get("STREAMHOUSE_TEST_S3_BUCKET")
-    assert bucket and os.environ.get("AWS_ENDPOINT_URL"), \
-        "STREAMHOUSE_TEST_S3_BUCKET / AWS_ENDPOINT_URL not set: run scripts/test.sh, which starts an S3 server"
-    return ["--object-store", "s3://%s/compat-%s" % (bucket, uuid.uuid4().hex[:12]), "--s3-path-style", "true"]
+def consume(c, count, timeout=30.0):
+    """[(value, partition, offset)] polled from c until count records or
+    the timeout (errors are skipped)."""
+    got = []
+    end = time.monotonic() + timeout
+    while len(got) < count and time.monotonic() < end:
+        m = c.poll(0.5)
+        if m is not None and m.error() is None:
+            got.append((m.value(), m.partition(), m.offset()))
+    return got
 
 
 @pytest.mark.parametrize("objects", ["local", "s3"])
@@ -73,12 +63,7 @@ def test_produce_consume_commit_and_kill9_on_postgres(broker_factory, pg_url, ob
     c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": group, "auto.offset.reset": "earliest",
                   "enable.auto.commit": False})
     c.subscribe([topic])
-    got = []
-    end = time.monotonic() + 30
-    while len(got) < 600 and time.monotonic() < end:
-        m = c.poll(0.5)
-        if m is not None and m.error() is None:
-            got.append((m.value(), m.partition(), m.offset()))
+    got = consume(c, 600)
     c.commit(asynchronous=False)
     c.close()
     assert sorted(got) == sorted((v, pp, o) for v, (pp, o) in acked.items())
@@ -97,24 +82,14 @@ def test_produce_consume_commit_and_kill9_on_postgres(broker_factory, pg_url, ob
     c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": group, "auto.offset.reset": "earliest",
                   "enable.auto.commit": False})
     c.subscribe([topic])
-    resumed = []
-    end = time.monotonic() + 30
-    while not resumed and time.monotonic() < end:
-        m = c.poll(0.5)
-        if m is not None and m.error() is None:
-            resumed.append((m.value(), m.partition(), m.offset()))
+    resumed = consume(c, 1)
     assert resumed == [(b"after-restart", 0, 200)]
     assert c.poll(2.0) is None
     c.close()
 
     replay = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "replay-" + topic, "enable.auto.commit": False})
     replay.assign([TopicPartition(topic, part, 0) for part in range(3)])
-    again = []
-    end = time.monotonic() + 30
-    while len(again) < 601 and time.monotonic() < end:
-        m = replay.poll(0.5)
-        if m is not None and m.error() is None:
-            again.append((m.value(), m.partition(), m.offset()))
+    again = consume(replay, 601)
     replay.close()
     expected = sorted([(v, pp, o) for v, (pp, o) in acked.items()] + [(b"after-restart", 0, 200)])
     assert sorted(again) == expected

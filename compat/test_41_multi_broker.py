@@ -30,15 +30,13 @@ to talk to one particular broker, since clients follow the leaders.
 
 scripts/test.sh starts PostgreSQL and an S3-compatible server and exports
 STREAMHOUSE_TEST_POSTGRES_URL, STREAMHOUSE_TEST_S3_BUCKET and AWS_*; each
-test gets its own database and key prefix.
+test gets its own database (the pg_url fixture) and key prefix
+(backends.s3_args).
 """
 
 from __future__ import annotations
 
 import itertools
-import os
-import struct
-import subprocess
 import threading
 import time
 import uuid
@@ -48,49 +46,15 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import kafka_raw as kr
-from groups_helpers import RawGroupClient
+from backends import s3_args
+from groups_helpers import RawGroupClient, wait_until
 
 HEARTBEAT_MS = 300
 SESSION_MS = 2000
 NODE_IDS = (1, 2, 3)
 NOT_COORDINATOR = 16
-CREATE_TOPICS = 19
-
-
-# --------------------------------------------------------------------------
-# services: one fresh database and one key prefix per test
-
-
-@pytest.fixture
-def pg_url():
-    url = os.environ.get("STREAMHOUSE_TEST_POSTGRES_URL")
-    assert url, "STREAMHOUSE_TEST_POSTGRES_URL is not set: run scripts/test.sh, which starts PostgreSQL"
-    db = "compat_mb_" + uuid.uuid4().hex[:12]
-    subprocess.run(["psql", url, "-q", "-c", "CREATE DATABASE %s" % db], check=True, timeout=30)
-    base = url.rsplit("/", 1)[0]
-    yield base + "/" + db
-    subprocess.run(["psql", url, "-q", "-c", "DROP DATABASE IF EXISTS %s WITH (FORCE)" % db], timeout=30)
-
-
-def s3_args():
-    bucket = os.environ.get("STREAMHOUSE_TEST_S3_BUCKET")
-    assert bucket and os.environ.get("AWS_ENDPOINT_URL"), \
-        "STREAMHOUSE_TEST_S3_BUCKET / AWS_ENDPOINT_URL not set: run scripts/test.sh, which starts an S3 server"
-    return ["--object-store", "s3://%s/compat-mb-%s" % (bucket, uuid.uuid4().hex[:12]), "--s3-path-style", "true"]
-
-
-def wait_until(pred, timeout, what, interval=0.1):
-    """Polls pred() until it returns a truthy value; fails with `what` and
-    the last value seen otherwise."""
-    end = time.monotonic() + timeout
-    last = None
-    while True:
-        last = pred()
-        if last:
-            return last
-        if time.monotonic() >= end:
-            raise AssertionError("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, last))
-        time.sleep(interval)
+# pg_url (conftest.py) names each test's database compat_mb_<uuid>
+PG_DATABASE_PREFIX = "compat_mb"
 
 
 # --------------------------------------------------------------------------
@@ -133,7 +97,7 @@ def create_topic_raw(bootstrap, topic, partitions):
     )
     with kr.Conn(bootstrap, timeout=20) as c:
         corr = c.corr()
-        r = kr.Reader(c.request(kr.request_header(CREATE_TOPICS, 4, corr) + body, corr))
+        r = kr.Reader(c.request(kr.request_header(kr.CREATE_TOPICS, 4, corr) + body, corr))
     r.int32()  # throttle
     res = r.array(lambda: (r.string(), r.int16(), r.string()))
     assert [(name, err) for name, err, _msg in res] == [(topic, 0)], "CreateTopics through %s: %r" % (bootstrap, res)
@@ -149,74 +113,25 @@ def produce_raw(conn, topic, partition, values):
     return base
 
 
-def fetch_request_v4(topic, partition, offset, max_wait_ms, min_bytes, correlation_id):
-    body = (
-        kr.int32(-1)  # replica_id
-        + kr.int32(max_wait_ms)
-        + kr.int32(min_bytes)
-        + kr.int32(50 * 1024 * 1024)  # max_bytes
-        + kr.int8(0)  # read_uncommitted
-        + kr.array([kr.string(topic) + kr.array([kr.int32(partition) + kr.int64(offset) + kr.int32(1024 * 1024)])])
-    )
-    return kr.request_header(kr.FETCH, 4, correlation_id) + body
-
-
 def decode_batches(data):
     """[(offset, key, value)] of the complete v2 record batches in data
     (uncompressed, as our raw producer sends them), CRC-checked."""
     out = []
-    pos = 0
-    while pos + 12 <= len(data):
-        base, length = struct.unpack_from(">qi", data, pos)
-        if pos + 12 + length > len(data):
-            break  # a partial batch at the end of the fetch
-        raw = data[pos:pos + 12 + length]
-        r = kr.Reader(raw)
-        r.int64(), r.int32(), r.int32()  # base offset, length, partition leader epoch
-        magic = r.int8()
-        assert magic == 2, "magic %d" % magic
-        crc = r.uint32()
-        assert kr.crc32c(raw[21:]) == crc, "batch at offset %d: bad CRC" % base
-        attributes = r.int16()
-        assert attributes & 0x07 == 0, "batch at offset %d is compressed (attributes %#x)" % (base, attributes)
-        r.int32(), r.int64(), r.int64(), r.int64(), r.int16(), r.int32()  # last delta .. base sequence
-        for _ in range(r.int32()):
-            size = r.varint()
-            start = r.pos
-            r.int8()  # attributes
-            r.varint()  # timestamp delta
-            delta = r.varint()
-            kl = r.varint()
-            key = r.raw(kl) if kl >= 0 else None
-            vl = r.varint()
-            value = r.raw(vl) if vl >= 0 else None
-            r.pos = start + size
-            out.append((base + delta, key, value))
-        pos += 12 + length
+    for batch in kr.parse_record_batches(data):
+        base = batch["base_offset"]
+        assert batch["crc_ok"], "batch at offset %d: bad CRC" % base
+        assert batch["attributes"] & 0x07 == 0, "batch at offset %d is compressed (attributes %#x)" % (
+            base, batch["attributes"])
+        out += batch["records"]
     return out
 
 
 def fetch_raw(bootstrap, topic, partition, offset, max_wait_ms=0, min_bytes=0):
     """One Fetch v4 to this broker: (error, high watermark, [(offset, key, value)], seconds)."""
-    with kr.Conn(bootstrap, timeout=max_wait_ms / 1000 + 15) as c:
-        corr = c.corr()
-        t0 = time.monotonic()
-        body = c.request(fetch_request_v4(topic, partition, offset, max_wait_ms, min_bytes, corr), corr)
-        elapsed = time.monotonic() - t0
-    r = kr.Reader(body)
-    r.int32()  # throttle
-    out = {}
-    for _ in range(r.int32()):
-        name = r.string()
-        for _ in range(r.int32()):
-            idx, err, hw = r.int32(), r.int16(), r.int64()
-            r.int64()  # last stable offset
-            for _ in range(max(r.int32(), 0)):
-                r.int64(), r.int64()  # aborted transactions
-            size = r.int32()
-            out[(name, idx)] = (err, hw, r.raw(size) if size > 0 else b"")
-    err, hw, records = out[(topic, partition)]
-    return err, hw, decode_batches(records), elapsed
+    resp, elapsed = kr.fetch_once(bootstrap, 4, topic, partition, offset, max_wait_ms=max_wait_ms,
+                                  min_bytes=min_bytes)
+    p = resp["partitions"][(topic, partition)]
+    return p["error_code"], p["high_watermark"], decode_batches(p["records"]), elapsed
 
 
 def read_partition_raw(bootstrap, topic, partition, timeout=30.0):
@@ -310,13 +225,14 @@ class Cluster:
                 out[b.node_id] = lead
             return True
 
-        wait_until(check, timeout, "topic %s with %d partitions on every broker" % (topic, partitions))
+        wait_until(check, timeout, "topic %s with %d partitions on every broker" % (topic, partitions),
+                   interval=0.1)
         return out
 
 
 @pytest.fixture
 def cluster(broker_factory, pg_url):
-    common = ["--metadata", pg_url, *s3_args(),
+    common = ["--metadata", pg_url, *s3_args("compat-mb"),
               "--broker-heartbeat-interval-ms", str(HEARTBEAT_MS),
               "--broker-session-timeout-ms", str(SESSION_MS),
               "--group-initial-rebalance-delay-ms", "300",

@@ -53,6 +53,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import faults_helpers as fh
+from backends import s3_args
 
 PARTITIONS = 2
 BEFORE = 100            # records per partition acknowledged before the fault
@@ -403,8 +404,7 @@ def test_s3_outage_produce_fails_retriably_memory_bounded_and_recovers(
     for k, v in private_s3.client_env(proxy.url).items():
         monkeypatch.setenv(k, v)
     b = broker_factory("--metadata", private_pg.url,
-                       "--object-store", "s3://%s/faults-%s" % (private_s3.bucket, uuid.uuid4().hex[:8]),
-                       "--s3-path-style", "true", "--gc-interval-ms", "1000",
+                       *s3_args("faults", private_s3.bucket), "--gc-interval-ms", "1000",
                        "--writer-buffered-bytes-max", str(16 << 20))
     topic = create_topic(b.bootstrap)
     acked: dict = {}
@@ -451,8 +451,7 @@ def test_stalled_service_produce_answered_in_bounded_time_and_recovers(
         for k, v in private_s3.client_env(proxy.url).items():
             monkeypatch.setenv(k, v)
         b = broker_factory("--metadata", private_pg.url,
-                           "--object-store", "s3://%s/stall-%s" % (private_s3.bucket, uuid.uuid4().hex[:8]),
-                           "--s3-path-style", "true", "--gc-interval-ms", "1000")
+                           *s3_args("stall", private_s3.bucket), "--gc-interval-ms", "1000")
     topic = create_topic(b.bootstrap)
     acked: dict = {}
     maybe: set = set()

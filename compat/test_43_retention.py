@@ -23,7 +23,7 @@ auto.offset.reset=earliest restart at the log start, producing continues at
 the next offset, and the objects nobody references any more are garbage
 collected.
 
-The raw Fetch v5 below is written from the protocol spec, like kafka_raw.py.
+The raw Fetch v5 (kafka_raw.py) is written from the protocol spec.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 import kafka_raw as kr
+from clients import end_offset
 
 # A retention pass every 200 ms; groups form without the 3 s initial delay.
 CHECK = ("--log-retention-check-interval-ms", "200", "--group-initial-rebalance-delay-ms", "300")
@@ -53,59 +54,20 @@ def _now_ms():
 
 
 # --------------------------------------------------------------------------
-# raw Fetch v5 (request header v1, response header v0)
+# raw Fetch v5 (kafka_raw.py)
 
 
 def fetch_v5(bootstrap, topic, offset, partition=0, max_bytes=4 * 1024 * 1024):
     """One Fetch v5 with max_wait_ms=0. Returns a dict with error_code,
     high_watermark, log_start_offset and batches [(base_offset,
     last_offset, size_in_bytes, max_timestamp)]."""
-    with kr.Conn(bootstrap) as c:
-        corr = c.corr()
-        body = (kr.int32(-1)  # replica_id
-                + kr.int32(0)  # max_wait_ms
-                + kr.int32(0)  # min_bytes
-                + kr.int32(max_bytes)
-                + kr.int8(0)  # isolation_level READ_UNCOMMITTED
-                + kr.array([kr.string(topic) + kr.array([
-                    kr.int32(partition) + kr.int64(offset) + kr.int64(-1) + kr.int32(max_bytes)])]))
-        resp = c.request(kr.request_header(kr.FETCH, 5, corr) + body, corr)
-    r = kr.Reader(resp)
-    r.int32()  # throttle_time_ms
-    out = None
-    for _ in range(r.int32()):
-        name = r.string()
-        for _ in range(r.int32()):
-            p = {"partition": r.int32(), "error_code": r.int16(), "high_watermark": r.int64(),
-                 "last_stable_offset": r.int64(), "log_start_offset": r.int64()}
-            r.array(lambda: (r.int64(), r.int64()))  # aborted_transactions
-            records = r.bytes_() or b""
-            p["batches"] = _batches(records)
-            if name == topic and p["partition"] == partition:
-                out = p
-    assert r.remaining() == 0
+    resp, _ = kr.fetch_once(bootstrap, 5, topic, partition, offset, max_bytes=max_bytes,
+                            partition_max_bytes=max_bytes)
+    assert resp["leftover"] == 0
+    out = resp["partitions"].get((topic, partition))
     assert out is not None, "no partition %s-%d in the fetch response" % (topic, partition)
-    return out
-
-
-def _batches(records: bytes):
-    out = []
-    pos = 0
-    while pos + 12 <= len(records):
-        rr = kr.Reader(records[pos:])
-        base = rr.int64()
-        length = rr.int32()
-        if pos + 12 + length > len(records):
-            break  # a partial batch at the end of the response
-        rr.int32()  # partition_leader_epoch
-        assert rr.int8() == 2, "magic"
-        rr.uint32()  # crc
-        rr.int16()  # attributes
-        last_delta = rr.int32()
-        rr.int64()  # base_timestamp
-        max_ts = rr.int64()
-        out.append((base, base + last_delta, 12 + length, max_ts))
-        pos += 12 + length
+    out["batches"] = [(bt["base_offset"], bt["last_offset"], bt["size"], bt["max_timestamp"])
+                      for bt in kr.parse_record_batches(out["records"])]
     return out
 
 
@@ -140,11 +102,7 @@ def produce_batches(b, topic, recs, first_offset=0, partition=0):
 
 def watermarks(b, topic, partition=0):
     """(earliest, latest) from ListOffsets via confluent-kafka."""
-    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "ret-wm", "enable.auto.commit": False})
-    try:
-        return c.get_watermark_offsets(TopicPartition(topic, partition), timeout=10, cached=False)
-    finally:
-        c.close()
+    return end_offset(b.bootstrap, topic, partition)
 
 
 def admin_list_offsets(b, topic):

@@ -22,6 +22,7 @@ pub mod log;
 pub mod metadata;
 pub mod metrics;
 pub mod object_store;
+pub mod producer;
 pub mod protocol;
 pub mod server;
 pub mod topics;

@@ -21,8 +21,9 @@ use uuid::Uuid;
 
 use super::object_format::{BatchPlacement, ObjectBuilder};
 use super::{LogError, PartitionKey, Shared};
-use crate::metadata::{BatchAppend, IndexRow, ObjectCommit};
+use crate::metadata::{Appended, BatchAppend, BatchOutcome, IndexRow, ObjectCommit};
 use crate::metrics as m;
+use crate::producer::ProducerBatch;
 use crate::protocol::batch::BatchHeader;
 
 /// A batch waiting for its flush.
@@ -122,6 +123,12 @@ async fn flush(shared: &Arc<Shared>, pending: Vec<Append>) {
             position: entry.position,
             length: entry.length,
             max_timestamp: h.max_timestamp,
+            producer: ProducerBatch {
+                producer_id: h.producer_id,
+                producer_epoch: h.producer_epoch,
+                base_sequence: h.base_sequence,
+                offset_count: entry.offset_count,
+            },
         });
     }
     let (object, _) = builder.finish();
@@ -176,26 +183,26 @@ async fn flush(shared: &Arc<Shared>, pending: Vec<Append>) {
     debug!(object = %key, bytes = object.len(), batches = pending.len(), "object committed");
 
     for (a, outcome) in pending.into_iter().zip(outcomes) {
-        let _ = a.done.send(outcome.map_err(LogError::from));
+        if let Ok(Appended::Duplicate(_)) = outcome {
+            metrics::counter!(m::PRODUCER_DUPLICATES_TOTAL).increment(1);
+        }
+        let _ = a.done.send(outcome.map(|o| o.base_offset()).map_err(LogError::from));
     }
 }
 
 /// Advances the in-memory partition state to match a commit.
-fn apply_commit(
-    shared: &Shared,
-    key: &Arc<str>,
-    commit: &ObjectCommit,
-    outcomes: &[Result<i64, crate::metadata::MetaError>],
-) {
+fn apply_commit(shared: &Shared, key: &Arc<str>, commit: &ObjectCommit, outcomes: &[BatchOutcome]) {
     let mut parts = shared.partitions.lock().unwrap_or_else(|p| p.into_inner());
     for (b, outcome) in commit.batches.iter().zip(outcomes) {
-        let Ok(base_offset) = outcome else { continue };
+        // Refused batches and retries of stored ones add nothing.
+        let Ok(Appended::New(base_offset)) = outcome else { continue };
         let Some(state) = parts.get_mut(&(b.topic_id, b.partition)) else {
             continue;
         };
+        let base_offset = *base_offset;
         let last_offset = base_offset + i64::from(b.offset_count) - 1;
         let row = IndexRow {
-            base_offset: *base_offset,
+            base_offset,
             last_offset,
             object_key: key.clone(),
             position: b.position,

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::{
-    BrokerRecord, Change, CommittedOffset, GroupRecord, IndexRow, MetaError, MetadataStore, ObjectCommit,
+    BatchOutcome, BrokerRecord, Change, CommittedOffset, GroupRecord, IndexRow, MetaError, MetadataStore, ObjectCommit,
     PartitionOffsets, RowMove, SegmentRecord, TopicRecord,
 };
 
@@ -64,7 +64,7 @@ impl<S: MetadataStore> MetadataStore for Bounded<S> {
         self.run("list_topics", self.inner.list_topics()).await
     }
 
-    async fn commit_object(&self, commit: &ObjectCommit) -> Result<Vec<Result<i64, MetaError>>, MetaError> {
+    async fn commit_object(&self, commit: &ObjectCommit) -> Result<Vec<BatchOutcome>, MetaError> {
         self.run("commit_object", self.inner.commit_object(commit)).await
     }
 
@@ -153,6 +153,10 @@ impl<S: MetadataStore> MetadataStore for Bounded<S> {
         self.run("swap_index_rows", self.inner.swap_index_rows(topic_id, partition, moves, segment)).await
     }
 
+    async fn expire_producers(&self, before_ms: i64) -> Result<u64, MetaError> {
+        self.run("expire_producers", self.inner.expire_producers(before_ms)).await
+    }
+
     async fn all_partition_offsets(&self) -> Result<Vec<(Uuid, i32, PartitionOffsets)>, MetaError> {
         self.run("all_partition_offsets", self.inner.all_partition_offsets()).await
     }
@@ -200,7 +204,7 @@ mod tests {
         async fn list_topics(&self) -> Result<Vec<TopicRecord>, MetaError> {
             unreachable!()
         }
-        async fn commit_object(&self, _: &ObjectCommit) -> Result<Vec<Result<i64, MetaError>>, MetaError> {
+        async fn commit_object(&self, _: &ObjectCommit) -> Result<Vec<BatchOutcome>, MetaError> {
             std::future::pending().await
         }
         async fn partition_offsets(&self, _: Uuid, _: i32) -> Result<PartitionOffsets, MetaError> {
@@ -248,6 +252,9 @@ mod tests {
             unreachable!()
         }
         async fn swap_index_rows(&self, _: Uuid, _: i32, _: &[RowMove], _: &SegmentRecord) -> Result<bool, MetaError> {
+            unreachable!()
+        }
+        async fn expire_producers(&self, _: i64) -> Result<u64, MetaError> {
             unreachable!()
         }
         async fn all_partition_offsets(&self) -> Result<Vec<(Uuid, i32, PartitionOffsets)>, MetaError> {

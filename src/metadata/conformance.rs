@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use uuid::Uuid;
 
-use super::{BatchAppend, CommittedOffset, GroupRecord, MetaError, MetadataStore, ObjectCommit, TopicRecord};
+use crate::producer::{ProducerBatch, SequenceError};
+
+use super::{Appended, BatchAppend, CommittedOffset, GroupRecord, MetaError, MetadataStore, ObjectCommit, TopicRecord};
 
 fn topic(name: &str, partitions: i32) -> TopicRecord {
     let mut configs = BTreeMap::new();
@@ -14,7 +16,21 @@ fn topic(name: &str, partitions: i32) -> TopicRecord {
 }
 
 fn append(topic_id: Uuid, partition: i32, offset_count: i32, position: u64, max_timestamp: i64) -> BatchAppend {
-    BatchAppend { topic_id, partition, offset_count, position, length: 100, max_timestamp }
+    let producer = ProducerBatch { producer_id: -1, producer_epoch: -1, base_sequence: -1, offset_count };
+    BatchAppend { topic_id, partition, offset_count, position, length: 100, max_timestamp, producer }
+}
+
+fn idempotent(
+    topic_id: Uuid,
+    partition: i32,
+    producer_id: i64,
+    epoch: i16,
+    base_sequence: i32,
+    count: i32,
+) -> BatchAppend {
+    let mut b = append(topic_id, partition, count, 0, 1);
+    b.producer = ProducerBatch { producer_id, producer_epoch: epoch, base_sequence, offset_count: count };
+    b
 }
 
 /// Creates `name` with one partition holding one committed batch of 3 offsets.
@@ -28,7 +44,8 @@ pub async fn seed_one_topic(store: &dyn MetadataStore, name: &str) -> TopicRecor
         created_ms: 1,
         batches: vec![append(t.id, 0, 3, 0, 10)],
     };
-    store.commit_object(&commit).await.expect("commit").into_iter().for_each(|r| assert_eq!(r.expect("batch"), 0));
+    let out = store.commit_object(&commit).await.expect("commit");
+    out.into_iter().for_each(|r| assert_eq!(r.expect("batch"), Appended::New(0)));
     t
 }
 
@@ -50,6 +67,81 @@ pub async fn run(store: &dyn MetadataStore) {
     all_offsets(store).await;
     retention(store).await;
     swapping_rows(store).await;
+    idempotent_producers(store).await;
+}
+
+/// Producer state is checked and advanced inside the commit: retries are
+/// answered with the original offsets, gaps and old epochs are refused,
+/// and the state persists from one commit (one broker) to the next.
+async fn idempotent_producers(store: &dyn MetadataStore) {
+    let t = topic("idempotent", 2);
+    store.create_topic(&t).await.expect("create");
+    let object = |key: &str, batches| ObjectCommit {
+        object_key: key.into(),
+        size_bytes: 100,
+        node_id: 1,
+        created_ms: 1,
+        batches,
+    };
+    let first = object(
+        "idem/1",
+        vec![
+            idempotent(t.id, 0, 42, 0, 0, 3),
+            idempotent(t.id, 1, 42, 0, 0, 1),
+            // In the same object: a retry of the first batch, then the next.
+            idempotent(t.id, 0, 42, 0, 0, 3),
+            idempotent(t.id, 0, 42, 0, 3, 2),
+            append(t.id, 0, 4, 0, 1),
+        ],
+    );
+    let out = store.commit_object(&first).await.expect("commit");
+    assert_eq!(out[0].as_ref().expect("new"), &Appended::New(0));
+    assert_eq!(out[1].as_ref().expect("p1"), &Appended::New(0));
+    assert_eq!(out[2].as_ref().expect("duplicate"), &Appended::Duplicate(0));
+    assert_eq!(out[3].as_ref().expect("next"), &Appended::New(3));
+    assert_eq!(out[4].as_ref().expect("plain"), &Appended::New(5));
+
+    // A later commit (any broker) sees the stored state.
+    let second = object(
+        "idem/2",
+        vec![
+            idempotent(t.id, 0, 42, 0, 3, 2),
+            idempotent(t.id, 0, 42, 0, 9, 1),
+            idempotent(t.id, 0, 42, 0, 5, 1),
+            idempotent(t.id, 1, 41, 0, 7, 1),
+        ],
+    );
+    let out = store.commit_object(&second).await.expect("commit 2");
+    assert_eq!(out[0].as_ref().expect("retry across commits"), &Appended::Duplicate(3));
+    assert!(matches!(
+        out[1],
+        Err(MetaError::Sequence { producer_id: 42, error: SequenceError::OutOfOrder { expected: 5, got: 9 } })
+    ));
+    assert_eq!(out[2].as_ref().expect("in order"), &Appended::New(9));
+    assert_eq!(out[3].as_ref().expect("an unknown producer starts anywhere"), &Appended::New(1));
+
+    // A bumped epoch restarts at 0 and fences the old one.
+    let third = object(
+        "idem/3",
+        vec![idempotent(t.id, 0, 42, 1, 0, 1), idempotent(t.id, 0, 42, 0, 6, 1), idempotent(t.id, 0, 42, 1, 1, 1)],
+    );
+    let out = store.commit_object(&third).await.expect("commit 3");
+    assert_eq!(out[0].as_ref().expect("new epoch"), &Appended::New(10));
+    assert!(matches!(
+        out[1],
+        Err(MetaError::Sequence { error: SequenceError::InvalidEpoch { batch: 0, current: 1 }, .. })
+    ));
+    assert_eq!(out[2].as_ref().expect("next in new epoch"), &Appended::New(11));
+    // Duplicates and refusals take no offsets and write no rows.
+    assert_eq!(store.partition_offsets(t.id, 0).await.expect("offsets").next_offset, 12);
+    let rows = store.index_rows(t.id, 0, 0, 100).await.expect("rows");
+    assert_eq!(rows.iter().map(|r| r.base_offset).collect::<Vec<_>>(), vec![0, 3, 5, 9, 10, 11]);
+
+    // Expired state is forgotten: the producer may start anywhere again.
+    assert_eq!(store.expire_producers(1).await.expect("nothing older"), 0);
+    assert_eq!(store.expire_producers(2).await.expect("expire"), 3);
+    let fourth = object("idem/4", vec![idempotent(t.id, 0, 42, 1, 50, 1)]);
+    assert_eq!(store.commit_object(&fourth).await.expect("commit 4")[0].as_ref().expect("new"), &Appended::New(12));
 }
 
 async fn swapping_rows(store: &dyn MetadataStore) {
@@ -238,10 +330,14 @@ async fn offsets_and_index(store: &dyn MetadataStore) {
     };
     let out = store.commit_object(&commit).await.expect("commit");
     assert_eq!(out.len(), 4);
-    assert_eq!(out[0].as_ref().expect("p0 first"), &0);
-    assert_eq!(out[1].as_ref().expect("p1"), &0);
+    assert_eq!(out[0].as_ref().expect("p0 first"), &Appended::New(0));
+    assert_eq!(out[1].as_ref().expect("p1"), &Appended::New(0));
     assert!(matches!(out[2], Err(MetaError::PartitionNotFound { .. })));
-    assert_eq!(out[3].as_ref().expect("p0 second"), &5, "commit order is offset order within a partition");
+    assert_eq!(
+        out[3].as_ref().expect("p0 second"),
+        &Appended::New(5),
+        "commit order is offset order within a partition"
+    );
 
     let commit2 = ObjectCommit {
         object_key: "bb/obj-2".into(),
@@ -250,7 +346,7 @@ async fn offsets_and_index(store: &dyn MetadataStore) {
         created_ms: 6,
         batches: vec![append(t.id, 0, 1, 0, 200)],
     };
-    assert_eq!(store.commit_object(&commit2).await.expect("commit 2")[0].as_ref().expect("ok"), &8);
+    assert_eq!(store.commit_object(&commit2).await.expect("commit 2")[0].as_ref().expect("ok"), &Appended::New(8));
 
     let o = store.partition_offsets(t.id, 0).await.expect("offsets");
     assert_eq!((o.log_start_offset, o.next_offset, o.max_timestamp), (0, 9, 200));

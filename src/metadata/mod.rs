@@ -18,6 +18,8 @@ use async_trait::async_trait;
 use thiserror::Error;
 use uuid::Uuid;
 
+use crate::producer::{ProducerBatch, SequenceError};
+
 pub mod bounded;
 pub mod conformance;
 pub mod postgres;
@@ -35,6 +37,8 @@ pub enum MetaError {
     Unavailable { operation: &'static str, detail: String },
     #[error("metadata store did not answer {operation} within {after_ms} ms; it may or may not have taken effect")]
     TimedOut { operation: &'static str, after_ms: u64 },
+    #[error("producer {producer_id}: {error}")]
+    Sequence { producer_id: i64, error: SequenceError },
     #[error("metadata store holds inconsistent data: {detail}")]
     Corrupt { detail: String },
 }
@@ -59,6 +63,40 @@ pub struct BatchAppend {
     pub position: u64,
     pub length: u32,
     pub max_timestamp: i64,
+    /// The producer fields of the batch; checked against the partition's
+    /// producer state when the producer is idempotent.
+    pub producer: ProducerBatch,
+}
+
+/// What happened to one batch of a committed object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// Given offsets from this base offset.
+    New(i64),
+    /// A retry of a batch an idempotent producer already stored at this
+    /// base offset; nothing new was stored.
+    Duplicate(i64),
+}
+
+impl Appended {
+    pub fn base_offset(&self) -> i64 {
+        match *self {
+            Appended::New(o) | Appended::Duplicate(o) => o,
+        }
+    }
+}
+
+/// The outcome of one batch of [`MetadataStore::commit_object`].
+pub type BatchOutcome = Result<Appended, MetaError>;
+
+/// A producer's stored state (epoch, encoded batches), or the empty state
+/// of a producer never seen; shared by the stores.
+pub(crate) fn decode_producer(stored: Option<(i16, String)>) -> Result<crate::producer::ProducerState, MetaError> {
+    match stored {
+        None => Ok(crate::producer::ProducerState::default()),
+        Some((epoch, batches)) => crate::producer::ProducerState::decode(epoch, &batches)
+            .ok_or_else(|| MetaError::Corrupt { detail: format!("producer state batches {batches:?}") }),
+    }
 }
 
 /// Everything one flush commits, in one transaction.
@@ -167,11 +205,15 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     async fn list_topics(&self) -> Result<Vec<TopicRecord>, MetaError>;
 
-    /// In ONE transaction: for each batch in order, advance its partition's
-    /// next offset by the batch's offset count and insert its index row;
-    /// record the object. Returns each batch's base offset, or the error for
-    /// a batch whose partition no longer exists (the others still commit).
-    async fn commit_object(&self, commit: &ObjectCommit) -> Result<Vec<Result<i64, MetaError>>, MetaError>;
+    /// In ONE transaction: for each batch in order, check an idempotent
+    /// producer's batch against the partition's producer state
+    /// ([`crate::producer`]), then advance the partition's next offset by
+    /// the batch's offset count, insert its index row and advance the
+    /// producer state; record the object. Returns each batch's outcome: new
+    /// offsets, the offsets of the original for a retried batch, or the
+    /// error for a refused batch or a partition that no longer exists (the
+    /// others still commit).
+    async fn commit_object(&self, commit: &ObjectCommit) -> Result<Vec<BatchOutcome>, MetaError>;
 
     async fn partition_offsets(&self, topic_id: Uuid, partition: i32) -> Result<PartitionOffsets, MetaError>;
 
@@ -251,6 +293,10 @@ pub trait MetadataStore: Send + Sync + 'static {
         moves: &[RowMove],
         segment: &SegmentRecord,
     ) -> Result<bool, MetaError>;
+
+    /// Forgets idempotent-producer state not updated since `before_ms`
+    /// (Kafka's producer.id.expiration.ms); returns how many states went.
+    async fn expire_producers(&self, before_ms: i64) -> Result<u64, MetaError>;
 
     /// Offsets of every partition of every topic, to refresh what a broker
     /// caches after it may have missed changes.

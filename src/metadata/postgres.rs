@@ -15,7 +15,8 @@
 //! reconnects with backoff when it breaks, and reports [`Change::Resync`]
 //! after every (re)connect so the broker reloads whatever it may have missed.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,14 +29,17 @@ use tokio_postgres::{AsyncMessage, NoTls};
 use tracing::{info, warn};
 use uuid::Uuid;
 
+use crate::producer::{ProducerState, Verdict};
+
 use super::{
-    BrokerRecord, Change, CommittedOffset, GroupRecord, IndexRow, MetaError, MetadataStore, ObjectCommit,
-    PartitionOffsets, RowMove, SegmentRecord, TopicRecord,
+    decode_producer, Appended, BatchOutcome, BrokerRecord, Change, CommittedOffset, GroupRecord, IndexRow, MetaError,
+    MetadataStore, ObjectCommit, PartitionOffsets, RowMove, SegmentRecord, TopicRecord,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_initial.sql")),
     (2, include_str!("../../migrations/postgres/0002_brokers.sql")),
+    (3, include_str!("../../migrations/postgres/0003_producer_state.sql")),
 ];
 /// Arbitrary, fixed: the advisory lock taken while migrating.
 const MIGRATION_LOCK_KEY: i64 = 0x5348_4d49_4752; // "SHMIGR"
@@ -236,7 +240,7 @@ impl MetadataStore for PostgresStore {
         load_topics(&c).await.map_err(unavailable("list_topics"))
     }
 
-    async fn commit_object(&self, commit: &ObjectCommit) -> Result<Vec<Result<i64, MetaError>>, MetaError> {
+    async fn commit_object(&self, commit: &ObjectCommit) -> Result<Vec<BatchOutcome>, MetaError> {
         let e = unavailable("commit_object");
         let mut c = self.client("commit_object").await?;
         let tx = c.transaction().await.map_err(&e)?;
@@ -254,10 +258,53 @@ impl MetadataStore for PostgresStore {
             )
             .await
             .map_err(&e)?;
+        let lock_partition = tx
+            .prepare_cached("SELECT 1 FROM partitions WHERE topic_id = $1 AND partition = $2 FOR UPDATE")
+            .await
+            .map_err(&e)?;
+        let load_producer = tx
+            .prepare_cached(
+                "SELECT producer_epoch, batches FROM producer_state \
+                 WHERE topic_id = $1 AND partition = $2 AND producer_id = $3 FOR UPDATE",
+            )
+            .await
+            .map_err(&e)?;
         let mut outcomes = Vec::with_capacity(commit.batches.len());
         // The newest offsets of each partition advanced, for the NOTIFY.
         let mut advanced: BTreeMap<(Uuid, i32), PartitionOffsets> = BTreeMap::new();
+        let mut producers: HashMap<(Uuid, i32, i64), ProducerState> = HashMap::new();
         for b in &commit.batches {
+            let producer_key = (b.topic_id, b.partition, b.producer.producer_id);
+            if b.producer.is_idempotent() {
+                let state = match producers.entry(producer_key) {
+                    Entry::Occupied(o) => o.into_mut(),
+                    Entry::Vacant(v) => {
+                        // Lock the partition first: a concurrent commit of
+                        // another broker for this partition then finishes
+                        // before the state is read, so both cannot accept the
+                        // same sequence (the state row may not exist yet, and
+                        // a missing row cannot be locked).
+                        tx.execute(&lock_partition, &[&b.topic_id, &b.partition]).await.map_err(&e)?;
+                        let row = tx
+                            .query_opt(&load_producer, &[&b.topic_id, &b.partition, &b.producer.producer_id])
+                            .await
+                            .map_err(&e)?;
+                        let stored = row.map(|r| (r.get::<_, i16>(0), r.get::<_, String>(1)));
+                        v.insert(decode_producer(stored)?)
+                    }
+                };
+                match state.check(&b.producer) {
+                    Verdict::Append => {}
+                    Verdict::Duplicate { base_offset } => {
+                        outcomes.push(Ok(Appended::Duplicate(base_offset)));
+                        continue;
+                    }
+                    Verdict::Refuse(error) => {
+                        outcomes.push(Err(MetaError::Sequence { producer_id: b.producer.producer_id, error }));
+                        continue;
+                    }
+                }
+            }
             let count = i64::from(b.offset_count);
             let row =
                 tx.query_opt(&advance, &[&b.topic_id, &b.partition, &count, &b.max_timestamp]).await.map_err(&e)?;
@@ -293,7 +340,29 @@ impl MetadataStore for PostgresStore {
             )
             .await
             .map_err(&e)?;
-            outcomes.push(Ok(base_offset));
+            if let Some(state) = producers.get_mut(&producer_key) {
+                state.record(&b.producer, base_offset);
+            }
+            outcomes.push(Ok(Appended::New(base_offset)));
+        }
+        if !producers.is_empty() {
+            let save = tx
+                .prepare_cached(
+                    "INSERT INTO producer_state (topic_id, partition, producer_id, producer_epoch, batches, updated_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (topic_id, partition, producer_id) DO UPDATE SET \
+                     producer_epoch = excluded.producer_epoch, batches = excluded.batches, updated_ms = excluded.updated_ms",
+                )
+                .await
+                .map_err(&e)?;
+            for ((topic_id, partition, producer_id), state) in &producers {
+                let Some(epoch) = state.epoch else { continue };
+                tx.execute(
+                    &save,
+                    &[topic_id, partition, producer_id, &epoch, &state.encode_batches(), &commit.created_ms],
+                )
+                .await
+                .map_err(&e)?;
+            }
         }
         tx.execute(
             "INSERT INTO objects (object_key, size_bytes, node_id, created_ms) VALUES ($1, $2, $3, $4)",
@@ -575,6 +644,13 @@ impl MetadataStore for PostgresStore {
         Ok(true)
     }
 
+    async fn expire_producers(&self, before_ms: i64) -> Result<u64, MetaError> {
+        let c = self.client("expire_producers").await?;
+        c.execute("DELETE FROM producer_state WHERE updated_ms < $1", &[&before_ms])
+            .await
+            .map_err(unavailable("expire_producers"))
+    }
+
     async fn all_partition_offsets(&self) -> Result<Vec<(Uuid, i32, PartitionOffsets)>, MetaError> {
         let c = self.client("all_partition_offsets").await?;
         let rows = c
@@ -838,6 +914,12 @@ mod tests {
             position: 0,
             length: 10,
             max_timestamp,
+            producer: crate::producer::ProducerBatch {
+                producer_id: -1,
+                producer_epoch: -1,
+                base_sequence: -1,
+                offset_count,
+            },
         };
         let commit = ObjectCommit {
             object_key: "feed/1".into(),

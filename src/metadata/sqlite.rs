@@ -5,7 +5,8 @@
 //! mode lets proceed alongside the writer. `synchronous=FULL` makes every
 //! commit durable before the produce it covers is acknowledged.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -13,9 +14,11 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
+use crate::producer::{ProducerState, Verdict};
+
 use super::{
-    BrokerRecord, CommittedOffset, GroupRecord, IndexRow, MetaError, MetadataStore, ObjectCommit, PartitionOffsets,
-    RowMove, SegmentRecord, TopicRecord,
+    decode_producer, Appended, BatchOutcome, BrokerRecord, CommittedOffset, GroupRecord, IndexRow, MetaError,
+    MetadataStore, ObjectCommit, PartitionOffsets, RowMove, SegmentRecord, TopicRecord,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -23,6 +26,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../../migrations/sqlite/0002_producer_ids.sql")),
     (3, include_str!("../../migrations/sqlite/0003_groups.sql")),
     (4, include_str!("../../migrations/sqlite/0004_brokers.sql")),
+    (5, include_str!("../../migrations/sqlite/0005_producer_state.sql")),
 ];
 const READERS: usize = 4;
 
@@ -225,12 +229,13 @@ impl MetadataStore for SqliteStore {
         self.read(|conn| load_topics(conn).map_err(unavailable("list_topics"))).await
     }
 
-    async fn commit_object(&self, commit: &ObjectCommit) -> Result<Vec<Result<i64, MetaError>>, MetaError> {
+    async fn commit_object(&self, commit: &ObjectCommit) -> Result<Vec<BatchOutcome>, MetaError> {
         let commit = commit.clone();
         self.write(move |conn| {
             let err = unavailable("commit_object");
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
             let mut outcomes = Vec::with_capacity(commit.batches.len());
+            let mut producers: HashMap<(Uuid, i32, i64), ProducerState> = HashMap::new();
             {
                 let mut advance = tx
                     .prepare_cached(
@@ -244,8 +249,40 @@ impl MetadataStore for SqliteStore {
                          max_timestamp, running_max_ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     )
                     .map_err(&err)?;
+                let mut load_producer = tx
+                    .prepare_cached(
+                        "SELECT producer_epoch, batches FROM producer_state \
+                         WHERE topic_id = ?1 AND partition = ?2 AND producer_id = ?3",
+                    )
+                    .map_err(&err)?;
                 for b in &commit.batches {
                     let id = b.topic_id.as_bytes().to_vec();
+                    let producer_key = (b.topic_id, b.partition, b.producer.producer_id);
+                    if b.producer.is_idempotent() {
+                        let state = match producers.entry(producer_key) {
+                            Entry::Occupied(o) => o.into_mut(),
+                            Entry::Vacant(v) => {
+                            let stored: Option<(i16, String)> = load_producer
+                                .query_row(params![id, b.partition, b.producer.producer_id], |r| {
+                                    Ok((r.get(0)?, r.get(1)?))
+                                })
+                                .optional()
+                                .map_err(&err)?;
+                            v.insert(decode_producer(stored)?)
+                            }
+                        };
+                        match state.check(&b.producer) {
+                            Verdict::Append => {}
+                            Verdict::Duplicate { base_offset } => {
+                                outcomes.push(Ok(Appended::Duplicate(base_offset)));
+                                continue;
+                            }
+                            Verdict::Refuse(error) => {
+                                outcomes.push(Err(MetaError::Sequence { producer_id: b.producer.producer_id, error }));
+                                continue;
+                            }
+                        }
+                    }
                     let advanced: Option<(i64, i64)> = advance
                         .query_row(params![id, b.partition, b.offset_count, b.max_timestamp], |r| Ok((r.get(0)?, r.get(1)?)))
                         .optional()
@@ -268,7 +305,30 @@ impl MetadataStore for SqliteStore {
                             running_max_ts
                         ])
                         .map_err(&err)?;
-                    outcomes.push(Ok(base_offset));
+                    if let Some(state) = producers.get_mut(&producer_key) {
+                        state.record(&b.producer, base_offset);
+                    }
+                    outcomes.push(Ok(Appended::New(base_offset)));
+                }
+                let mut save_producer = tx
+                    .prepare_cached(
+                        "INSERT INTO producer_state (topic_id, partition, producer_id, producer_epoch, batches, updated_ms) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (topic_id, partition, producer_id) DO UPDATE SET \
+                         producer_epoch = excluded.producer_epoch, batches = excluded.batches, updated_ms = excluded.updated_ms",
+                    )
+                    .map_err(&err)?;
+                for ((topic_id, partition, producer_id), state) in &producers {
+                    let Some(epoch) = state.epoch else { continue };
+                    save_producer
+                        .execute(params![
+                            topic_id.as_bytes().to_vec(),
+                            partition,
+                            producer_id,
+                            epoch,
+                            state.encode_batches(),
+                            commit.created_ms
+                        ])
+                        .map_err(&err)?;
                 }
             }
             tx.execute(
@@ -594,6 +654,16 @@ impl MetadataStore for SqliteStore {
             .map_err(&err)?;
             tx.commit().map_err(&err)?;
             Ok(true)
+        })
+        .await
+    }
+
+    async fn expire_producers(&self, before_ms: i64) -> Result<u64, MetaError> {
+        self.write(move |conn| {
+            let n = conn
+                .execute("DELETE FROM producer_state WHERE updated_ms < ?1", [before_ms])
+                .map_err(unavailable("expire_producers"))?;
+            Ok(n as u64)
         })
         .await
     }

@@ -18,6 +18,7 @@ pub const REQUEST_SECONDS: &str = "streamhouse_server_request_duration_seconds";
 pub const BYTES_IN_TOTAL: &str = "streamhouse_produce_bytes_in_total";
 pub const RECORDS_IN_TOTAL: &str = "streamhouse_produce_records_in_total";
 pub const BATCHES_REJECTED_TOTAL: &str = "streamhouse_produce_batches_rejected_total";
+pub const PRODUCER_DUPLICATES_TOTAL: &str = "streamhouse_producer_duplicate_batches_total";
 pub const PRODUCE_TIMEOUTS_TOTAL: &str = "streamhouse_produce_timeouts_total";
 pub const BYTES_OUT_TOTAL: &str = "streamhouse_fetch_bytes_out_total";
 // Writer.
@@ -90,6 +91,10 @@ fn describe() {
     describe_counter!(BYTES_IN_TOTAL, Unit::Bytes, "Record batch bytes accepted by Produce");
     describe_counter!(RECORDS_IN_TOTAL, "Records accepted by Produce");
     describe_counter!(BATCHES_REJECTED_TOTAL, "Produced batches refused, by Kafka error name");
+    describe_counter!(
+        PRODUCER_DUPLICATES_TOTAL,
+        "Retried batches of idempotent producers answered with their original offsets and not stored again"
+    );
     describe_counter!(
         PRODUCE_TIMEOUTS_TOTAL,
         "Produced batches answered REQUEST_TIMED_OUT because their flush outlasted timeout_ms"

@@ -6,6 +6,7 @@
 use crate::log::LogError;
 use crate::metadata::MetaError;
 use crate::object_store::StoreError;
+use crate::producer::SequenceError;
 use crate::protocol::batch::BatchError;
 
 /// The subset of Kafka's error codes that StreamHouse returns.
@@ -47,6 +48,8 @@ pub enum ErrorCode {
     TransactionalIdAuthorizationFailed = 53,
     UnsupportedForMessageFormat = 43,
     PolicyViolation = 44,
+    OutOfOrderSequenceNumber = 45,
+    InvalidProducerEpoch = 47,
     KafkaStorageError = 56,
     NonEmptyGroup = 68,
     GroupIdNotFound = 69,
@@ -113,6 +116,8 @@ impl From<&MetaError> for ErrorCode {
             // The outcome is unknown: the retriable "timed out", as Kafka
             // answers when it cannot tell whether a write completed.
             MetaError::TimedOut { .. } => ErrorCode::RequestTimedOut,
+            MetaError::Sequence { error: SequenceError::OutOfOrder { .. }, .. } => ErrorCode::OutOfOrderSequenceNumber,
+            MetaError::Sequence { error: SequenceError::InvalidEpoch { .. }, .. } => ErrorCode::InvalidProducerEpoch,
         }
     }
 }
@@ -171,6 +176,8 @@ mod tests {
             (ErrorCode::InvalidReplicationFactor, 38),
             (ErrorCode::InvalidConfig, 40),
             (ErrorCode::InvalidRequest, 42),
+            (ErrorCode::OutOfOrderSequenceNumber, 45),
+            (ErrorCode::InvalidProducerEpoch, 47),
             (ErrorCode::KafkaStorageError, 56),
             (ErrorCode::UnsupportedCompressionType, 76),
             (ErrorCode::InvalidRecord, 87),

@@ -207,7 +207,8 @@ async fn collect_garbage(ctx: Arc<Context>) {
 const RETENTION_OWNER_KEY: &str = "__streamhouse_retention";
 
 /// Retention passes, on one live broker at a time (advancing the log start
-/// is idempotent, so a brief overlap while brokers come and go is harmless).
+/// is idempotent, so a brief overlap while brokers come and go is harmless);
+/// each pass also forgets idle idempotent-producer state.
 async fn enforce_retention(ctx: Arc<Context>) {
     let every = Duration::from_millis(ctx.config.log_retention_check_interval_ms);
     loop {
@@ -230,6 +231,16 @@ async fn enforce_retention(ctx: Arc<Context>) {
                             "retention pass failed for a partition; retrying next interval");
                     }
                 }
+            }
+        }
+        // Idempotent-producer state expires with the same pass.
+        let before = ctx.clock.now_ms() - ctx.config.producer_id_expiration_ms;
+        match ctx.meta.expire_producers(before).await {
+            Ok(0) => {}
+            Ok(n) => info!(expired = n, "forgot idle idempotent producers"),
+            Err(e) => {
+                failed += 1;
+                warn!(error = %e, "cannot expire idle producer state; retrying next interval");
             }
         }
         let outcome = if failed == 0 { "ok" } else { "failed" };

@@ -125,6 +125,10 @@ pub struct Args {
     /// they fill half a segment).
     #[arg(long, env = "STREAMHOUSE_MERGE_BATCHES_MIN", default_value_t = 64)]
     pub merge_batches_min: usize,
+    /// An idempotent producer's state on a partition is forgotten after this
+    /// long without a write (Kafka's producer.id.expiration.ms).
+    #[arg(long, env = "STREAMHOUSE_PRODUCER_ID_EXPIRATION_MS", default_value_t = 86_400_000)]
+    pub producer_id_expiration_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,6 +179,7 @@ pub struct Config {
     pub log_retention_check_interval_ms: u64,
     pub merge_interval_ms: u64,
     pub merge: crate::log::merge::MergePolicy,
+    pub producer_id_expiration_ms: i64,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -292,6 +297,7 @@ impl Config {
         at_least("--log-retention-ms", a.log_retention_ms, -1, "-1 or more")?;
         at_least("--log-retention-bytes", a.log_retention_bytes, -1, "-1 or more")?;
         at_least("--log-retention-check-interval-ms", a.log_retention_check_interval_ms as i64, 10, "at least 10")?;
+        at_least("--producer-id-expiration-ms", a.producer_id_expiration_ms, 1, "1 or more")?;
         at_least("--merge-interval-ms", a.merge_interval_ms as i64, 10, "at least 10")?;
         at_least("--merge-segment-bytes-max", a.merge_segment_bytes_max as i64, 1024, "at least 1024")?;
         at_least("--merge-batches-min", a.merge_batches_min as i64, 2, "at least 2")?;
@@ -338,6 +344,7 @@ impl Config {
                 segment_bytes_max: a.merge_segment_bytes_max,
                 rows_min: a.merge_batches_min,
             },
+            producer_id_expiration_ms: a.producer_id_expiration_ms,
         })
     }
 }

@@ -3,8 +3,9 @@
 //! are unique across restarts and brokers. A producer re-initialising with
 //! its current id and epoch (KIP-360, v3+) gets the epoch bumped.
 //!
-//! Transactional ids are refused until the transaction coordinator exists;
-//! sequence-number deduplication also arrives with it.
+//! Their batches are deduplicated by sequence number when committed (see
+//! [`crate::producer`]). Transactional ids are refused until the
+//! transaction coordinator exists.
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 

@@ -26,3 +26,4 @@ pub mod producer;
 pub mod protocol;
 pub mod server;
 pub mod topics;
+pub mod txn;

@@ -50,6 +50,10 @@ pub enum ErrorCode {
     PolicyViolation = 44,
     OutOfOrderSequenceNumber = 45,
     InvalidProducerEpoch = 47,
+    InvalidTxnState = 48,
+    InvalidProducerIdMapping = 49,
+    InvalidTransactionTimeout = 50,
+    ConcurrentTransactions = 51,
     KafkaStorageError = 56,
     NonEmptyGroup = 68,
     GroupIdNotFound = 69,
@@ -64,6 +68,7 @@ pub enum ErrorCode {
     UnsupportedAssignor = 112,
     StaleMemberEpoch = 113,
     InvalidRecord = 87,
+    ProducerFenced = 90,
 }
 
 impl ErrorCode {
@@ -85,6 +90,7 @@ impl ErrorCode {
                 | ErrorCode::NotEnoughReplicas
                 | ErrorCode::KafkaStorageError
                 | ErrorCode::UnknownTopicId
+                | ErrorCode::ConcurrentTransactions
         )
     }
 }
@@ -178,6 +184,11 @@ mod tests {
             (ErrorCode::InvalidRequest, 42),
             (ErrorCode::OutOfOrderSequenceNumber, 45),
             (ErrorCode::InvalidProducerEpoch, 47),
+            (ErrorCode::InvalidTxnState, 48),
+            (ErrorCode::InvalidProducerIdMapping, 49),
+            (ErrorCode::InvalidTransactionTimeout, 50),
+            (ErrorCode::ConcurrentTransactions, 51),
+            (ErrorCode::ProducerFenced, 90),
             (ErrorCode::KafkaStorageError, 56),
             (ErrorCode::UnsupportedCompressionType, 76),
             (ErrorCode::InvalidRecord, 87),

@@ -8,6 +8,7 @@
 //! - [`names`]: topic name rules.
 
 pub mod batch;
+pub mod control;
 pub mod error_code;
 pub mod names;
 pub mod records;

@@ -307,10 +307,19 @@ async fn resync(ctx: &Context) -> Result<(), MetaError> {
     let stored = ctx.meta.list_topics().await?;
     let stored_ids: std::collections::HashSet<_> = stored.iter().map(|t| t.id).collect();
     for t in ctx.topics.all() {
-        if !stored_ids.contains(&t.record.id) {
-            info!(topic = %t.record.name, "topic gone from the metadata store; forgotten");
-            ctx.log.remove_topic(&t.record);
-            ctx.topics.remove(&t.record.name);
+        if stored_ids.contains(&t.record.id) {
+            continue;
+        }
+        // The list may predate a topic this broker created meanwhile:
+        // forget a topic only once the store confirms it is gone.
+        match ctx.meta.partition_offsets(t.record.id, 0).await {
+            Err(MetaError::PartitionNotFound { .. }) => {
+                info!(topic = %t.record.name, "topic gone from the metadata store; forgotten");
+                ctx.log.remove_topic(&t.record);
+                ctx.topics.remove(&t.record.name);
+            }
+            Ok(_) => {}
+            Err(e) => return Err(e),
         }
     }
     for t in stored {

@@ -15,6 +15,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use crate::txn::{TxnMetadata, TxnState};
+
 use super::{
     BatchOutcome, BrokerRecord, Change, CommittedOffset, GroupRecord, IndexRow, MetaError, MetadataStore, ObjectCommit,
     PartitionOffsets, RowMove, SegmentRecord, TopicRecord,
@@ -153,6 +155,23 @@ impl<S: MetadataStore> MetadataStore for Bounded<S> {
         self.run("swap_index_rows", self.inner.swap_index_rows(topic_id, partition, moves, segment)).await
     }
 
+    async fn load_transaction(&self, transactional_id: &str) -> Result<Option<TxnMetadata>, MetaError> {
+        self.run("load_transaction", self.inner.load_transaction(transactional_id)).await
+    }
+
+    async fn list_transactions(&self) -> Result<Vec<TxnMetadata>, MetaError> {
+        self.run("list_transactions", self.inner.list_transactions()).await
+    }
+
+    async fn save_transaction(
+        &self,
+        txn: &TxnMetadata,
+        expected: Option<(i64, i16, TxnState)>,
+        open: &[(Uuid, i32)],
+    ) -> Result<bool, MetaError> {
+        self.run("save_transaction", self.inner.save_transaction(txn, expected, open)).await
+    }
+
     async fn expire_producers(&self, before_ms: i64) -> Result<u64, MetaError> {
         self.run("expire_producers", self.inner.expire_producers(before_ms)).await
     }
@@ -255,6 +274,20 @@ mod tests {
             unreachable!()
         }
         async fn expire_producers(&self, _: i64) -> Result<u64, MetaError> {
+            unreachable!()
+        }
+        async fn load_transaction(&self, _: &str) -> Result<Option<TxnMetadata>, MetaError> {
+            unreachable!()
+        }
+        async fn list_transactions(&self) -> Result<Vec<TxnMetadata>, MetaError> {
+            unreachable!()
+        }
+        async fn save_transaction(
+            &self,
+            _: &TxnMetadata,
+            _: Option<(i64, i16, TxnState)>,
+            _: &[(Uuid, i32)],
+        ) -> Result<bool, MetaError> {
             unreachable!()
         }
         async fn all_partition_offsets(&self) -> Result<Vec<(Uuid, i32, PartitionOffsets)>, MetaError> {

@@ -68,6 +68,38 @@ pub async fn run(store: &dyn MetadataStore) {
     retention(store).await;
     swapping_rows(store).await;
     idempotent_producers(store).await;
+    transactions(store).await;
+}
+
+/// Coordinator state saves only over the state it was decided from, so a
+/// stale coordinator cannot overwrite a newer decision.
+async fn transactions(store: &dyn MetadataStore) {
+    use crate::txn::{TxnMetadata, TxnState};
+    let t = topic("txn-data", 2);
+    store.create_topic(&t).await.expect("create");
+    assert_eq!(store.load_transaction("app-1").await.expect("load"), None);
+    let mut m = TxnMetadata::new("app-1", 500, 60_000, 1);
+    assert!(store.save_transaction(&m, None, &[]).await.expect("insert"));
+    assert!(!store.save_transaction(&m, None, &[]).await.expect("second insert"), "insert-only when new");
+    assert_eq!(store.load_transaction("app-1").await.expect("load").as_ref(), Some(&m));
+
+    let before = (m.producer_id, m.producer_epoch, m.state);
+    m.add(500, 0, &[("txn-data".into(), 0), ("txn-data".into(), 1)], Some("grp:1"), 2).expect("add");
+    assert!(store.save_transaction(&m, Some(before), &[(t.id, 0), (t.id, 1)]).await.expect("save"));
+    // A coordinator deciding from the old state loses.
+    let mut stale = TxnMetadata::new("app-1", 500, 60_000, 1);
+    stale.state = TxnState::Empty;
+    assert!(!store.save_transaction(&stale, Some(before), &[]).await.expect("stale save"));
+    let loaded = store.load_transaction("app-1").await.expect("load").expect("stored");
+    assert_eq!(loaded, m);
+    assert_eq!(loaded.partitions.len(), 2);
+    assert!(loaded.groups.contains("grp:1"));
+
+    let other = TxnMetadata::new("app-0", 501, 1_000, 3);
+    assert!(store.save_transaction(&other, None, &[]).await.expect("insert other"));
+    let ids: Vec<String> =
+        store.list_transactions().await.expect("list").into_iter().map(|m| m.transactional_id).collect();
+    assert_eq!(ids, ["app-0", "app-1"]);
 }
 
 /// Producer state is checked and advanced inside the commit: retries are

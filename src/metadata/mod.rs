@@ -19,6 +19,7 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use crate::producer::{ProducerBatch, SequenceError};
+use crate::txn::{TxnMetadata, TxnState};
 
 pub mod bounded;
 pub mod conformance;
@@ -297,6 +298,24 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Forgets idempotent-producer state not updated since `before_ms`
     /// (Kafka's producer.id.expiration.ms); returns how many states went.
     async fn expire_producers(&self, before_ms: i64) -> Result<u64, MetaError>;
+
+    /// A transactional id's coordinator state.
+    async fn load_transaction(&self, transactional_id: &str) -> Result<Option<TxnMetadata>, MetaError>;
+
+    /// Every transactional id's state, by id.
+    async fn list_transactions(&self) -> Result<Vec<TxnMetadata>, MetaError>;
+
+    /// In one transaction: saves `txn` if the stored state still matches
+    /// `expected` (producer id, epoch and state before this decision;
+    /// `None`: nothing stored yet), and registers `open` partitions (by
+    /// topic id) as part of its producer's open transaction. `false` when
+    /// the compare failed: another coordinator decided first.
+    async fn save_transaction(
+        &self,
+        txn: &TxnMetadata,
+        expected: Option<(i64, i16, TxnState)>,
+        open: &[(Uuid, i32)],
+    ) -> Result<bool, MetaError>;
 
     /// Offsets of every partition of every topic, to refresh what a broker
     /// caches after it may have missed changes.

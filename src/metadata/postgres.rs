@@ -30,6 +30,7 @@ use tracing::{info, warn};
 use uuid::Uuid;
 
 use crate::producer::{ProducerState, Verdict};
+use crate::txn::{TxnMetadata, TxnState};
 
 use super::{
     decode_producer, Appended, BatchOutcome, BrokerRecord, Change, CommittedOffset, GroupRecord, IndexRow, MetaError,
@@ -40,6 +41,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/postgres/0001_initial.sql")),
     (2, include_str!("../../migrations/postgres/0002_brokers.sql")),
     (3, include_str!("../../migrations/postgres/0003_producer_state.sql")),
+    (4, include_str!("../../migrations/postgres/0004_transactions.sql")),
 ];
 /// Arbitrary, fixed: the advisory lock taken while migrating.
 const MIGRATION_LOCK_KEY: i64 = 0x5348_4d49_4752; // "SHMIGR"
@@ -644,6 +646,91 @@ impl MetadataStore for PostgresStore {
         Ok(true)
     }
 
+    async fn load_transaction(&self, transactional_id: &str) -> Result<Option<TxnMetadata>, MetaError> {
+        let c = self.client("load_transaction").await?;
+        let sql = format!("SELECT {TXN_COLUMNS} FROM transactions WHERE transactional_id = $1");
+        let row = c.query_opt(&sql, &[&transactional_id]).await.map_err(unavailable("load_transaction"))?;
+        row.as_ref().map(row_to_txn).transpose()
+    }
+
+    async fn list_transactions(&self) -> Result<Vec<TxnMetadata>, MetaError> {
+        let c = self.client("list_transactions").await?;
+        let sql = format!("SELECT {TXN_COLUMNS} FROM transactions ORDER BY transactional_id");
+        let rows = c.query(&sql, &[]).await.map_err(unavailable("list_transactions"))?;
+        rows.iter().map(row_to_txn).collect()
+    }
+
+    async fn save_transaction(
+        &self,
+        txn: &TxnMetadata,
+        expected: Option<(i64, i16, TxnState)>,
+        open: &[(Uuid, i32)],
+    ) -> Result<bool, MetaError> {
+        let e = unavailable("save_transaction");
+        let mut c = self.client("save_transaction").await?;
+        let tx = c.transaction().await.map_err(&e)?;
+        let (partitions, groups) = (txn.encode_partitions(), txn.encode_groups());
+        let state = txn.state.name();
+        let saved = match expected {
+            None => tx
+                .execute(
+                    "INSERT INTO transactions (transactional_id, producer_id, producer_epoch, state, timeout_ms, \
+                     partitions, groups, started_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (transactional_id) DO NOTHING",
+                    &[
+                        &txn.transactional_id,
+                        &txn.producer_id,
+                        &txn.producer_epoch,
+                        &state,
+                        &txn.timeout_ms,
+                        &partitions,
+                        &groups,
+                        &txn.started_ms,
+                        &txn.updated_ms,
+                    ],
+                )
+                .await
+                .map_err(&e)?,
+            Some((pid, epoch, was)) => tx
+                .execute(
+                    "UPDATE transactions SET producer_id = $2, producer_epoch = $3, state = $4, timeout_ms = $5, \
+                     partitions = $6, groups = $7, started_ms = $8, updated_ms = $9 \
+                     WHERE transactional_id = $1 AND producer_id = $10 AND producer_epoch = $11 AND state = $12",
+                    &[
+                        &txn.transactional_id,
+                        &txn.producer_id,
+                        &txn.producer_epoch,
+                        &state,
+                        &txn.timeout_ms,
+                        &partitions,
+                        &groups,
+                        &txn.started_ms,
+                        &txn.updated_ms,
+                        &pid,
+                        &epoch,
+                        &was.name(),
+                    ],
+                )
+                .await
+                .map_err(&e)?,
+        };
+        if saved != 1 {
+            tx.rollback().await.map_err(&e)?;
+            return Ok(false);
+        }
+        for (topic_id, partition) in open {
+            tx.execute(
+                "INSERT INTO txn_open (topic_id, partition, producer_id, producer_epoch) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (topic_id, partition, producer_id) DO UPDATE SET producer_epoch = excluded.producer_epoch",
+                &[topic_id, partition, &txn.producer_id, &txn.producer_epoch],
+            )
+            .await
+            .map_err(&e)?;
+        }
+        tx.commit().await.map_err(&e)?;
+        Ok(true)
+    }
+
     async fn expire_producers(&self, before_ms: i64) -> Result<u64, MetaError> {
         let c = self.client("expire_producers").await?;
         c.execute("DELETE FROM producer_state WHERE updated_ms < $1", &[&before_ms])
@@ -731,6 +818,17 @@ impl MetadataStore for PostgresStore {
         tokio::spawn(run_change_feed(self.config.clone(), self.location.clone(), tx));
         Some(rx)
     }
+}
+
+const TXN_COLUMNS: &str =
+    "transactional_id, producer_id, producer_epoch, state, timeout_ms, partitions, groups, started_ms, updated_ms";
+
+fn row_to_txn(r: &tokio_postgres::Row) -> Result<TxnMetadata, MetaError> {
+    let id: String = r.get(0);
+    let state: String = r.get(3);
+    let (partitions, groups): (String, String) = (r.get(5), r.get(6));
+    TxnMetadata::decode(id.clone(), r.get(1), r.get(2), &state, r.get(4), &partitions, &groups, r.get(7), r.get(8))
+        .ok_or(MetaError::Corrupt { detail: format!("transaction state of {id:?}") })
 }
 
 /// NOTIFY payloads naming each advanced partition: a `P <node>` line, then

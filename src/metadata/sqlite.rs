@@ -15,6 +15,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
 use crate::producer::{ProducerState, Verdict};
+use crate::txn::{TxnMetadata, TxnState};
 
 use super::{
     decode_producer, Appended, BatchOutcome, BrokerRecord, CommittedOffset, GroupRecord, IndexRow, MetaError,
@@ -27,6 +28,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../migrations/sqlite/0003_groups.sql")),
     (4, include_str!("../../migrations/sqlite/0004_brokers.sql")),
     (5, include_str!("../../migrations/sqlite/0005_producer_state.sql")),
+    (6, include_str!("../../migrations/sqlite/0006_transactions.sql")),
 ];
 const READERS: usize = 4;
 
@@ -658,6 +660,99 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
+    async fn load_transaction(&self, transactional_id: &str) -> Result<Option<TxnMetadata>, MetaError> {
+        let id = transactional_id.to_string();
+        self.read(move |conn| {
+            let err = unavailable("load_transaction");
+            let sql = format!("SELECT {TXN_COLUMNS} FROM transactions WHERE transactional_id = ?1");
+            let row = conn.query_row(&sql, [&id], row_to_txn_parts).optional().map_err(&err)?;
+            row.map(txn_from_parts).transpose()
+        })
+        .await
+    }
+
+    async fn list_transactions(&self) -> Result<Vec<TxnMetadata>, MetaError> {
+        self.read(|conn| {
+            let err = unavailable("list_transactions");
+            let sql = format!("SELECT {TXN_COLUMNS} FROM transactions ORDER BY transactional_id");
+            let mut stmt = conn.prepare(&sql).map_err(&err)?;
+            let rows = stmt.query_map([], row_to_txn_parts).map_err(&err)?;
+            let parts = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&err)?;
+            parts.into_iter().map(txn_from_parts).collect()
+        })
+        .await
+    }
+
+    async fn save_transaction(
+        &self,
+        txn: &TxnMetadata,
+        expected: Option<(i64, i16, TxnState)>,
+        open: &[(Uuid, i32)],
+    ) -> Result<bool, MetaError> {
+        let txn = txn.clone();
+        let open = open.to_vec();
+        self.write(move |conn| {
+            let err = unavailable("save_transaction");
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
+            let (partitions, groups) = (txn.encode_partitions(), txn.encode_groups());
+            let saved = match expected {
+                None => tx
+                    .execute(
+                        "INSERT INTO transactions (transactional_id, producer_id, producer_epoch, state, timeout_ms, \
+                         partitions, groups, started_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+                         ON CONFLICT (transactional_id) DO NOTHING",
+                        params![
+                            txn.transactional_id,
+                            txn.producer_id,
+                            txn.producer_epoch,
+                            txn.state.name(),
+                            txn.timeout_ms,
+                            partitions,
+                            groups,
+                            txn.started_ms,
+                            txn.updated_ms
+                        ],
+                    )
+                    .map_err(&err)?,
+                Some((pid, epoch, state)) => tx
+                    .execute(
+                        "UPDATE transactions SET producer_id = ?2, producer_epoch = ?3, state = ?4, timeout_ms = ?5, \
+                         partitions = ?6, groups = ?7, started_ms = ?8, updated_ms = ?9 \
+                         WHERE transactional_id = ?1 AND producer_id = ?10 AND producer_epoch = ?11 AND state = ?12",
+                        params![
+                            txn.transactional_id,
+                            txn.producer_id,
+                            txn.producer_epoch,
+                            txn.state.name(),
+                            txn.timeout_ms,
+                            partitions,
+                            groups,
+                            txn.started_ms,
+                            txn.updated_ms,
+                            pid,
+                            epoch,
+                            state.name()
+                        ],
+                    )
+                    .map_err(&err)?,
+            };
+            if saved != 1 {
+                return Ok(false);
+            }
+            for (topic_id, partition) in &open {
+                tx.execute(
+                    "INSERT INTO txn_open (topic_id, partition, producer_id, producer_epoch) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (topic_id, partition, producer_id) DO UPDATE SET producer_epoch = excluded.producer_epoch",
+                    params![topic_id.as_bytes().to_vec(), partition, txn.producer_id, txn.producer_epoch],
+                )
+                .map_err(&err)?;
+            }
+            tx.commit().map_err(&err)?;
+            Ok(true)
+        })
+        .await
+    }
+
     async fn expire_producers(&self, before_ms: i64) -> Result<u64, MetaError> {
         self.write(move |conn| {
             let n = conn
@@ -745,6 +840,21 @@ impl MetadataStore for SqliteStore {
 }
 
 /// Kafka cluster ids are 22-character URL-safe base64 of a random UUID.
+const TXN_COLUMNS: &str =
+    "transactional_id, producer_id, producer_epoch, state, timeout_ms, partitions, groups, started_ms, updated_ms";
+
+type TxnParts = (String, i64, i16, String, i32, String, String, i64, i64);
+
+fn row_to_txn_parts(r: &rusqlite::Row<'_>) -> rusqlite::Result<TxnParts> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+}
+
+fn txn_from_parts(p: TxnParts) -> Result<TxnMetadata, MetaError> {
+    let id = p.0.clone();
+    TxnMetadata::decode(p.0, p.1, p.2, &p.3, p.4, &p.5, &p.6, p.7, p.8)
+        .ok_or(MetaError::Corrupt { detail: format!("transaction state of {id:?}") })
+}
+
 pub(crate) fn new_cluster_id() -> String {
     base64_url(Uuid::new_v4().as_bytes())
 }

@@ -302,6 +302,70 @@ impl TxnMetadata {
     }
 }
 
+/// The stored form of a list of strings: each as `<byte length>:<text>`,
+/// so any group id round-trips.
+pub fn encode_items<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+    items.into_iter().map(|i| format!("{}:{i}", i.len())).collect()
+}
+
+/// The list [`encode_items`] wrote; `None` if the text is damaged.
+pub fn decode_items(mut s: &str) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    while !s.is_empty() {
+        let (len, rest) = s.split_once(':')?;
+        let len: usize = len.parse().ok()?;
+        let item = rest.get(..len)?;
+        out.push(item.to_string());
+        s = &rest[len..];
+    }
+    Some(out)
+}
+
+impl TxnMetadata {
+    /// The partitions in stored form.
+    pub fn encode_partitions(&self) -> String {
+        let items: Vec<String> = self.partitions.iter().map(|(t, p)| format!("{p}:{t}")).collect();
+        encode_items(items.iter().map(String::as_str))
+    }
+
+    pub fn encode_groups(&self) -> String {
+        encode_items(self.groups.iter().map(String::as_str))
+    }
+
+    /// Rebuilds the metadata from its stored columns; `None` if damaged.
+    #[allow(clippy::too_many_arguments)]
+    pub fn decode(
+        transactional_id: String,
+        producer_id: i64,
+        producer_epoch: i16,
+        state: &str,
+        timeout_ms: i32,
+        partitions: &str,
+        groups: &str,
+        started_ms: i64,
+        updated_ms: i64,
+    ) -> Option<Self> {
+        let partitions = decode_items(partitions)?
+            .into_iter()
+            .map(|item| {
+                let (p, t) = item.split_once(':')?;
+                Some((t.to_string(), p.parse().ok()?))
+            })
+            .collect::<Option<BTreeSet<_>>>()?;
+        Some(Self {
+            transactional_id,
+            producer_id,
+            producer_epoch,
+            state: TxnState::from_name(state)?,
+            timeout_ms,
+            partitions,
+            groups: decode_items(groups)?.into_iter().collect(),
+            started_ms,
+            updated_ms,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -402,6 +466,30 @@ mod tests {
         m.complete(1_102);
         assert_eq!(m.state, TxnState::CompleteAbort);
         assert_eq!(m.end(7, 0, true, 1_103), Err(ErrorCode::ProducerFenced));
+    }
+
+    #[test]
+    fn the_stored_form_round_trips_any_names() {
+        let mut m = TxnMetadata::new("tx", 7, 60_000, 5);
+        m.add(7, 0, &[p("orders", 3), p("a.b-c_d", 0)], Some("group: with spaces:and:colons"), 9).unwrap();
+        m.add(7, 0, &[], Some(""), 9).unwrap();
+        let back = TxnMetadata::decode(
+            m.transactional_id.clone(),
+            m.producer_id,
+            m.producer_epoch,
+            m.state.name(),
+            m.timeout_ms,
+            &m.encode_partitions(),
+            &m.encode_groups(),
+            m.started_ms,
+            m.updated_ms,
+        );
+        assert_eq!(back.as_ref(), Some(&m));
+        assert_eq!(decode_items(""), Some(vec![]));
+        assert_eq!(decode_items("3:ab"), None);
+        assert_eq!(decode_items("x:ab"), None);
+        assert_eq!(encode_items(["é", ""]), "2:é0:");
+        assert_eq!(decode_items("2:é0:"), Some(vec!["é".to_string(), String::new()]));
     }
 
     #[test]

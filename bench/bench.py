@@ -476,27 +476,31 @@ class E2EConsumer(threading.Thread):
                 _low, high = c.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)
                 tps.append(TopicPartition(self.topic, p, high))
             c.assign(tps)
+            # poll(), not consume(n, timeout): consume() holds the messages
+            # until it has n of them or the timeout expires, which would be
+            # added to the latency.
             warm_until = time.monotonic() + 1.0  # let the fetchers connect before the clock matters
             while time.monotonic() < warm_until:
-                self._take(c.consume(num_messages=1000, timeout=0.1))
+                self._take(c.poll(0.1))
             self.ready.set()
             while time.monotonic() < self.stop_at:
                 if self.expected is not None and self.received >= self.expected:
                     break
-                self._take(c.consume(num_messages=1000, timeout=0.05))
+                self._take(c.poll(0.05))
         finally:
             c.close()
 
-    def _take(self, msgs):
+    def _take(self, m):
+        if m is None:
+            return
         now = time.perf_counter_ns()
-        for m in msgs:
-            if m.error():
-                self.errors.append(str(m.error()))
-                continue
-            v = m.value()
-            if v is not None and len(v) >= STAMP.size:
-                self.lat_ns.append(now - STAMP.unpack_from(v)[0])
-            self.received += 1
+        if m.error():
+            self.errors.append(str(m.error()))
+            return
+        v = m.value()
+        if v is not None and len(v) >= STAMP.size:
+            self.lat_ns.append(now - STAMP.unpack_from(v)[0])
+        self.received += 1
 
     def result(self):
         lat = sorted(self.lat_ns)

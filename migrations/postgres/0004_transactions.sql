@@ -32,3 +32,7 @@ CREATE TABLE txn_aborted (
     last_offset   BIGINT NOT NULL,
     PRIMARY KEY (topic_id, partition, last_offset)
 );
+
+-- The first offset of the oldest open transaction on the partition (NULL:
+-- none); the last stable offset is this, or the next offset.
+ALTER TABLE partitions ADD COLUMN first_unstable_offset BIGINT;

@@ -124,13 +124,18 @@ impl PartitionState {
         }
     }
 
-    /// Applies offsets another broker (or retention) moved; true when the
-    /// high watermark advanced.
+    /// Applies offsets another broker (or retention, or this broker's own
+    /// commit) moved; true when the high watermark or the last stable
+    /// offset advanced.
     pub fn advance(&mut self, o: PartitionOffsets) -> bool {
-        let advanced = o.next_offset > self.offsets.next_offset;
+        let advanced =
+            o.next_offset > self.offsets.next_offset || o.last_stable_offset > self.offsets.last_stable_offset;
         self.offsets.next_offset = self.offsets.next_offset.max(o.next_offset);
         self.offsets.log_start_offset = self.offsets.log_start_offset.max(o.log_start_offset);
         self.offsets.max_timestamp = self.offsets.max_timestamp.max(o.max_timestamp);
+        // The last stable offset only moves forward, and never past the end.
+        self.offsets.last_stable_offset =
+            self.offsets.last_stable_offset.max(o.last_stable_offset).min(self.offsets.next_offset);
         if self.tail.back().is_some_and(|r| r.last_offset + 1 != self.offsets.next_offset) {
             self.tail.clear();
         }
@@ -256,7 +261,8 @@ impl Log {
     pub fn add_topic(&self, topic: &TopicRecord) {
         let mut parts = self.shared.partitions.lock().unwrap_or_else(|p| p.into_inner());
         for p in 0..topic.partitions {
-            let offsets = PartitionOffsets { log_start_offset: 0, next_offset: 0, max_timestamp: -1 };
+            let offsets =
+                PartitionOffsets { log_start_offset: 0, next_offset: 0, max_timestamp: -1, last_stable_offset: 0 };
             parts.entry((topic.id, p)).or_insert_with(|| PartitionState::new(offsets));
         }
     }
@@ -355,7 +361,15 @@ mod state_tests {
     }
 
     fn offsets(log_start: i64, next: i64) -> PartitionOffsets {
-        PartitionOffsets { log_start_offset: log_start, next_offset: next, max_timestamp: -1 }
+        PartitionOffsets { log_start_offset: log_start, next_offset: next, max_timestamp: -1, last_stable_offset: next }
+    }
+
+    /// This broker's commit as the writer applies it: the row, then the
+    /// partition's offsets as of the commit (no transaction open).
+    fn own(s: &mut PartitionState, r: IndexRow, tail_rows_max: usize) {
+        let next = r.last_offset + 1;
+        s.append_own(r, tail_rows_max);
+        s.advance(PartitionOffsets { next_offset: next, last_stable_offset: next, ..s.offsets });
     }
 
     fn tail(s: &PartitionState) -> Vec<(i64, i64)> {
@@ -367,8 +381,8 @@ mod state_tests {
     #[test]
     fn the_tail_stays_contiguous_up_to_the_high_watermark() {
         let mut s = PartitionState::new(offsets(0, 0));
-        s.append_own(row(0, 4), 10);
-        s.append_own(row(5, 9), 10);
+        own(&mut s, row(0, 4), 10);
+        own(&mut s, row(5, 9), 10);
         assert_eq!((s.offsets.next_offset, tail(&s)), (10, vec![(0, 4), (5, 9)]));
         assert!(s.tail_covers(0) && s.tail_covers(7));
 
@@ -380,7 +394,7 @@ mod state_tests {
 
         // Our commit lands after a gap we have not heard of yet (15..=19
         // by another broker): keep only our row.
-        s.append_own(row(20, 21), 10);
+        own(&mut s, row(20, 21), 10);
         assert_eq!((s.offsets.next_offset, tail(&s)), (22, vec![(20, 21)]));
         assert!(s.tail_covers(20) && !s.tail_covers(19));
 
@@ -391,18 +405,18 @@ mod state_tests {
         // Another broker's later commit is heard before our earlier one
         // returns: our row is in the middle and is not kept.
         assert!(s.advance(offsets(0, 30)));
-        s.append_own(row(22, 24), 10);
+        own(&mut s, row(22, 24), 10);
         assert_eq!((s.offsets.next_offset, tail(&s)), (30, vec![]));
 
         // Retention moves the log start past the oldest tail rows.
-        s.append_own(row(30, 31), 10);
-        s.append_own(row(32, 33), 10);
+        own(&mut s, row(30, 31), 10);
+        own(&mut s, row(32, 33), 10);
         s.advance(offsets(32, 34));
         assert_eq!((s.offsets.log_start_offset, tail(&s)), (32, vec![(32, 33)]));
 
         // The tail is bounded.
         for i in 0..20 {
-            s.append_own(row(34 + i, 34 + i), 3);
+            own(&mut s, row(34 + i, 34 + i), 3);
         }
         assert_eq!(tail(&s), vec![(51, 51), (52, 52), (53, 53)]);
     }

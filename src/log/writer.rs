@@ -21,16 +21,18 @@ use uuid::Uuid;
 
 use super::object_format::{BatchPlacement, ObjectBuilder};
 use super::{LogError, PartitionKey, Shared};
-use crate::metadata::{Appended, BatchAppend, BatchOutcome, IndexRow, ObjectCommit};
+use crate::metadata::{Appended, BatchAppend, BatchKind, CommitOutcome, IndexRow, ObjectCommit};
 use crate::metrics as m;
 use crate::producer::ProducerBatch;
 use crate::protocol::batch::BatchHeader;
+use crate::protocol::control::{ATTR_CONTROL, ATTR_TRANSACTIONAL};
 
 /// A batch waiting for its flush.
 struct Append {
     key: PartitionKey,
     bytes: Bytes,
     header: BatchHeader,
+    kind: BatchKind,
     done: oneshot::Sender<Result<i64, LogError>>,
     _permit: OwnedSemaphorePermit,
 }
@@ -48,12 +50,35 @@ pub struct WriterHandle {
 impl WriterHandle {
     /// Queues a validated batch. Waits while the writer's buffer is full;
     /// the returned receipt resolves once the batch is committed (or failed).
+    /// Queues a produced batch (plain, or part of a transaction as its
+    /// attributes say).
     pub async fn admit(&self, key: PartitionKey, bytes: Bytes, header: BatchHeader) -> Result<AppendReceipt, LogError> {
+        let kind =
+            if header.attributes & ATTR_TRANSACTIONAL != 0 { BatchKind::Transactional } else { BatchKind::Plain };
+        self.queue(key, bytes, header, kind).await
+    }
+
+    /// Queues a transaction marker built by the coordinator
+    /// ([`crate::protocol::control::marker_batch`]).
+    pub async fn admit_marker(&self, key: PartitionKey, bytes: Bytes, commit: bool) -> Result<AppendReceipt, LogError> {
+        let header = crate::protocol::batch::read_header(&bytes)?;
+        debug_assert!(header.attributes & ATTR_CONTROL != 0, "markers are control batches");
+        self.queue(key, bytes, header, BatchKind::Marker { commit }).await
+    }
+
+    async fn queue(
+        &self,
+        key: PartitionKey,
+        bytes: Bytes,
+        header: BatchHeader,
+        kind: BatchKind,
+    ) -> Result<AppendReceipt, LogError> {
         // A batch larger than the whole buffer takes the whole buffer.
         let permits = bytes.len().clamp(1, self.buffer_bytes_max) as u32;
         let permit = self.buffer.clone().acquire_many_owned(permits).await.map_err(|_| LogError::WriterStopped)?;
         let (done, receipt) = oneshot::channel();
-        self.tx.send(Append { key, bytes, header, done, _permit: permit }).map_err(|_| LogError::WriterStopped)?;
+        let append = Append { key, bytes, header, kind, done, _permit: permit };
+        self.tx.send(append).map_err(|_| LogError::WriterStopped)?;
         Ok(receipt)
     }
 }
@@ -123,6 +148,7 @@ async fn flush(shared: &Arc<Shared>, pending: Vec<Append>) {
             position: entry.position,
             length: entry.length,
             max_timestamp: h.max_timestamp,
+            kind: a.kind,
             producer: ProducerBatch {
                 producer_id: h.producer_id,
                 producer_epoch: h.producer_epoch,
@@ -152,7 +178,7 @@ async fn flush(shared: &Arc<Shared>, pending: Vec<Append>) {
         batches: appends,
     };
     let commit_started = Instant::now();
-    let outcomes = match shared.meta.commit_object(&commit).await {
+    let committed = match shared.meta.commit_object(&commit).await {
         Ok(o) => o,
         Err(e) => {
             // The object stays unreferenced; garbage collection removes it.
@@ -168,10 +194,10 @@ async fn flush(shared: &Arc<Shared>, pending: Vec<Append>) {
         }
     };
     metrics::histogram!(m::METADATA_COMMIT_SECONDS).record(commit_started.elapsed().as_secs_f64());
-    assert_eq!(outcomes.len(), pending.len(), "one outcome per batch");
+    assert_eq!(committed.batches.len(), pending.len(), "one outcome per batch");
 
     let key: Arc<str> = Arc::from(key);
-    apply_commit(shared, &key, &commit, &outcomes);
+    apply_commit(shared, &key, &commit, &committed);
     shared.cache.insert(key.clone(), object.clone());
     shared.commits.send_modify(|n| *n += 1);
 
@@ -182,7 +208,7 @@ async fn flush(shared: &Arc<Shared>, pending: Vec<Append>) {
     metrics::histogram!(m::FLUSH_SECONDS).record(started.elapsed().as_secs_f64());
     debug!(object = %key, bytes = object.len(), batches = pending.len(), "object committed");
 
-    for (a, outcome) in pending.into_iter().zip(outcomes) {
+    for (a, outcome) in pending.into_iter().zip(committed.batches) {
         if let Ok(Appended::Duplicate(_)) = outcome {
             metrics::counter!(m::PRODUCER_DUPLICATES_TOTAL).increment(1);
         }
@@ -190,10 +216,12 @@ async fn flush(shared: &Arc<Shared>, pending: Vec<Append>) {
     }
 }
 
-/// Advances the in-memory partition state to match a commit.
-fn apply_commit(shared: &Shared, key: &Arc<str>, commit: &ObjectCommit, outcomes: &[BatchOutcome]) {
+/// Advances the in-memory partition state to match a commit: the new index
+/// rows, then the partitions' offsets as of the commit (which carry the
+/// last stable offset).
+fn apply_commit(shared: &Shared, key: &Arc<str>, commit: &ObjectCommit, committed: &CommitOutcome) {
     let mut parts = shared.partitions.lock().unwrap_or_else(|p| p.into_inner());
-    for (b, outcome) in commit.batches.iter().zip(outcomes) {
+    for (b, outcome) in commit.batches.iter().zip(&committed.batches) {
         // Refused batches and retries of stored ones add nothing.
         let Ok(Appended::New(base_offset)) = outcome else { continue };
         let Some(state) = parts.get_mut(&(b.topic_id, b.partition)) else {
@@ -210,6 +238,11 @@ fn apply_commit(shared: &Shared, key: &Arc<str>, commit: &ObjectCommit, outcomes
             max_timestamp: b.max_timestamp,
         };
         state.append_own(row, shared.limits.index_tail_rows_max);
+    }
+    for (topic_id, partition, offsets) in &committed.partitions {
+        if let Some(state) = parts.get_mut(&(*topic_id, *partition)) {
+            state.advance(*offsets);
+        }
     }
 }
 

@@ -18,8 +18,8 @@ use uuid::Uuid;
 use crate::txn::{TxnMetadata, TxnState};
 
 use super::{
-    BatchOutcome, BrokerRecord, Change, CommittedOffset, GroupRecord, IndexRow, MetaError, MetadataStore, ObjectCommit,
-    PartitionOffsets, RowMove, SegmentRecord, TopicRecord,
+    BrokerRecord, Change, CommitOutcome, CommittedOffset, GroupRecord, IndexRow, MetaError, MetadataStore,
+    ObjectCommit, PartitionOffsets, RowMove, SegmentRecord, TopicRecord,
 };
 
 pub struct Bounded<S> {
@@ -66,7 +66,7 @@ impl<S: MetadataStore> MetadataStore for Bounded<S> {
         self.run("list_topics", self.inner.list_topics()).await
     }
 
-    async fn commit_object(&self, commit: &ObjectCommit) -> Result<Vec<BatchOutcome>, MetaError> {
+    async fn commit_object(&self, commit: &ObjectCommit) -> Result<CommitOutcome, MetaError> {
         self.run("commit_object", self.inner.commit_object(commit)).await
     }
 
@@ -155,6 +155,16 @@ impl<S: MetadataStore> MetadataStore for Bounded<S> {
         self.run("swap_index_rows", self.inner.swap_index_rows(topic_id, partition, moves, segment)).await
     }
 
+    async fn aborted_transactions(
+        &self,
+        topic_id: Uuid,
+        partition: i32,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, i64)>, MetaError> {
+        self.run("aborted_transactions", self.inner.aborted_transactions(topic_id, partition, from, to)).await
+    }
+
     async fn load_transaction(&self, transactional_id: &str) -> Result<Option<TxnMetadata>, MetaError> {
         self.run("load_transaction", self.inner.load_transaction(transactional_id)).await
     }
@@ -223,7 +233,7 @@ mod tests {
         async fn list_topics(&self) -> Result<Vec<TopicRecord>, MetaError> {
             unreachable!()
         }
-        async fn commit_object(&self, _: &ObjectCommit) -> Result<Vec<BatchOutcome>, MetaError> {
+        async fn commit_object(&self, _: &ObjectCommit) -> Result<CommitOutcome, MetaError> {
             std::future::pending().await
         }
         async fn partition_offsets(&self, _: Uuid, _: i32) -> Result<PartitionOffsets, MetaError> {
@@ -274,6 +284,9 @@ mod tests {
             unreachable!()
         }
         async fn expire_producers(&self, _: i64) -> Result<u64, MetaError> {
+            unreachable!()
+        }
+        async fn aborted_transactions(&self, _: Uuid, _: i32, _: i64, _: i64) -> Result<Vec<(i64, i64)>, MetaError> {
             unreachable!()
         }
         async fn load_transaction(&self, _: &str) -> Result<Option<TxnMetadata>, MetaError> {

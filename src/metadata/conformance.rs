@@ -7,7 +7,9 @@ use uuid::Uuid;
 
 use crate::producer::{ProducerBatch, SequenceError};
 
-use super::{Appended, BatchAppend, CommittedOffset, GroupRecord, MetaError, MetadataStore, ObjectCommit, TopicRecord};
+use super::{
+    Appended, BatchAppend, BatchKind, CommittedOffset, GroupRecord, MetaError, MetadataStore, ObjectCommit, TopicRecord,
+};
 
 fn topic(name: &str, partitions: i32) -> TopicRecord {
     let mut configs = BTreeMap::new();
@@ -17,7 +19,16 @@ fn topic(name: &str, partitions: i32) -> TopicRecord {
 
 fn append(topic_id: Uuid, partition: i32, offset_count: i32, position: u64, max_timestamp: i64) -> BatchAppend {
     let producer = ProducerBatch { producer_id: -1, producer_epoch: -1, base_sequence: -1, offset_count };
-    BatchAppend { topic_id, partition, offset_count, position, length: 100, max_timestamp, producer }
+    BatchAppend {
+        topic_id,
+        partition,
+        offset_count,
+        position,
+        length: 100,
+        max_timestamp,
+        producer,
+        kind: BatchKind::Plain,
+    }
 }
 
 fn idempotent(
@@ -44,7 +55,7 @@ pub async fn seed_one_topic(store: &dyn MetadataStore, name: &str) -> TopicRecor
         created_ms: 1,
         batches: vec![append(t.id, 0, 3, 0, 10)],
     };
-    let out = store.commit_object(&commit).await.expect("commit");
+    let out = store.commit_object(&commit).await.expect("commit").batches;
     out.into_iter().for_each(|r| assert_eq!(r.expect("batch"), Appended::New(0)));
     t
 }
@@ -100,6 +111,87 @@ async fn transactions(store: &dyn MetadataStore) {
     let ids: Vec<String> =
         store.list_transactions().await.expect("list").into_iter().map(|m| m.transactional_id).collect();
     assert_eq!(ids, ["app-0", "app-1"]);
+
+    transactional_batches(store, &t).await;
+}
+
+/// Transactional batches go only into registered partitions, hold the last
+/// stable offset back until their marker, and aborts are listed for
+/// read_committed fetches; markers fence the producer's older epoch.
+async fn transactional_batches(store: &dyn MetadataStore, t: &TopicRecord) {
+    let object = |key: &str, batches| ObjectCommit {
+        object_key: key.into(),
+        size_bytes: 100,
+        node_id: 1,
+        created_ms: 1,
+        batches,
+    };
+    let txn = |partition, pid, epoch, seq, count| {
+        let mut b = idempotent(t.id, partition, pid, epoch, seq, count);
+        b.kind = BatchKind::Transactional;
+        b
+    };
+    let marker = |partition, pid, epoch, commit| {
+        let mut b = idempotent(t.id, partition, pid, epoch, -1, 1);
+        b.kind = BatchKind::Marker { commit };
+        b
+    };
+    let lso_of = |out: &super::CommitOutcome, partition| {
+        out.partitions.iter().find(|(_, p, _)| *p == partition).map(|(_, _, o)| (o.next_offset, o.last_stable_offset))
+    };
+    // app-1 (producer 500, epoch 0) registered partitions 0 and 1 above.
+    let out = store
+        .commit_object(&object(
+            "txn/1",
+            vec![
+                append(t.id, 0, 2, 0, 1),
+                txn(0, 500, 0, 0, 3),
+                txn(1, 500, 0, 0, 1),
+                txn(0, 777, 0, 0, 1),
+                txn(0, 500, 0, 3, 1),
+            ],
+        ))
+        .await
+        .expect("commit");
+    assert_eq!(out.batches[0].as_ref().expect("plain"), &Appended::New(0));
+    assert_eq!(out.batches[1].as_ref().expect("txn p0"), &Appended::New(2));
+    assert_eq!(out.batches[2].as_ref().expect("txn p1"), &Appended::New(0));
+    assert!(matches!(out.batches[3], Err(MetaError::NotInTransaction { producer_id: 777, .. })));
+    assert_eq!(out.batches[4].as_ref().expect("txn p0 again"), &Appended::New(5));
+    assert_eq!(lso_of(&out, 0), Some((6, 2)), "p0 is stable up to where the transaction began");
+    assert_eq!(lso_of(&out, 1), Some((1, 0)));
+    assert_eq!(store.partition_offsets(t.id, 0).await.expect("offsets").last_stable_offset, 2);
+
+    // Plain writes go on; the last stable offset stays.
+    let out = store.commit_object(&object("txn/2", vec![append(t.id, 0, 1, 0, 1)])).await.expect("commit 2");
+    assert_eq!(lso_of(&out, 0), Some((7, 2)));
+
+    // Abort on p0, commit on p1, with the epoch bumped to 1.
+    let out = store
+        .commit_object(&object("txn/3", vec![marker(0, 500, 1, false), marker(1, 500, 1, true)]))
+        .await
+        .expect("markers");
+    assert_eq!(out.batches[0].as_ref().expect("abort marker"), &Appended::New(7));
+    assert_eq!(out.batches[1].as_ref().expect("commit marker"), &Appended::New(1));
+    assert_eq!(lso_of(&out, 0), Some((8, 8)));
+    assert_eq!(lso_of(&out, 1), Some((2, 2)));
+    assert_eq!(store.aborted_transactions(t.id, 0, 0, 100).await.expect("aborted"), vec![(500, 2)]);
+    assert_eq!(store.aborted_transactions(t.id, 0, 3, 4).await.expect("inside"), vec![(500, 2)]);
+    assert!(store.aborted_transactions(t.id, 0, 0, 2).await.expect("before").is_empty());
+    assert!(store.aborted_transactions(t.id, 0, 8, 100).await.expect("after").is_empty());
+    assert!(store.aborted_transactions(t.id, 1, 0, 100).await.expect("p1 committed").is_empty());
+
+    // The transaction is closed: more transactional data needs a new
+    // AddPartitionsToTxn, and epoch 0 is fenced by the markers.
+    let out = store
+        .commit_object(&object("txn/4", vec![txn(0, 500, 1, 0, 1), idempotent(t.id, 1, 500, 0, 9, 1)]))
+        .await
+        .expect("after markers");
+    assert!(matches!(out.batches[0], Err(MetaError::NotInTransaction { producer_epoch: 1, .. })));
+    assert!(matches!(
+        out.batches[1],
+        Err(MetaError::Sequence { error: SequenceError::InvalidEpoch { batch: 0, current: 1 }, .. })
+    ));
 }
 
 /// Producer state is checked and advanced inside the commit: retries are
@@ -126,7 +218,7 @@ async fn idempotent_producers(store: &dyn MetadataStore) {
             append(t.id, 0, 4, 0, 1),
         ],
     );
-    let out = store.commit_object(&first).await.expect("commit");
+    let out = store.commit_object(&first).await.expect("commit").batches;
     assert_eq!(out[0].as_ref().expect("new"), &Appended::New(0));
     assert_eq!(out[1].as_ref().expect("p1"), &Appended::New(0));
     assert_eq!(out[2].as_ref().expect("duplicate"), &Appended::Duplicate(0));
@@ -143,7 +235,7 @@ async fn idempotent_producers(store: &dyn MetadataStore) {
             idempotent(t.id, 1, 41, 0, 7, 1),
         ],
     );
-    let out = store.commit_object(&second).await.expect("commit 2");
+    let out = store.commit_object(&second).await.expect("commit 2").batches;
     assert_eq!(out[0].as_ref().expect("retry across commits"), &Appended::Duplicate(3));
     assert!(matches!(
         out[1],
@@ -157,7 +249,7 @@ async fn idempotent_producers(store: &dyn MetadataStore) {
         "idem/3",
         vec![idempotent(t.id, 0, 42, 1, 0, 1), idempotent(t.id, 0, 42, 0, 6, 1), idempotent(t.id, 0, 42, 1, 1, 1)],
     );
-    let out = store.commit_object(&third).await.expect("commit 3");
+    let out = store.commit_object(&third).await.expect("commit 3").batches;
     assert_eq!(out[0].as_ref().expect("new epoch"), &Appended::New(10));
     assert!(matches!(
         out[1],
@@ -173,7 +265,10 @@ async fn idempotent_producers(store: &dyn MetadataStore) {
     assert_eq!(store.expire_producers(1).await.expect("nothing older"), 0);
     assert_eq!(store.expire_producers(2).await.expect("expire"), 3);
     let fourth = object("idem/4", vec![idempotent(t.id, 0, 42, 1, 50, 1)]);
-    assert_eq!(store.commit_object(&fourth).await.expect("commit 4")[0].as_ref().expect("new"), &Appended::New(12));
+    assert_eq!(
+        store.commit_object(&fourth).await.expect("commit 4").batches[0].as_ref().expect("new"),
+        &Appended::New(12)
+    );
 }
 
 async fn swapping_rows(store: &dyn MetadataStore) {
@@ -360,7 +455,7 @@ async fn offsets_and_index(store: &dyn MetadataStore) {
             append(t.id, 0, 3, 300, 90),
         ],
     };
-    let out = store.commit_object(&commit).await.expect("commit");
+    let out = store.commit_object(&commit).await.expect("commit").batches;
     assert_eq!(out.len(), 4);
     assert_eq!(out[0].as_ref().expect("p0 first"), &Appended::New(0));
     assert_eq!(out[1].as_ref().expect("p1"), &Appended::New(0));
@@ -378,7 +473,10 @@ async fn offsets_and_index(store: &dyn MetadataStore) {
         created_ms: 6,
         batches: vec![append(t.id, 0, 1, 0, 200)],
     };
-    assert_eq!(store.commit_object(&commit2).await.expect("commit 2")[0].as_ref().expect("ok"), &Appended::New(8));
+    assert_eq!(
+        store.commit_object(&commit2).await.expect("commit 2").batches[0].as_ref().expect("ok"),
+        &Appended::New(8)
+    );
 
     let o = store.partition_offsets(t.id, 0).await.expect("offsets");
     assert_eq!((o.log_start_offset, o.next_offset, o.max_timestamp), (0, 9, 200));

@@ -40,6 +40,8 @@ pub enum MetaError {
     TimedOut { operation: &'static str, after_ms: u64 },
     #[error("producer {producer_id}: {error}")]
     Sequence { producer_id: i64, error: SequenceError },
+    #[error("producer {producer_id} epoch {producer_epoch} has no open transaction on partition {partition} of topic {topic_id}")]
+    NotInTransaction { producer_id: i64, producer_epoch: i16, topic_id: Uuid, partition: i32 },
     #[error("metadata store holds inconsistent data: {detail}")]
     Corrupt { detail: String },
 }
@@ -52,6 +54,19 @@ pub struct TopicRecord {
     pub partitions: i32,
     pub configs: BTreeMap<String, String>,
     pub created_ms: i64,
+}
+
+/// What a stored batch is, as far as transactions care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchKind {
+    /// Outside any transaction.
+    Plain,
+    /// Part of its producer's open transaction: refused unless the
+    /// partition was added to it (AddPartitionsToTxn).
+    Transactional,
+    /// The coordinator's commit (true) or abort (false) marker, closing the
+    /// producer's transaction on the partition.
+    Marker { commit: bool },
 }
 
 /// One batch of an object, to be given offsets.
@@ -67,6 +82,7 @@ pub struct BatchAppend {
     /// The producer fields of the batch; checked against the partition's
     /// producer state when the producer is idempotent.
     pub producer: ProducerBatch,
+    pub kind: BatchKind,
 }
 
 /// What happened to one batch of a committed object.
@@ -89,6 +105,14 @@ impl Appended {
 
 /// The outcome of one batch of [`MetadataStore::commit_object`].
 pub type BatchOutcome = Result<Appended, MetaError>;
+
+/// What [`MetadataStore::commit_object`] did: an outcome per batch, and
+/// the offsets of every partition it advanced, as of the commit.
+#[derive(Debug, Default)]
+pub struct CommitOutcome {
+    pub batches: Vec<BatchOutcome>,
+    pub partitions: Vec<(Uuid, i32, PartitionOffsets)>,
+}
 
 /// A producer's stored state (epoch, encoded batches), or the empty state
 /// of a producer never seen; shared by the stores.
@@ -148,6 +172,9 @@ pub struct PartitionOffsets {
     pub next_offset: i64,
     /// The largest record timestamp so far, -1 when empty.
     pub max_timestamp: i64,
+    /// The first offset of the oldest open transaction, or the next offset
+    /// when none is open: read_committed consumers stop here.
+    pub last_stable_offset: i64,
 }
 
 /// A committed consumer-group offset.
@@ -208,13 +235,16 @@ pub trait MetadataStore: Send + Sync + 'static {
 
     /// In ONE transaction: for each batch in order, check an idempotent
     /// producer's batch against the partition's producer state
-    /// ([`crate::producer`]), then advance the partition's next offset by
-    /// the batch's offset count, insert its index row and advance the
-    /// producer state; record the object. Returns each batch's outcome: new
-    /// offsets, the offsets of the original for a retried batch, or the
-    /// error for a refused batch or a partition that no longer exists (the
-    /// others still commit).
-    async fn commit_object(&self, commit: &ObjectCommit) -> Result<Vec<BatchOutcome>, MetaError>;
+    /// ([`crate::producer`]) and a transactional batch against the open
+    /// transactions, then advance the partition's next offset by the
+    /// batch's offset count, insert its index row and advance the producer
+    /// state; a marker closes its producer's transaction on the partition
+    /// (recording the aborted range for an abort). Record the object.
+    /// Returns each batch's outcome (new offsets, the offsets of the
+    /// original for a retried batch, or the error for a refused batch or a
+    /// partition that no longer exists — the others still commit) and the
+    /// resulting offsets of each partition advanced.
+    async fn commit_object(&self, commit: &ObjectCommit) -> Result<CommitOutcome, MetaError>;
 
     async fn partition_offsets(&self, topic_id: Uuid, partition: i32) -> Result<PartitionOffsets, MetaError>;
 
@@ -298,6 +328,17 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Forgets idempotent-producer state not updated since `before_ms`
     /// (Kafka's producer.id.expiration.ms); returns how many states went.
     async fn expire_producers(&self, before_ms: i64) -> Result<u64, MetaError>;
+
+    /// Aborted transactions on a partition overlapping offsets
+    /// `from..to`, as (producer id, first offset), by first offset: what a
+    /// read_committed fetch of that range must skip.
+    async fn aborted_transactions(
+        &self,
+        topic_id: Uuid,
+        partition: i32,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, i64)>, MetaError>;
 
     /// A transactional id's coordinator state.
     async fn load_transaction(&self, transactional_id: &str) -> Result<Option<TxnMetadata>, MetaError>;

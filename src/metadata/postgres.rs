@@ -33,8 +33,8 @@ use crate::producer::{ProducerState, Verdict};
 use crate::txn::{TxnMetadata, TxnState};
 
 use super::{
-    decode_producer, Appended, BatchOutcome, BrokerRecord, Change, CommittedOffset, GroupRecord, IndexRow, MetaError,
-    MetadataStore, ObjectCommit, PartitionOffsets, RowMove, SegmentRecord, TopicRecord,
+    decode_producer, Appended, BatchKind, BrokerRecord, Change, CommitOutcome, CommittedOffset, GroupRecord, IndexRow,
+    MetaError, MetadataStore, ObjectCommit, PartitionOffsets, RowMove, SegmentRecord, TopicRecord,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -142,6 +142,17 @@ impl PostgresStore {
     }
 }
 
+/// Offsets from four columns from `at`: log start, next, max timestamp,
+/// last stable.
+fn offsets_from(r: &tokio_postgres::Row, at: usize) -> PartitionOffsets {
+    PartitionOffsets {
+        log_start_offset: r.get(at),
+        next_offset: r.get(at + 1),
+        max_timestamp: r.get(at + 2),
+        last_stable_offset: r.get(at + 3),
+    }
+}
+
 fn row_to_index(r: &tokio_postgres::Row) -> IndexRow {
     let key: String = r.get(2);
     IndexRow {
@@ -242,14 +253,15 @@ impl MetadataStore for PostgresStore {
         load_topics(&c).await.map_err(unavailable("list_topics"))
     }
 
-    async fn commit_object(&self, commit: &ObjectCommit) -> Result<Vec<BatchOutcome>, MetaError> {
+    async fn commit_object(&self, commit: &ObjectCommit) -> Result<CommitOutcome, MetaError> {
         let e = unavailable("commit_object");
         let mut c = self.client("commit_object").await?;
         let tx = c.transaction().await.map_err(&e)?;
         let advance = tx
             .prepare_cached(
                 "UPDATE partitions SET next_offset = next_offset + $3, max_timestamp = GREATEST(max_timestamp, $4) \
-                 WHERE topic_id = $1 AND partition = $2 RETURNING next_offset - $3, max_timestamp, log_start_offset",
+                 WHERE topic_id = $1 AND partition = $2 RETURNING next_offset - $3, max_timestamp, log_start_offset, \
+                 COALESCE(first_unstable_offset, next_offset)",
             )
             .await
             .map_err(&e)?;
@@ -271,22 +283,64 @@ impl MetadataStore for PostgresStore {
             )
             .await
             .map_err(&e)?;
+        let open_txn = tx
+            .prepare_cached(
+                "SELECT first_offset, producer_epoch FROM txn_open \
+                 WHERE topic_id = $1 AND partition = $2 AND producer_id = $3",
+            )
+            .await
+            .map_err(&e)?;
         let mut outcomes = Vec::with_capacity(commit.batches.len());
-        // The newest offsets of each partition advanced, for the NOTIFY.
+        // The newest offsets of each partition advanced, for the caller and
+        // the NOTIFY.
         let mut advanced: BTreeMap<(Uuid, i32), PartitionOffsets> = BTreeMap::new();
         let mut producers: HashMap<(Uuid, i32, i64), ProducerState> = HashMap::new();
         for b in &commit.batches {
             let producer_key = (b.topic_id, b.partition, b.producer.producer_id);
+            let transactional = b.kind != BatchKind::Plain;
+            if b.producer.is_idempotent() && !producers.contains_key(&producer_key) || transactional {
+                // Lock the partition first: a concurrent commit of another
+                // broker for this partition then finishes before producer
+                // and transaction state is read, so both cannot accept the
+                // same sequence (a missing state row cannot be locked).
+                tx.execute(&lock_partition, &[&b.topic_id, &b.partition]).await.map_err(&e)?;
+            }
+            // A transactional batch goes only into a transaction that holds
+            // its partition.
+            let mut txn_first_offset: Option<Option<i64>> = None;
+            if transactional {
+                let row = tx
+                    .query_opt(&open_txn, &[&b.topic_id, &b.partition, &b.producer.producer_id])
+                    .await
+                    .map_err(&e)?
+                    .map(|r| (r.get::<_, Option<i64>>(0), r.get::<_, i16>(1)));
+                // Data must come from the epoch that opened the transaction;
+                // a marker may carry a bumped epoch.
+                let row = row.filter(|(_, epoch)| match b.kind {
+                    BatchKind::Marker { .. } => *epoch <= b.producer.producer_epoch,
+                    _ => *epoch == b.producer.producer_epoch,
+                });
+                match (row, b.kind) {
+                    (Some((first, _)), _) => txn_first_offset = Some(first),
+                    (None, BatchKind::Transactional) => {
+                        outcomes.push(Err(MetaError::NotInTransaction {
+                            producer_id: b.producer.producer_id,
+                            producer_epoch: b.producer.producer_epoch,
+                            topic_id: b.topic_id,
+                            partition: b.partition,
+                        }));
+                        continue;
+                    }
+                    // A marker for a partition whose transaction wrote
+                    // nothing (or was closed already) is still written.
+                    (None, _) => {}
+                }
+            }
+            let checks_sequence = b.producer.is_idempotent() && !matches!(b.kind, BatchKind::Marker { .. });
             if b.producer.is_idempotent() {
                 let state = match producers.entry(producer_key) {
                     Entry::Occupied(o) => o.into_mut(),
                     Entry::Vacant(v) => {
-                        // Lock the partition first: a concurrent commit of
-                        // another broker for this partition then finishes
-                        // before the state is read, so both cannot accept the
-                        // same sequence (the state row may not exist yet, and
-                        // a missing row cannot be locked).
-                        tx.execute(&lock_partition, &[&b.topic_id, &b.partition]).await.map_err(&e)?;
                         let row = tx
                             .query_opt(&load_producer, &[&b.topic_id, &b.partition, &b.producer.producer_id])
                             .await
@@ -295,15 +349,17 @@ impl MetadataStore for PostgresStore {
                         v.insert(decode_producer(stored)?)
                     }
                 };
-                match state.check(&b.producer) {
-                    Verdict::Append => {}
-                    Verdict::Duplicate { base_offset } => {
-                        outcomes.push(Ok(Appended::Duplicate(base_offset)));
-                        continue;
-                    }
-                    Verdict::Refuse(error) => {
-                        outcomes.push(Err(MetaError::Sequence { producer_id: b.producer.producer_id, error }));
-                        continue;
+                if checks_sequence {
+                    match state.check(&b.producer) {
+                        Verdict::Append => {}
+                        Verdict::Duplicate { base_offset } => {
+                            outcomes.push(Ok(Appended::Duplicate(base_offset)));
+                            continue;
+                        }
+                        Verdict::Refuse(error) => {
+                            outcomes.push(Err(MetaError::Sequence { producer_id: b.producer.producer_id, error }));
+                            continue;
+                        }
                     }
                 }
             }
@@ -316,14 +372,6 @@ impl MetadataStore for PostgresStore {
             };
             let base_offset: i64 = row.get(0);
             let running_max_ts: i64 = row.get(1);
-            advanced.insert(
-                (b.topic_id, b.partition),
-                PartitionOffsets {
-                    log_start_offset: row.get(2),
-                    next_offset: base_offset + count,
-                    max_timestamp: running_max_ts,
-                },
-            );
             let position = b.position as i64;
             let length = b.length as i32;
             tx.execute(
@@ -342,8 +390,22 @@ impl MetadataStore for PostgresStore {
             )
             .await
             .map_err(&e)?;
+            let mut offsets = PartitionOffsets {
+                log_start_offset: row.get(2),
+                next_offset: base_offset + count,
+                max_timestamp: running_max_ts,
+                last_stable_offset: row.get(3),
+            };
+            if let Some(first) = txn_first_offset {
+                offsets.last_stable_offset =
+                    settle_open_txn(&tx, b, first, base_offset).await.map_err(&e)?.unwrap_or(offsets.next_offset);
+            }
+            advanced.insert((b.topic_id, b.partition), offsets);
             if let Some(state) = producers.get_mut(&producer_key) {
-                state.record(&b.producer, base_offset);
+                match b.kind {
+                    BatchKind::Marker { .. } => state.fence(b.producer.producer_epoch),
+                    _ => state.record(&b.producer, base_offset),
+                }
             }
             outcomes.push(Ok(Appended::New(base_offset)));
         }
@@ -376,20 +438,22 @@ impl MetadataStore for PostgresStore {
             tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]).await.map_err(&e)?;
         }
         tx.commit().await.map_err(&e)?;
-        Ok(outcomes)
+        let partitions = advanced.into_iter().map(|((t, p), o)| (t, p, o)).collect();
+        Ok(CommitOutcome { batches: outcomes, partitions })
     }
 
     async fn partition_offsets(&self, topic_id: Uuid, partition: i32) -> Result<PartitionOffsets, MetaError> {
         let c = self.client("partition_offsets").await?;
         let row = c
             .query_opt(
-                "SELECT log_start_offset, next_offset, max_timestamp FROM partitions WHERE topic_id = $1 AND partition = $2",
+                "SELECT log_start_offset, next_offset, max_timestamp, COALESCE(first_unstable_offset, next_offset) \
+                 FROM partitions WHERE topic_id = $1 AND partition = $2",
                 &[&topic_id, &partition],
             )
             .await
             .map_err(unavailable("partition_offsets"))?;
         let row = row.ok_or(MetaError::PartitionNotFound { topic_id, partition })?;
-        Ok(PartitionOffsets { log_start_offset: row.get(0), next_offset: row.get(1), max_timestamp: row.get(2) })
+        Ok(offsets_from(&row, 0))
     }
 
     async fn index_rows(
@@ -586,14 +650,14 @@ impl MetadataStore for PostgresStore {
         let row = tx
             .query_opt(
                 "UPDATE partitions SET log_start_offset = GREATEST(log_start_offset, LEAST($3, next_offset)) \
-                 WHERE topic_id = $1 AND partition = $2 RETURNING log_start_offset, next_offset, max_timestamp",
+                 WHERE topic_id = $1 AND partition = $2 RETURNING log_start_offset, next_offset, max_timestamp, \
+                 COALESCE(first_unstable_offset, next_offset)",
                 &[&topic_id, &partition, &offset],
             )
             .await
             .map_err(&e)?
             .ok_or(MetaError::PartitionNotFound { topic_id, partition })?;
-        let offsets =
-            PartitionOffsets { log_start_offset: row.get(0), next_offset: row.get(1), max_timestamp: row.get(2) };
+        let offsets = offsets_from(&row, 0);
         tx.execute(
             "DELETE FROM batches WHERE topic_id = $1 AND partition = $2 AND last_offset < $3",
             &[&topic_id, &partition, &offsets.log_start_offset],
@@ -644,6 +708,25 @@ impl MetadataStore for PostgresStore {
         .map_err(&e)?;
         tx.commit().await.map_err(&e)?;
         Ok(true)
+    }
+
+    async fn aborted_transactions(
+        &self,
+        topic_id: Uuid,
+        partition: i32,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, i64)>, MetaError> {
+        let c = self.client("aborted_transactions").await?;
+        let rows = c
+            .query(
+                "SELECT producer_id, first_offset FROM txn_aborted WHERE topic_id = $1 AND partition = $2 \
+                 AND last_offset >= $3 AND first_offset < $4 ORDER BY first_offset",
+                &[&topic_id, &partition, &from, &to],
+            )
+            .await
+            .map_err(unavailable("aborted_transactions"))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
     async fn load_transaction(&self, transactional_id: &str) -> Result<Option<TxnMetadata>, MetaError> {
@@ -741,17 +824,14 @@ impl MetadataStore for PostgresStore {
     async fn all_partition_offsets(&self) -> Result<Vec<(Uuid, i32, PartitionOffsets)>, MetaError> {
         let c = self.client("all_partition_offsets").await?;
         let rows = c
-            .query("SELECT topic_id, partition, log_start_offset, next_offset, max_timestamp FROM partitions", &[])
+            .query(
+                "SELECT topic_id, partition, log_start_offset, next_offset, max_timestamp, \
+                 COALESCE(first_unstable_offset, next_offset) FROM partitions",
+                &[],
+            )
             .await
             .map_err(unavailable("all_partition_offsets"))?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                let offsets =
-                    PartitionOffsets { log_start_offset: r.get(2), next_offset: r.get(3), max_timestamp: r.get(4) };
-                (r.get(0), r.get(1), offsets)
-            })
-            .collect())
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1), offsets_from(r, 2))).collect())
     }
 
     async fn register_broker(&self, node_id: i32, host: &str, port: i32, now_ms: i64) -> Result<i64, MetaError> {
@@ -820,6 +900,54 @@ impl MetadataStore for PostgresStore {
     }
 }
 
+/// After a transactional batch or marker was given offsets: a data batch
+/// records where its transaction began on the partition (if first); a
+/// marker closes the transaction there, recording the aborted range for an
+/// abort. Then the partition's first unstable offset is recomputed; returns
+/// it (`None`: no transaction open).
+async fn settle_open_txn(
+    tx: &deadpool_postgres::Transaction<'_>,
+    b: &super::BatchAppend,
+    first_offset: Option<i64>,
+    base_offset: i64,
+) -> Result<Option<i64>, tokio_postgres::Error> {
+    let pid = b.producer.producer_id;
+    match b.kind {
+        BatchKind::Transactional if first_offset.is_none() => {
+            tx.execute(
+                "UPDATE txn_open SET first_offset = $4 WHERE topic_id = $1 AND partition = $2 AND producer_id = $3",
+                &[&b.topic_id, &b.partition, &pid, &base_offset],
+            )
+            .await?;
+        }
+        BatchKind::Marker { commit } => {
+            if let (false, Some(first)) = (commit, first_offset) {
+                tx.execute(
+                    "INSERT INTO txn_aborted (topic_id, partition, producer_id, first_offset, last_offset) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                    &[&b.topic_id, &b.partition, &pid, &first, &base_offset],
+                )
+                .await?;
+            }
+            tx.execute(
+                "DELETE FROM txn_open WHERE topic_id = $1 AND partition = $2 AND producer_id = $3",
+                &[&b.topic_id, &b.partition, &pid],
+            )
+            .await?;
+        }
+        _ => {}
+    }
+    let row = tx
+        .query_one(
+            "UPDATE partitions SET first_unstable_offset = \
+               (SELECT MIN(first_offset) FROM txn_open WHERE topic_id = $1 AND partition = $2) \
+             WHERE topic_id = $1 AND partition = $2 RETURNING first_unstable_offset",
+            &[&b.topic_id, &b.partition],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
 const TXN_COLUMNS: &str =
     "transactional_id, producer_id, producer_epoch, state, timeout_ms, partitions, groups, started_ms, updated_ms";
 
@@ -832,15 +960,21 @@ fn row_to_txn(r: &tokio_postgres::Row) -> Result<TxnMetadata, MetaError> {
 }
 
 /// NOTIFY payloads naming each advanced partition: a `P <node>` line, then
-/// one `<topic id> <partition> <log start> <next offset> <max timestamp>`
-/// line per partition, split so no payload exceeds [`PAYLOAD_BYTES_MAX`].
+/// one `<topic id> <partition> <log start> <next offset> <max timestamp>
+/// <last stable offset>` line per partition, split so no payload exceeds [`PAYLOAD_BYTES_MAX`].
 fn partition_payloads(node_id: i32, advanced: &BTreeMap<(Uuid, i32), PartitionOffsets>) -> Vec<String> {
     let header = format!("P {node_id}");
     let mut out = Vec::new();
     let mut cur = header.clone();
     for ((topic_id, partition), o) in advanced {
-        let line =
-            format!("\n{} {partition} {} {} {}", topic_id.simple(), o.log_start_offset, o.next_offset, o.max_timestamp);
+        let line = format!(
+            "\n{} {partition} {} {} {} {}",
+            topic_id.simple(),
+            o.log_start_offset,
+            o.next_offset,
+            o.max_timestamp,
+            o.last_stable_offset
+        );
         if cur.len() + line.len() > PAYLOAD_BYTES_MAX {
             out.push(std::mem::replace(&mut cur, header.clone()));
         }
@@ -870,6 +1004,7 @@ fn parse_payload(payload: &str) -> Option<Vec<Change>> {
                 log_start_offset: f.next()?.parse().ok()?,
                 next_offset: f.next()?.parse().ok()?,
                 max_timestamp: f.next()?.parse().ok()?,
+                last_stable_offset: f.next()?.parse().ok()?,
             };
             Some(Change::Partition { node_id, topic_id, partition, offsets })
         })
@@ -959,6 +1094,7 @@ mod tests {
                 log_start_offset: i64::from(p),
                 next_offset: 1_000_000 + i64::from(p),
                 max_timestamp: -1,
+                last_stable_offset: 999_000 + i64::from(p),
             };
             advanced.insert((Uuid::from_u128(u128::from(p as u32) * 7919), p), o);
         }
@@ -1018,6 +1154,7 @@ mod tests {
                 base_sequence: -1,
                 offset_count,
             },
+            kind: crate::metadata::BatchKind::Plain,
         };
         let commit = ObjectCommit {
             object_key: "feed/1".into(),
@@ -1027,7 +1164,12 @@ mod tests {
             batches: vec![batch(1, 4, 50), batch(0, 2, 70), batch(1, 3, 40)],
         };
         writer.commit_object(&commit).await.expect("commit");
-        let offsets = |next_offset, max_timestamp| PartitionOffsets { log_start_offset: 0, next_offset, max_timestamp };
+        let offsets = |next_offset, max_timestamp| PartitionOffsets {
+            log_start_offset: 0,
+            next_offset,
+            max_timestamp,
+            last_stable_offset: next_offset,
+        };
         assert_eq!(
             next(&mut feed).await,
             Change::Partition { node_id: 9, topic_id: topic.id, partition: 0, offsets: offsets(2, 70) }

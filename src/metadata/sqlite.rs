@@ -18,8 +18,8 @@ use crate::producer::{ProducerState, Verdict};
 use crate::txn::{TxnMetadata, TxnState};
 
 use super::{
-    decode_producer, Appended, BatchOutcome, BrokerRecord, CommittedOffset, GroupRecord, IndexRow, MetaError,
-    MetadataStore, ObjectCommit, PartitionOffsets, RowMove, SegmentRecord, TopicRecord,
+    decode_producer, Appended, BatchKind, BrokerRecord, CommitOutcome, CommittedOffset, GroupRecord, IndexRow,
+    MetaError, MetadataStore, ObjectCommit, PartitionOffsets, RowMove, SegmentRecord, TopicRecord,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -128,6 +128,16 @@ impl SqliteStore {
     }
 }
 
+/// Offsets from (log start, next, max timestamp, last stable) columns.
+fn row_to_offsets(r: &rusqlite::Row<'_>) -> rusqlite::Result<PartitionOffsets> {
+    Ok(PartitionOffsets {
+        log_start_offset: r.get(0)?,
+        next_offset: r.get(1)?,
+        max_timestamp: r.get(2)?,
+        last_stable_offset: r.get(3)?,
+    })
+}
+
 fn row_to_index(r: &rusqlite::Row<'_>) -> rusqlite::Result<IndexRow> {
     let key: String = r.get(2)?;
     Ok(IndexRow {
@@ -231,18 +241,20 @@ impl MetadataStore for SqliteStore {
         self.read(|conn| load_topics(conn).map_err(unavailable("list_topics"))).await
     }
 
-    async fn commit_object(&self, commit: &ObjectCommit) -> Result<Vec<BatchOutcome>, MetaError> {
+    async fn commit_object(&self, commit: &ObjectCommit) -> Result<CommitOutcome, MetaError> {
         let commit = commit.clone();
         self.write(move |conn| {
             let err = unavailable("commit_object");
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
             let mut outcomes = Vec::with_capacity(commit.batches.len());
             let mut producers: HashMap<(Uuid, i32, i64), ProducerState> = HashMap::new();
+            let mut advanced: BTreeMap<(Uuid, i32), PartitionOffsets> = BTreeMap::new();
             {
                 let mut advance = tx
                     .prepare_cached(
                         "UPDATE partitions SET next_offset = next_offset + ?3, max_timestamp = MAX(max_timestamp, ?4) \
-                         WHERE topic_id = ?1 AND partition = ?2 RETURNING next_offset - ?3, max_timestamp",
+                         WHERE topic_id = ?1 AND partition = ?2 RETURNING next_offset - ?3, max_timestamp, \
+                         log_start_offset, COALESCE(first_unstable_offset, next_offset)",
                     )
                     .map_err(&err)?;
                 let mut insert = tx
@@ -257,49 +269,92 @@ impl MetadataStore for SqliteStore {
                          WHERE topic_id = ?1 AND partition = ?2 AND producer_id = ?3",
                     )
                     .map_err(&err)?;
+                let mut open_txn = tx
+                    .prepare_cached(
+                        "SELECT first_offset, producer_epoch FROM txn_open \
+                         WHERE topic_id = ?1 AND partition = ?2 AND producer_id = ?3",
+                    )
+                    .map_err(&err)?;
                 for b in &commit.batches {
                     let id = b.topic_id.as_bytes().to_vec();
                     let producer_key = (b.topic_id, b.partition, b.producer.producer_id);
+                    // A transactional batch goes only into a transaction that
+                    // holds its partition.
+                    let mut txn_first_offset: Option<Option<i64>> = None;
+                    if b.kind != BatchKind::Plain {
+                        let row: Option<(Option<i64>, i16)> = open_txn
+                            .query_row(params![id, b.partition, b.producer.producer_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                            .optional()
+                            .map_err(&err)?;
+                        // Data must come from the epoch that opened the
+                        // transaction; a marker may carry a bumped epoch.
+                        let row = row.filter(|(_, epoch)| match b.kind {
+                            BatchKind::Marker { .. } => *epoch <= b.producer.producer_epoch,
+                            _ => *epoch == b.producer.producer_epoch,
+                        });
+                        match (row, b.kind) {
+                            (Some((first, _)), _) => txn_first_offset = Some(first),
+                            (None, BatchKind::Transactional) => {
+                                outcomes.push(Err(MetaError::NotInTransaction {
+                                    producer_id: b.producer.producer_id,
+                                    producer_epoch: b.producer.producer_epoch,
+                                    topic_id: b.topic_id,
+                                    partition: b.partition,
+                                }));
+                                continue;
+                            }
+                            // A marker for a partition whose transaction wrote
+                            // nothing (or was already closed) is still written,
+                            // as Kafka writes one to every partition added.
+                            (None, _) => {}
+                        }
+                    }
+                    let checks_sequence = b.producer.is_idempotent() && !matches!(b.kind, BatchKind::Marker { .. });
                     if b.producer.is_idempotent() {
                         let state = match producers.entry(producer_key) {
                             Entry::Occupied(o) => o.into_mut(),
                             Entry::Vacant(v) => {
-                            let stored: Option<(i16, String)> = load_producer
-                                .query_row(params![id, b.partition, b.producer.producer_id], |r| {
-                                    Ok((r.get(0)?, r.get(1)?))
-                                })
-                                .optional()
-                                .map_err(&err)?;
-                            v.insert(decode_producer(stored)?)
+                                let stored: Option<(i16, String)> = load_producer
+                                    .query_row(params![id, b.partition, b.producer.producer_id], |r| {
+                                        Ok((r.get(0)?, r.get(1)?))
+                                    })
+                                    .optional()
+                                    .map_err(&err)?;
+                                v.insert(decode_producer(stored)?)
                             }
                         };
-                        match state.check(&b.producer) {
-                            Verdict::Append => {}
-                            Verdict::Duplicate { base_offset } => {
-                                outcomes.push(Ok(Appended::Duplicate(base_offset)));
-                                continue;
-                            }
-                            Verdict::Refuse(error) => {
-                                outcomes.push(Err(MetaError::Sequence { producer_id: b.producer.producer_id, error }));
-                                continue;
+                        if checks_sequence {
+                            match state.check(&b.producer) {
+                                Verdict::Append => {}
+                                Verdict::Duplicate { base_offset } => {
+                                    outcomes.push(Ok(Appended::Duplicate(base_offset)));
+                                    continue;
+                                }
+                                Verdict::Refuse(error) => {
+                                    outcomes
+                                        .push(Err(MetaError::Sequence { producer_id: b.producer.producer_id, error }));
+                                    continue;
+                                }
                             }
                         }
                     }
-                    let advanced: Option<(i64, i64)> = advance
-                        .query_row(params![id, b.partition, b.offset_count, b.max_timestamp], |r| Ok((r.get(0)?, r.get(1)?)))
+                    let advanced_row: Option<(i64, i64, i64, i64)> = advance
+                        .query_row(params![id, b.partition, b.offset_count, b.max_timestamp], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                        })
                         .optional()
                         .map_err(&err)?;
-                    let Some((base_offset, running_max_ts)) = advanced else {
+                    let Some((base_offset, running_max_ts, log_start_offset, last_stable_offset)) = advanced_row else {
                         outcomes.push(Err(MetaError::PartitionNotFound { topic_id: b.topic_id, partition: b.partition }));
                         continue;
                     };
-                    let last_offset = base_offset + i64::from(b.offset_count) - 1;
+                    let count = i64::from(b.offset_count);
                     insert
                         .execute(params![
                             id,
                             b.partition,
                             base_offset,
-                            last_offset,
+                            base_offset + count - 1,
                             commit.object_key,
                             b.position as i64,
                             i64::from(b.length),
@@ -307,8 +362,22 @@ impl MetadataStore for SqliteStore {
                             running_max_ts
                         ])
                         .map_err(&err)?;
+                    let mut offsets = PartitionOffsets {
+                        log_start_offset,
+                        next_offset: base_offset + count,
+                        max_timestamp: running_max_ts,
+                        last_stable_offset,
+                    };
+                    if let Some(first) = txn_first_offset {
+                        offsets.last_stable_offset =
+                            settle_open_txn(&tx, b, first, base_offset).map_err(&err)?.unwrap_or(offsets.next_offset);
+                    }
+                    advanced.insert((b.topic_id, b.partition), offsets);
                     if let Some(state) = producers.get_mut(&producer_key) {
-                        state.record(&b.producer, base_offset);
+                        match b.kind {
+                            BatchKind::Marker { .. } => state.fence(b.producer.producer_epoch),
+                            _ => state.record(&b.producer, base_offset),
+                        }
                     }
                     outcomes.push(Ok(Appended::New(base_offset)));
                 }
@@ -339,7 +408,8 @@ impl MetadataStore for SqliteStore {
             )
             .map_err(&err)?;
             tx.commit().map_err(&err)?;
-            Ok(outcomes)
+            let partitions = advanced.into_iter().map(|((t, p), o)| (t, p, o)).collect();
+            Ok(CommitOutcome { batches: outcomes, partitions })
         })
         .await
     }
@@ -347,9 +417,10 @@ impl MetadataStore for SqliteStore {
     async fn partition_offsets(&self, topic_id: Uuid, partition: i32) -> Result<PartitionOffsets, MetaError> {
         self.read(move |conn| {
             conn.query_row(
-                "SELECT log_start_offset, next_offset, max_timestamp FROM partitions WHERE topic_id = ?1 AND partition = ?2",
+                "SELECT log_start_offset, next_offset, max_timestamp, COALESCE(first_unstable_offset, next_offset) \
+                 FROM partitions WHERE topic_id = ?1 AND partition = ?2",
                 params![topic_id.as_bytes().to_vec(), partition],
-                |r| Ok(PartitionOffsets { log_start_offset: r.get(0)?, next_offset: r.get(1)?, max_timestamp: r.get(2)? }),
+                row_to_offsets,
             )
             .optional()
             .map_err(unavailable("partition_offsets"))?
@@ -589,15 +660,10 @@ impl MetadataStore for SqliteStore {
             let offsets = tx
                 .query_row(
                     "UPDATE partitions SET log_start_offset = MAX(log_start_offset, MIN(?3, next_offset)) \
-                     WHERE topic_id = ?1 AND partition = ?2 RETURNING log_start_offset, next_offset, max_timestamp",
+                     WHERE topic_id = ?1 AND partition = ?2 RETURNING log_start_offset, next_offset, max_timestamp, \
+                     COALESCE(first_unstable_offset, next_offset)",
                     params![id, partition, offset],
-                    |r| {
-                        Ok(PartitionOffsets {
-                            log_start_offset: r.get(0)?,
-                            next_offset: r.get(1)?,
-                            max_timestamp: r.get(2)?,
-                        })
-                    },
+                    row_to_offsets,
                 )
                 .optional()
                 .map_err(&err)?
@@ -656,6 +722,29 @@ impl MetadataStore for SqliteStore {
             .map_err(&err)?;
             tx.commit().map_err(&err)?;
             Ok(true)
+        })
+        .await
+    }
+
+    async fn aborted_transactions(
+        &self,
+        topic_id: Uuid,
+        partition: i32,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, i64)>, MetaError> {
+        self.read(move |conn| {
+            let err = unavailable("aborted_transactions");
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT producer_id, first_offset FROM txn_aborted WHERE topic_id = ?1 AND partition = ?2 \
+                     AND last_offset >= ?3 AND first_offset < ?4 ORDER BY first_offset",
+                )
+                .map_err(&err)?;
+            let rows = stmt
+                .query_map(params![topic_id.as_bytes().to_vec(), partition, from, to], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(&err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&err)
         })
         .await
     }
@@ -767,7 +856,10 @@ impl MetadataStore for SqliteStore {
         self.read(|conn| {
             let err = unavailable("all_partition_offsets");
             let mut stmt = conn
-                .prepare("SELECT topic_id, partition, log_start_offset, next_offset, max_timestamp FROM partitions")
+                .prepare(
+                    "SELECT topic_id, partition, log_start_offset, next_offset, max_timestamp, \
+                     COALESCE(first_unstable_offset, next_offset) FROM partitions",
+                )
                 .map_err(&err)?;
             let rows = stmt
                 .query_map([], |r| {
@@ -776,6 +868,7 @@ impl MetadataStore for SqliteStore {
                         log_start_offset: r.get(2)?,
                         next_offset: r.get(3)?,
                         max_timestamp: r.get(4)?,
+                        last_stable_offset: r.get(5)?,
                     };
                     Ok((Uuid::from_slice(&id).unwrap_or_default(), r.get::<_, i32>(1)?, offsets))
                 })
@@ -840,6 +933,50 @@ impl MetadataStore for SqliteStore {
 }
 
 /// Kafka cluster ids are 22-character URL-safe base64 of a random UUID.
+/// After a transactional batch or marker was given offsets: a data batch
+/// records where its transaction began on the partition (if first); a
+/// marker closes the transaction there, recording the aborted range for an
+/// abort. Then the partition's first unstable offset is recomputed; returns
+/// it (`None`: no transaction open).
+fn settle_open_txn(
+    tx: &rusqlite::Transaction<'_>,
+    b: &super::BatchAppend,
+    first_offset: Option<i64>,
+    base_offset: i64,
+) -> rusqlite::Result<Option<i64>> {
+    let id = b.topic_id.as_bytes().to_vec();
+    let pid = b.producer.producer_id;
+    match b.kind {
+        BatchKind::Transactional if first_offset.is_none() => {
+            tx.execute(
+                "UPDATE txn_open SET first_offset = ?4 WHERE topic_id = ?1 AND partition = ?2 AND producer_id = ?3",
+                params![id, b.partition, pid, base_offset],
+            )?;
+        }
+        BatchKind::Marker { commit } => {
+            if let (false, Some(first)) = (commit, first_offset) {
+                tx.execute(
+                    "INSERT INTO txn_aborted (topic_id, partition, producer_id, first_offset, last_offset) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![id, b.partition, pid, first, base_offset],
+                )?;
+            }
+            tx.execute(
+                "DELETE FROM txn_open WHERE topic_id = ?1 AND partition = ?2 AND producer_id = ?3",
+                params![id, b.partition, pid],
+            )?;
+        }
+        _ => {}
+    }
+    tx.query_row(
+        "UPDATE partitions SET first_unstable_offset = \
+           (SELECT MIN(first_offset) FROM txn_open WHERE topic_id = ?1 AND partition = ?2) \
+         WHERE topic_id = ?1 AND partition = ?2 RETURNING first_unstable_offset",
+        params![id, b.partition],
+        |r| r.get(0),
+    )
+}
+
 const TXN_COLUMNS: &str =
     "transactional_id, producer_id, producer_epoch, state, timeout_ms, partitions, groups, started_ms, updated_ms";
 

@@ -139,6 +139,15 @@ impl ProducerState {
         }
     }
 
+    /// A transaction marker with `epoch` was written: a newer epoch fences
+    /// the producer's older one from here on.
+    pub fn fence(&mut self, epoch: i16) {
+        if self.epoch.is_none_or(|e| e < epoch) {
+            self.epoch = Some(epoch);
+            self.batches.clear();
+        }
+    }
+
     /// The stored form of the remembered batches: `first:last:offset`
     /// triples separated by spaces.
     pub fn encode_batches(&self) -> String {

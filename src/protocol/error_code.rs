@@ -124,6 +124,7 @@ impl From<&MetaError> for ErrorCode {
             MetaError::TimedOut { .. } => ErrorCode::RequestTimedOut,
             MetaError::Sequence { error: SequenceError::OutOfOrder { .. }, .. } => ErrorCode::OutOfOrderSequenceNumber,
             MetaError::Sequence { error: SequenceError::InvalidEpoch { .. }, .. } => ErrorCode::InvalidProducerEpoch,
+            MetaError::NotInTransaction { .. } => ErrorCode::InvalidTxnState,
         }
     }
 }

@@ -5,16 +5,19 @@
 //! log's commit notifications, never on a timer alone. `max_bytes` and
 //! `partition_max_bytes` are honoured with Kafka's rule that the first batch
 //! of the response is returned whole even when larger, so consumers always
-//! progress. Incremental fetch sessions (KIP-227) are not offered: every
-//! response carries session id 0, which clients treat as "full fetches".
+//! progress. read_committed fetches stop at the last stable offset and list
+//! the aborted transactions overlapping what they return. Incremental
+//! fetch sessions (KIP-227) are not offered: every response carries session
+//! id 0, which clients treat as "full fetches".
 
 use std::time::Duration;
 
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse};
+use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 
 use super::Context;
 use crate::config::limits::FETCH_WAIT_MS_MAX;
+use crate::log::Isolation;
 use crate::protocol::ErrorCode;
 
 pub const VERSION_MIN: i16 = 4;
@@ -57,6 +60,8 @@ async fn read_all(ctx: &Context, version: i16, req: &FetchRequest) -> (Vec<Fetch
     let response_bytes_max = req.max_bytes.max(0) as usize;
     let mut total = 0usize;
     let mut failed = false;
+    let isolation =
+        if req.isolation_level == READ_COMMITTED { Isolation::ReadCommitted } else { Isolation::ReadUncommitted };
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in &req.topics {
         let topic = if version >= 13 { ctx.topics.get_by_id(t.topic_id) } else { ctx.topics.get(t.topic.0.as_str()) };
@@ -83,7 +88,7 @@ async fn read_all(ctx: &Context, version: i16, req: &FetchRequest) -> (Vec<Fetch
             };
             let budget = (p.partition_max_bytes.max(0) as usize).min(response_bytes_max.saturating_sub(total));
             let min_one = total == 0;
-            match ctx.log.read(topic.record.id, p.partition, p.fetch_offset, budget, min_one).await {
+            match ctx.log.read(topic.record.id, p.partition, p.fetch_offset, budget, min_one, isolation).await {
                 Ok(read) => {
                     total += read.records.len();
                     if !read.records.is_empty() {
@@ -91,16 +96,22 @@ async fn read_all(ctx: &Context, version: i16, req: &FetchRequest) -> (Vec<Fetch
                             .increment(read.records.len() as u64);
                     }
                     data.high_watermark = read.high_watermark;
-                    data.last_stable_offset = read.high_watermark;
+                    data.last_stable_offset = read.last_stable_offset;
                     if version >= 5 {
                         data.log_start_offset = read.log_start_offset;
+                    }
+                    if isolation == Isolation::ReadCommitted {
+                        let aborted = read.aborted.iter().map(|(pid, first)| {
+                            AbortedTransaction::default().with_producer_id(ProducerId(*pid)).with_first_offset(*first)
+                        });
+                        data.aborted_transactions = Some(aborted.collect());
                     }
                     data.records = Some(read.records);
                 }
                 Err(e) => {
                     if let Some(o) = ctx.log.offsets(topic.record.id, p.partition) {
                         data.high_watermark = o.next_offset;
-                        data.last_stable_offset = o.next_offset;
+                        data.last_stable_offset = o.last_stable_offset;
                         if version >= 5 {
                             data.log_start_offset = o.log_start_offset;
                         }

@@ -23,7 +23,11 @@ const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 
+/// isolation_level 1 is READ_COMMITTED (v2+).
+const READ_COMMITTED: i8 = 1;
+
 pub async fn handle(ctx: &Context, version: i16, req: ListOffsetsRequest) -> ListOffsetsResponse {
+    let read_committed = version >= 2 && req.isolation_level == READ_COMMITTED;
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let topic = ctx.topics.get(t.name.0.as_str());
@@ -32,7 +36,8 @@ pub async fn handle(ctx: &Context, version: i16, req: ListOffsetsRequest) -> Lis
             let mut r = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
             let found = match &topic {
                 Some(topic) if p.partition_index >= 0 && p.partition_index < topic.record.partitions => {
-                    lookup(ctx, topic.record.id, p.partition_index, p.timestamp).await.map_err(|e| ErrorCode::from(&e))
+                    let found = lookup(ctx, topic.record.id, p.partition_index, p.timestamp, read_committed).await;
+                    found.map_err(|e| ErrorCode::from(&e))
                 }
                 _ => Err(ErrorCode::UnknownTopicOrPartition),
             };
@@ -58,9 +63,17 @@ pub async fn handle(ctx: &Context, version: i16, req: ListOffsetsRequest) -> Lis
 }
 
 /// (offset, timestamp) for one partition; (-1, -1) when there is none.
-async fn lookup(ctx: &Context, topic_id: Uuid, partition: i32, timestamp: i64) -> Result<(i64, i64), LogError> {
+async fn lookup(
+    ctx: &Context,
+    topic_id: Uuid,
+    partition: i32,
+    timestamp: i64,
+    read_committed: bool,
+) -> Result<(i64, i64), LogError> {
     let offsets = ctx.log.offsets(topic_id, partition).ok_or(LogError::UnknownPartition { topic_id, partition })?;
     match timestamp {
+        // read_committed consumers see the log up to the last stable offset.
+        LATEST if read_committed => Ok((offsets.last_stable_offset, -1)),
         LATEST => Ok((offsets.next_offset, -1)),
         EARLIEST | EARLIEST_LOCAL => Ok((offsets.log_start_offset, -1)),
         MAX_TIMESTAMP => {

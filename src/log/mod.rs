@@ -35,7 +35,7 @@ pub mod writer;
 #[cfg(test)]
 mod tests;
 
-pub use reader::PartitionRead;
+pub use reader::{Isolation, PartitionRead};
 
 /// Every bound of the storage engine.
 #[derive(Debug, Clone)]
@@ -303,8 +303,9 @@ impl Log {
         fetch_offset: i64,
         bytes_max: usize,
         min_one_batch: bool,
+        isolation: Isolation,
     ) -> Result<PartitionRead, LogError> {
-        reader::read(&self.shared, (topic_id, partition), fetch_offset, bytes_max, min_one_batch).await
+        reader::read(&self.shared, (topic_id, partition), fetch_offset, bytes_max, min_one_batch, isolation).await
     }
 
     /// The first offset whose record timestamp is at least `timestamp`, with

@@ -19,12 +19,25 @@ pub const LEADER_EPOCH: i32 = 0;
 /// Index rows fetched from the store per lookup.
 const INDEX_ROWS_PER_LOOKUP: u32 = 256;
 
+/// Which records a fetch may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// Everything up to the high watermark.
+    ReadUncommitted,
+    /// Up to the last stable offset, with the aborted transactions listed.
+    ReadCommitted,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionRead {
     pub high_watermark: i64,
+    pub last_stable_offset: i64,
     pub log_start_offset: i64,
     /// Whole batches with patched offsets; empty when nothing is available.
     pub records: Bytes,
+    /// For read_committed: the aborted transactions overlapping the
+    /// records, as (producer id, first offset).
+    pub aborted: Vec<(i64, i64)>,
 }
 
 pub(crate) async fn read(
@@ -33,6 +46,7 @@ pub(crate) async fn read(
     fetch_offset: i64,
     bytes_max: usize,
     min_one_batch: bool,
+    isolation: Isolation,
 ) -> Result<PartitionRead, LogError> {
     let (offsets, tail) = shared
         .tail_from(key, fetch_offset, bytes_max)
@@ -42,10 +56,24 @@ pub(crate) async fn read(
     if fetch_offset < log_start || fetch_offset > hw {
         return Err(LogError::OffsetOutOfRange { offset: fetch_offset, log_start, high_watermark: hw });
     }
-    let empty = PartitionRead { high_watermark: hw, log_start_offset: log_start, records: Bytes::new() };
-    if fetch_offset == hw || (bytes_max == 0 && !min_one_batch) {
+    let empty = PartitionRead {
+        high_watermark: hw,
+        last_stable_offset: offsets.last_stable_offset,
+        log_start_offset: log_start,
+        records: Bytes::new(),
+        aborted: Vec::new(),
+    };
+    // What this fetch may see ends at the high watermark, or at the last
+    // stable offset for read_committed (a batch boundary: where the oldest
+    // open transaction began).
+    let end = match isolation {
+        Isolation::ReadUncommitted => hw,
+        Isolation::ReadCommitted => offsets.last_stable_offset,
+    };
+    if fetch_offset >= end || (bytes_max == 0 && !min_one_batch) {
         return Ok(empty);
     }
+    let hw = end;
 
     let rows: Vec<IndexRow> = match tail {
         Some(rows) => {
@@ -77,7 +105,27 @@ pub(crate) async fn read(
         }
         other => other?,
     };
-    Ok(PartitionRead { records, ..empty })
+    let aborted = match isolation {
+        Isolation::ReadCommitted => {
+            let upto = last_offset_in(&records).map_or(fetch_offset, |last| last + 1);
+            shared.meta.aborted_transactions(key.0, key.1, fetch_offset, upto).await?
+        }
+        Isolation::ReadUncommitted => Vec::new(),
+    };
+    Ok(PartitionRead { records, aborted, ..empty })
+}
+
+/// The last offset of the last batch in `records` (patched batches).
+fn last_offset_in(records: &[u8]) -> Option<i64> {
+    let mut rest = records;
+    let mut last = None;
+    while rest.len() >= BATCH_HEADER_BYTES {
+        let h = read_header(rest).ok()?;
+        let base = i64::from_be_bytes(rest[..8].try_into().ok()?);
+        last = Some(base + i64::from(h.last_offset_delta));
+        rest = &rest[h.size_bytes..];
+    }
+    last
 }
 
 /// The rows that fit `bytes_max`, in order, below the high watermark; the

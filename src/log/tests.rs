@@ -6,7 +6,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use uuid::Uuid;
 
-use super::{Log, LogError, LogLimits};
+use super::{Isolation, Log, LogError, LogLimits};
+
+const RU: Isolation = Isolation::ReadUncommitted;
 use crate::clock::{Clock, ManualClock};
 use crate::metadata::sqlite::SqliteStore;
 use crate::metadata::{MetadataStore, TopicRecord};
@@ -100,18 +102,18 @@ async fn offsets_are_contiguous_and_patched_when_read() {
     assert_eq!(append(&log, f.topic.id, 0, &[b"d"], 200).await, 3);
     assert_eq!(append(&log, f.topic.id, 0, &[b"e", b"f"], 300).await, 4);
 
-    let all = log.read(f.topic.id, 0, 0, 1 << 20, true).await.unwrap();
+    let all = log.read(f.topic.id, 0, 0, 1 << 20, true, RU).await.unwrap();
     assert_eq!(all.high_watermark, 6);
     assert_eq!(base_offsets(&all.records), vec![(0, 3), (3, 1), (4, 2)]);
     // From inside a batch: the whole batch comes back (clients skip ahead).
-    let mid = log.read(f.topic.id, 0, 4, 1 << 20, true).await.unwrap();
+    let mid = log.read(f.topic.id, 0, 4, 1 << 20, true, RU).await.unwrap();
     assert_eq!(base_offsets(&mid.records), vec![(4, 2)]);
     // A budget smaller than one batch still returns one when allowed.
-    let one = log.read(f.topic.id, 0, 0, 1, true).await.unwrap();
+    let one = log.read(f.topic.id, 0, 0, 1, true, RU).await.unwrap();
     assert_eq!(base_offsets(&one.records), vec![(0, 3)]);
-    assert!(log.read(f.topic.id, 0, 0, 1, false).await.unwrap().records.is_empty());
-    assert!(log.read(f.topic.id, 0, 6, 1 << 20, true).await.unwrap().records.is_empty());
-    assert!(matches!(log.read(f.topic.id, 0, 7, 1, true).await, Err(LogError::OffsetOutOfRange { offset: 7, .. })));
+    assert!(log.read(f.topic.id, 0, 0, 1, false, RU).await.unwrap().records.is_empty());
+    assert!(log.read(f.topic.id, 0, 6, 1 << 20, true, RU).await.unwrap().records.is_empty());
+    assert!(matches!(log.read(f.topic.id, 0, 7, 1, true, RU).await, Err(LogError::OffsetOutOfRange { offset: 7, .. })));
 
     // Exact timestamp lookups: first offset whose timestamp >= target.
     assert_eq!(log.offset_for_timestamp(f.topic.id, 0, 101).await.unwrap(), Some((1, 101)));
@@ -133,7 +135,7 @@ async fn a_restarted_log_serves_the_same_offsets_from_the_store() {
     assert_eq!(log.offsets(f.topic.id, 0).unwrap().next_offset, 10);
     // The tail cache is empty after a restart: everything comes from the
     // index in the metadata store and ranged reads of the objects.
-    let read = log.read(f.topic.id, 0, 0, 1 << 20, true).await.unwrap();
+    let read = log.read(f.topic.id, 0, 0, 1 << 20, true, RU).await.unwrap();
     assert_eq!(base_offsets(&read.records), (0..10).map(|o| (o, 1)).collect::<Vec<_>>());
     assert_eq!(append(&log, f.topic.id, 0, &[b"y"], 99).await, 10);
 }
@@ -145,7 +147,7 @@ async fn uncommitted_objects_are_ignored_then_collected_after_the_grace_period()
     append(&log, f.topic.id, 0, &[b"kept"], 1).await;
     // A flush that crashed between its PUT and its metadata commit.
     f.store.put_new("ab/cd/1-orphan.sho", Bytes::from_static(b"half a flush")).await.unwrap();
-    assert_eq!(log.read(f.topic.id, 0, 0, 1 << 20, true).await.unwrap().high_watermark, 1);
+    assert_eq!(log.read(f.topic.id, 0, 0, 1 << 20, true, RU).await.unwrap().high_watermark, 1);
 
     let mtime = f.store.list("").await.unwrap().iter().map(|o| o.last_modified_ms).max().unwrap();
     f.clock.advance_ms(mtime - f.clock.now_ms()); // now == the orphan's mtime: inside the grace period
@@ -158,7 +160,7 @@ async fn uncommitted_objects_are_ignored_then_collected_after_the_grace_period()
     let left = f.store.list("").await.unwrap();
     assert_eq!(left.len(), 1);
     assert!(!left[0].key.contains("orphan"));
-    assert_eq!(base_offsets(&log.read(f.topic.id, 0, 0, 1 << 20, true).await.unwrap().records), vec![(0, 1)]);
+    assert_eq!(base_offsets(&log.read(f.topic.id, 0, 0, 1 << 20, true, RU).await.unwrap().records), vec![(0, 1)]);
 }
 
 #[tokio::test]
@@ -196,10 +198,13 @@ async fn retention_moves_the_log_start_by_time_and_by_size() {
     let o = log.offsets(t, 0).unwrap();
     assert_eq!((o.log_start_offset, o.next_offset), (4, 10));
     assert!(matches!(
-        log.read(t, 0, 2, 1 << 20, true).await,
+        log.read(t, 0, 2, 1 << 20, true, RU).await,
         Err(LogError::OffsetOutOfRange { offset: 2, log_start: 4, high_watermark: 10 })
     ));
-    assert_eq!(base_offsets(&log.read(t, 0, 4, 1 << 20, true).await.unwrap().records), vec![(4, 2), (6, 2), (8, 2)]);
+    assert_eq!(
+        base_offsets(&log.read(t, 0, 4, 1 << 20, true, RU).await.unwrap().records),
+        vec![(4, 2), (6, 2), (8, 2)]
+    );
 
     // By size: keep at least two batches' bytes; the oldest remaining goes.
     let batch_len = build_batch(&[b"aaaa", b"bbbb"], 0).len() as i64;
@@ -218,7 +223,7 @@ async fn retention_moves_the_log_start_by_time_and_by_size() {
     // producing goes on at the next offset.
     assert_eq!(log.enforce_retention(t, 0, by_time(1)).await.unwrap(), Some(10));
     assert_eq!(append(&log, t, 0, &[b"new"], f.clock.now_ms()).await, 10);
-    let read = log.read(t, 0, 10, 1 << 20, true).await.unwrap();
+    let read = log.read(t, 0, 10, 1 << 20, true, RU).await.unwrap();
     assert_eq!((read.log_start_offset, read.high_watermark), (10, 11));
     assert_eq!(base_offsets(&read.records), vec![(10, 1)]);
 }
@@ -242,8 +247,8 @@ async fn merging_moves_flush_batches_into_one_segment_without_changing_reads() {
             r.await.unwrap().unwrap();
         }
     }
-    let before_p0 = log.read(t, 0, 0, 1 << 20, true).await.unwrap();
-    let before_p1 = log.read(t, 1, 0, 1 << 20, true).await.unwrap();
+    let before_p0 = log.read(t, 0, 0, 1 << 20, true, RU).await.unwrap();
+    let before_p1 = log.read(t, 1, 0, 1 << 20, true, RU).await.unwrap();
     let objects_before = f.store.list("").await.unwrap().len();
     assert!(objects_before >= 1);
 
@@ -255,16 +260,16 @@ async fn merging_moves_flush_batches_into_one_segment_without_changing_reads() {
     assert!(rows.iter().all(|r| *r.object_key == *report.segment_key), "every row of p0 now in the segment");
     assert_eq!(log.merge_partition(t, 0, policy).await.unwrap(), None, "nothing left to merge");
     // Reads are byte for byte the same.
-    assert_eq!(log.read(t, 0, 0, 1 << 20, true).await.unwrap(), before_p0);
-    assert_eq!(log.read(t, 0, 3, 1 << 20, true).await.unwrap().records, {
-        let r = log.read(t, 0, 3, 1 << 20, true).await.unwrap();
+    assert_eq!(log.read(t, 0, 0, 1 << 20, true, RU).await.unwrap(), before_p0);
+    assert_eq!(log.read(t, 0, 3, 1 << 20, true, RU).await.unwrap().records, {
+        let r = log.read(t, 0, 3, 1 << 20, true, RU).await.unwrap();
         assert_eq!(base_offsets(&r.records), vec![(3, 1), (4, 1), (5, 1)]);
         r.records
     });
     // Partition 1 still uses the flush objects, which therefore stay.
     f.clock.advance_ms(5_000);
     assert_eq!(log.collect_garbage().await.unwrap().unreferenced_deleted, 0);
-    assert_eq!(log.read(t, 1, 0, 1 << 20, true).await.unwrap(), before_p1);
+    assert_eq!(log.read(t, 1, 0, 1 << 20, true, RU).await.unwrap(), before_p1);
 
     let report = log.merge_partition(t, 1, policy).await.unwrap().expect("partition 1 merges too");
     assert_eq!(report.batches, 6);
@@ -276,14 +281,14 @@ async fn merging_moves_flush_batches_into_one_segment_without_changing_reads() {
     let left: Vec<String> = f.store.list("").await.unwrap().into_iter().map(|o| o.key).collect();
     assert_eq!(left.len(), 2);
     assert!(left.iter().all(|k| is_segment(k)));
-    assert_eq!(log.read(t, 0, 0, 1 << 20, true).await.unwrap(), before_p0);
-    assert_eq!(log.read(t, 1, 0, 1 << 20, true).await.unwrap(), before_p1);
+    assert_eq!(log.read(t, 0, 0, 1 << 20, true, RU).await.unwrap(), before_p0);
+    assert_eq!(log.read(t, 1, 0, 1 << 20, true, RU).await.unwrap(), before_p1);
 
     // A restarted broker (cold cache) reads the segments by ranged GETs.
     drop(log);
     let log = open(&f, 0).await;
-    assert_eq!(log.read(t, 0, 0, 1 << 20, true).await.unwrap(), before_p0);
-    assert_eq!(log.read(t, 1, 2, 1 << 20, true).await.unwrap().high_watermark, 6);
+    assert_eq!(log.read(t, 0, 0, 1 << 20, true, RU).await.unwrap(), before_p0);
+    assert_eq!(log.read(t, 1, 2, 1 << 20, true, RU).await.unwrap().high_watermark, 6);
 }
 
 #[tokio::test]
@@ -309,6 +314,66 @@ async fn a_reader_whose_cached_rows_moved_looks_them_up_again() {
     for key in &flush_objects {
         reader.shared.cache.remove(key);
     }
-    let read = reader.read(t, 0, 1, 1 << 20, true).await.unwrap();
+    let read = reader.read(t, 0, 1, 1 << 20, true, RU).await.unwrap();
     assert_eq!(base_offsets(&read.records), vec![(1, 1), (2, 1), (3, 1)]);
+}
+
+/// A transactional batch with producer `pid`/epoch 0, sequence `seq`.
+fn txn_batch(values: &[&[u8]], pid: i64, seq: i32) -> Vec<u8> {
+    let mut b = build_batch(values, 1);
+    b[21..23].copy_from_slice(&crate::protocol::control::ATTR_TRANSACTIONAL.to_be_bytes());
+    b[43..51].copy_from_slice(&pid.to_be_bytes());
+    b[51..53].copy_from_slice(&0i16.to_be_bytes());
+    b[53..57].copy_from_slice(&seq.to_be_bytes());
+    let crc = crc32c::crc32c(&b[21..]);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+#[tokio::test]
+async fn read_committed_stops_at_the_last_stable_offset_and_lists_aborts() {
+    use crate::txn::TxnMetadata;
+    let f = fixture(1).await;
+    let log = open(&f, 0).await;
+    let t = f.topic.id;
+    let rc = Isolation::ReadCommitted;
+    append(&log, t, 0, &[b"plain-0"], 1).await;
+    // A transaction of producer 900 opens on the partition.
+    let mut m = TxnMetadata::new("app", 900, 60_000, 0);
+    m.add(900, 0, &[("t".into(), 0)], None, 1).unwrap();
+    assert!(f.meta.save_transaction(&m, None, &[(t, 0)]).await.unwrap());
+    let admit = |bytes: Vec<u8>| {
+        let h = validate_produced_batch(&bytes, 1 << 20).unwrap();
+        log.writer().admit((t, 0), Bytes::from(bytes), h)
+    };
+    assert_eq!(admit(txn_batch(&[b"t-1", b"t-2"], 900, 0)).await.unwrap().await.unwrap().unwrap(), 1);
+    append(&log, t, 0, &[b"plain-3"], 1).await;
+
+    let committed = log.read(t, 0, 0, 1 << 20, true, rc).await.unwrap();
+    assert_eq!((committed.high_watermark, committed.last_stable_offset), (4, 1));
+    assert_eq!(base_offsets(&committed.records), vec![(0, 1)], "read_committed stops where the transaction began");
+    assert!(log.read(t, 0, 1, 1 << 20, true, rc).await.unwrap().records.is_empty());
+    let everything = log.read(t, 0, 0, 1 << 20, true, RU).await.unwrap();
+    assert_eq!(base_offsets(&everything.records), vec![(0, 1), (1, 2), (3, 1)]);
+
+    // The coordinator aborts: the marker lands at 4, the partition is stable.
+    let marker = crate::protocol::control::marker_batch(900, 1, false, 0, 5);
+    assert_eq!(log.writer().admit_marker((t, 0), marker, false).await.unwrap().await.unwrap().unwrap(), 4);
+    let after = log.read(t, 0, 0, 1 << 20, true, rc).await.unwrap();
+    assert_eq!((after.high_watermark, after.last_stable_offset), (5, 5));
+    assert_eq!(base_offsets(&after.records), vec![(0, 1), (1, 2), (3, 1), (4, 1)]);
+    assert_eq!(after.aborted, vec![(900, 1)], "the consumer is told to skip producer 900 from offset 1");
+    // Kafka lists every aborted transaction whose range (first offset to
+    // marker) overlaps the fetched offsets.
+    let from_marker = log.read(t, 0, 4, 1 << 20, true, rc).await.unwrap();
+    assert_eq!(from_marker.aborted, vec![(900, 1)]);
+    let plain = append(&log, t, 0, &[b"plain-5"], 1).await;
+    let later = log.read(t, 0, plain, 1 << 20, true, rc).await.unwrap();
+    assert!(later.aborted.is_empty(), "an aborted range wholly before the fetched data is not listed");
+    // A restarted broker reads the same from the store.
+    drop(log);
+    let log = open(&f, 0).await;
+    let again = log.read(t, 0, 0, 1 << 20, true, rc).await.unwrap();
+    assert_eq!((again.last_stable_offset, again.aborted.clone()), (6, vec![(900, 1)]));
+    assert_eq!(base_offsets(&again.records), vec![(0, 1), (1, 2), (3, 1), (4, 1), (5, 1)]);
 }

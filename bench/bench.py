@@ -42,10 +42,10 @@ set); both are removed afterwards unless --keep:
     . /tmp/svc.sh   # or any environment exporting those variables
     .venv/bin/python bench/bench.py --start-broker --backend pg-s3 --records 200000
 The same by hand, with --broker-arg (AWS_* must be set for S3):
-    .venv/bin/python bench/bench.py --start-broker \
-        --broker-arg=--metadata --broker-arg=postgres://USER:PASS@127.0.0.1:5432/benchdb \
-        --broker-arg=--object-store --broker-arg=s3://streamhouse/bench-XYZ \
-        --broker-arg=--s3-path-style --broker-arg=true \
+    .venv/bin/python bench/bench.py --start-broker \\
+        --broker-arg=--metadata --broker-arg=postgres://USER:PASS@127.0.0.1:5432/benchdb \\
+        --broker-arg=--object-store --broker-arg=s3://streamhouse/bench-XYZ \\
+        --broker-arg=--s3-path-style --broker-arg=true \\
         --pg-url postgres://USER:PASS@127.0.0.1:5432/benchdb
 """
 

@@ -93,6 +93,7 @@ impl Broker {
             node_id: config.node_id,
             flush_bytes_max: config.flush_bytes_max,
             flush_linger_ms: config.flush_linger_ms,
+            flushes_in_flight_max: config.flushes_in_flight_max,
             writer_buffered_bytes_max: config.writer_buffered_bytes_max,
             object_cache_bytes_max: config.object_cache_bytes_max,
             index_tail_rows_max: crate::config::limits::INDEX_TAIL_ROWS_MAX_DEFAULT,

@@ -63,6 +63,10 @@ pub struct Args {
     /// Milliseconds an idle writer waits for more batches before flushing.
     #[arg(long, env = "STREAMHOUSE_FLUSH_LINGER_MS", default_value_t = 0)]
     pub flush_linger_ms: u64,
+    /// Flushes in flight at once: object PUTs overlap, metadata commits stay
+    /// one at a time and in order.
+    #[arg(long, env = "STREAMHOUSE_FLUSHES_IN_FLIGHT_MAX", default_value_t = 2)]
+    pub flushes_in_flight_max: usize,
     /// Bytes admitted but not yet committed before producers must wait.
     #[arg(long, env = "STREAMHOUSE_WRITER_BUFFERED_BYTES_MAX", default_value_t = limits::WRITER_BUFFERED_BYTES_MAX_DEFAULT)]
     pub writer_buffered_bytes_max: usize,
@@ -166,6 +170,7 @@ pub struct Config {
     pub connections_max: usize,
     pub flush_bytes_max: usize,
     pub flush_linger_ms: u64,
+    pub flushes_in_flight_max: usize,
     pub writer_buffered_bytes_max: usize,
     pub object_cache_bytes_max: usize,
     pub orphan_grace_ms: i64,
@@ -271,6 +276,7 @@ impl Config {
         at_least("--request-size-bytes-max", a.request_size_bytes_max as i64, 1024, "at least 1024")?;
         at_least("--connections-max", a.connections_max as i64, 1, "1 or more")?;
         at_least("--flush-bytes-max", a.flush_bytes_max as i64, 1, "1 or more")?;
+        at_least("--flushes-in-flight-max", a.flushes_in_flight_max as i64, 1, "1 or more")?;
         at_least(
             "--writer-buffered-bytes-max",
             a.writer_buffered_bytes_max as i64,
@@ -328,6 +334,7 @@ impl Config {
             connections_max: a.connections_max,
             flush_bytes_max: a.flush_bytes_max,
             flush_linger_ms: a.flush_linger_ms,
+            flushes_in_flight_max: a.flushes_in_flight_max,
             writer_buffered_bytes_max: a.writer_buffered_bytes_max,
             object_cache_bytes_max: a.object_cache_bytes_max,
             orphan_grace_ms: a.orphan_grace_ms,

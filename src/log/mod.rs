@@ -3,7 +3,8 @@
 //!
 //! - [`writer`]: group commit — the batches of many partitions become ONE
 //!   object and ONE metadata transaction per flush; producers are answered
-//!   only after the commit.
+//!   only after the commit. Object PUTs of a few flushes overlap; commits
+//!   run one at a time, in order.
 //! - [`reader`]: index lookup (tail rows from memory), byte ranges from the
 //!   write-through [`cache`] or ranged GETs, base-offset patching.
 //! - [`gc`]: deletion of objects no index row references.
@@ -46,6 +47,9 @@ pub struct LogLimits {
     /// How long an idle writer waits for more batches before flushing;
     /// 0 flushes at once (lowest latency).
     pub flush_linger_ms: u64,
+    /// Flushes in flight at once: their PUTs overlap, their commits run in
+    /// order. 1 makes flushes strictly one after another.
+    pub flushes_in_flight_max: usize,
     /// Bytes admitted to the writer but not yet committed; producers wait
     /// (backpressure) beyond this.
     pub writer_buffered_bytes_max: usize,

@@ -30,6 +30,7 @@ fn limits(linger_ms: u64) -> LogLimits {
         node_id: 1,
         flush_bytes_max: 1 << 20,
         flush_linger_ms: linger_ms,
+        flushes_in_flight_max: 4,
         writer_buffered_bytes_max: 16 << 20,
         object_cache_bytes_max: 16 << 20,
         index_tail_rows_max: 4,

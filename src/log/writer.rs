@@ -1,11 +1,13 @@
 //! The writer: one task per broker that turns queued batches into objects.
 //!
-//! Group commit (DESIGN §2): when nothing is in flight a batch is flushed at
-//! once; while a flush is in flight, newly admitted batches queue and all of
-//! them (up to `flush_bytes_max`) go into the next object. A flush is one
-//! create-only PUT, then one metadata transaction assigning offsets to every
-//! batch, and only then are the producers answered. Flushes run one at a
-//! time, so commit order per partition is admission order.
+//! Group commit (DESIGN §2): while a flush slot is free a batch is flushed
+//! at once; while all `flushes_in_flight_max` flushes are in flight, newly
+//! admitted batches queue and all of them (up to `flush_bytes_max`) go into
+//! the next object. A flush is one create-only PUT, then one metadata
+//! transaction assigning offsets to every batch, and only then are the
+//! producers answered. PUTs of different flushes overlap (an object store
+//! PUT is the slow part), but commits run one at a time in the order the
+//! flushes were cut, so commit order per partition is admission order.
 //!
 //! Backpressure: admission takes permits worth the batch's bytes from a
 //! semaphore of `writer_buffered_bytes_max`; they are returned when the
@@ -93,7 +95,13 @@ pub(crate) fn spawn(shared: Arc<Shared>) -> WriterHandle {
 
 async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Append>) {
     let linger = Duration::from_millis(shared.limits.flush_linger_ms);
+    // Flushes in flight (PUT or commit). While all slots are taken, new
+    // batches gather for the next flush.
+    let slots = Arc::new(Semaphore::new(shared.limits.flushes_in_flight_max.max(1)));
+    let (staged_tx, staged_rx) = mpsc::unbounded_channel();
+    let committer = tokio::spawn(commit_in_order(shared.clone(), staged_rx));
     while let Some(first) = rx.recv().await {
+        let Ok(slot) = slots.clone().acquire_owned().await else { break };
         let mut bytes = first.bytes.len();
         let mut pending = vec![first];
         let deadline = tokio::time::Instant::now() + linger;
@@ -110,9 +118,30 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Append>) {
             bytes += a.bytes.len();
             pending.push(a);
         }
-        flush(&shared, pending).await;
+        // PUTs run side by side; commits happen one at a time, in flush
+        // order, so a partition's offsets follow the order its batches
+        // arrived in.
+        let put = tokio::spawn(put_object(shared.clone(), pending));
+        if staged_tx.send((put, slot)).is_err() {
+            break;
+        }
     }
+    drop(staged_tx);
+    let _ = committer.await;
     debug!("writer stopped: every handle dropped");
+}
+
+type StagedFlush = (tokio::task::JoinHandle<Option<Staged>>, tokio::sync::OwnedSemaphorePermit);
+
+/// Commits the flushes whose objects are stored, in the order they were
+/// cut, then frees their slots.
+async fn commit_in_order(shared: Arc<Shared>, mut staged: mpsc::UnboundedReceiver<StagedFlush>) {
+    while let Some((put, slot)) = staged.recv().await {
+        if let Ok(Some(flush)) = put.await {
+            commit(&shared, flush).await;
+        }
+        drop(slot);
+    }
 }
 
 /// `<2 hex>/<2 hex>/<node>-<uuid>.sho`: the random UUID spreads keys over
@@ -123,7 +152,17 @@ fn object_key(node_id: i32) -> String {
     format!("{:02x}/{:02x}/{node_id}-{}.sho", b[0], b[1], id.simple())
 }
 
-async fn flush(shared: &Arc<Shared>, pending: Vec<Append>) {
+/// A flush whose object is stored, waiting for its metadata commit.
+struct Staged {
+    pending: Vec<Append>,
+    commit: ObjectCommit,
+    object: Bytes,
+    started: Instant,
+}
+
+/// Builds the flush's object and PUTs it; `None` (with every batch
+/// answered) when the PUT fails.
+async fn put_object(shared: Arc<Shared>, pending: Vec<Append>) -> Option<Staged> {
     let started = Instant::now();
     let batch_bytes: usize = pending.iter().map(|a| a.bytes.len()).sum();
     let mut builder = ObjectBuilder::with_capacity(batch_bytes, pending.len());
@@ -166,7 +205,7 @@ async fn flush(shared: &Arc<Shared>, pending: Vec<Append>) {
         metrics::counter!(m::FLUSH_FAILURES_TOTAL, "stage" => "put").increment(1);
         let e = Arc::new(e);
         fail_all(pending, || LogError::Store(e.clone()));
-        return;
+        return None;
     }
     metrics::histogram!(m::OBJECT_PUT_SECONDS).record(put_started.elapsed().as_secs_f64());
 
@@ -177,6 +216,14 @@ async fn flush(shared: &Arc<Shared>, pending: Vec<Append>) {
         created_ms: shared.clock.now_ms(),
         batches: appends,
     };
+    Some(Staged { pending, commit, object, started })
+}
+
+/// Commits a stored flush's offsets, updates the partitions and answers
+/// the producers.
+async fn commit(shared: &Arc<Shared>, flush: Staged) {
+    let Staged { pending, commit, object, started } = flush;
+    let key = commit.object_key.clone();
     let commit_started = Instant::now();
     let committed = match shared.meta.commit_object(&commit).await {
         Ok(o) => o,

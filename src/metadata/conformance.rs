@@ -258,6 +258,13 @@ async fn idempotent_producers(store: &dyn MetadataStore) {
     assert_eq!(out[2].as_ref().expect("next in new epoch"), &Appended::New(11));
     // Duplicates and refusals take no offsets and write no rows.
     assert_eq!(store.partition_offsets(t.id, 0).await.expect("offsets").next_offset, 12);
+    // A commit holding only a retry still reports the partition's offsets,
+    // so a broker that had not heard of the original catches up before it
+    // answers.
+    let retry = store.commit_object(&object("idem/3b", vec![idempotent(t.id, 0, 42, 1, 1, 1)])).await.expect("retry");
+    assert_eq!(retry.batches[0].as_ref().expect("duplicate"), &Appended::Duplicate(11));
+    let reported: Vec<(i32, i64)> = retry.partitions.iter().map(|(_, p, o)| (*p, o.next_offset)).collect();
+    assert_eq!(reported, vec![(0, 12)]);
     let rows = store.index_rows(t.id, 0, 0, 100).await.expect("rows");
     assert_eq!(rows.iter().map(|r| r.base_offset).collect::<Vec<_>>(), vec![0, 3, 5, 9, 10, 11]);
 

@@ -15,6 +15,7 @@
 //! reconnects with backoff when it breaks, and reports [`Change::Resync`]
 //! after every (re)connect so the broker reloads whatever it may have missed.
 
+use std::collections::btree_map::Entry as BTreeEntry;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -353,6 +354,23 @@ impl MetadataStore for PostgresStore {
                     match state.check(&b.producer) {
                         Verdict::Append => {}
                         Verdict::Duplicate { base_offset } => {
+                            // The original may be another broker's commit this
+                            // broker has not heard of: report the partition's
+                            // offsets so the answer never outruns what it serves.
+                            if let BTreeEntry::Vacant(v) = advanced.entry((b.topic_id, b.partition)) {
+                                let current = tx
+                                    .query_opt(
+                                        "SELECT log_start_offset, next_offset, max_timestamp, \
+                                         COALESCE(first_unstable_offset, next_offset) FROM partitions \
+                                         WHERE topic_id = $1 AND partition = $2",
+                                        &[&b.topic_id, &b.partition],
+                                    )
+                                    .await
+                                    .map_err(&e)?;
+                                if let Some(row) = current {
+                                    v.insert(offsets_from(&row, 0));
+                                }
+                            }
                             outcomes.push(Ok(Appended::Duplicate(base_offset)));
                             continue;
                         }

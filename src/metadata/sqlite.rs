@@ -5,6 +5,7 @@
 //! mode lets proceed alongside the writer. `synchronous=FULL` makes every
 //! commit durable before the produce it covers is acknowledged.
 
+use std::collections::btree_map::Entry as BTreeEntry;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -327,6 +328,24 @@ impl MetadataStore for SqliteStore {
                             match state.check(&b.producer) {
                                 Verdict::Append => {}
                                 Verdict::Duplicate { base_offset } => {
+                                    // The original may be another broker's commit this
+                                    // broker has not heard of: report the partition's
+                                    // offsets so the answer never outruns what it serves.
+                                    if let BTreeEntry::Vacant(v) = advanced.entry((b.topic_id, b.partition)) {
+                                        let current = tx
+                                            .query_row(
+                                                "SELECT log_start_offset, next_offset, max_timestamp, \
+                                                 COALESCE(first_unstable_offset, next_offset) FROM partitions \
+                                                 WHERE topic_id = ?1 AND partition = ?2",
+                                                params![id, b.partition],
+                                                row_to_offsets,
+                                            )
+                                            .optional()
+                                            .map_err(&err)?;
+                                        if let Some(o) = current {
+                                            v.insert(o);
+                                        }
+                                    }
                                     outcomes.push(Ok(Appended::Duplicate(base_offset)));
                                     continue;
                                 }

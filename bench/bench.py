@@ -30,7 +30,8 @@ Broker-side figures: the broker's Prometheus /metrics (started with
 before and after the produce phase, and the deltas are reported: flushes,
 objects and bytes written, metadata commits (per flush: must be 1.0), S3 PUTs
 (per second, per GB, per flush; S3 metrics exist only with an s3:// object
-store), mean flush / PUT / commit latency. With --pg-url, PostgreSQL's
+store), mean flush / PUT / commit latency, and how many PUTs and commits
+took over 50 ms and 200 ms (where latency stalls come from). With --pg-url, PostgreSQL's
 pg_stat_database.xact_commit is read the same way (all transactions of that
 database: flush commits, but also broker heartbeats and reads).
 
@@ -252,7 +253,21 @@ def broker_deltas(before: Scrape | None, after: Scrape | None, produced_bytes, s
         "mean_flush_bytes": ratio(d("streamhouse_writer_flush_size_bytes_sum"), flushes),
         "mean_flush_batches": ratio(d("streamhouse_writer_flush_batches_sum"), flushes),
         "heartbeats": d("streamhouse_cluster_heartbeat_duration_seconds_count"),
+        # Stalls hide in the tail, not the mean: how many PUTs and commits
+        # took longer than 50 ms and 200 ms (from the histogram buckets).
+        "slow_puts": slow_counts(d, "streamhouse_writer_object_put_duration_seconds"),
+        "slow_commits": slow_counts(d, "streamhouse_metadata_commit_duration_seconds"),
     }
+
+
+SLOW_BOUNDS = ("0.05", "0.2")
+
+
+def slow_counts(d, histogram):
+    """{bound: observations above it} over the phase, from the cumulative
+    buckets (count - bucket{le=bound})."""
+    total = d(histogram + "_count")
+    return {b: total - d(histogram + "_bucket", le=b) for b in SLOW_BOUNDS}
 
 
 # ---------------------------------------------------------------- postgres / s3
@@ -821,6 +836,8 @@ def main():
                                                            fmt(ms(bm["mean_commit_s"]), "%.2f", " ms")))
         row("mean flush size / batches", "%s / %s" % (fmt(kb(bm["mean_flush_bytes"]), "%.1f", " KB"),
                                                       fmt(bm["mean_flush_batches"], "%.1f")))
+        row("PUTs / commits > 50 ms", "%d / %d" % (bm["slow_puts"]["0.05"], bm["slow_commits"]["0.05"]))
+        row("PUTs / commits > 200 ms", "%d / %d" % (bm["slow_puts"]["0.2"], bm["slow_commits"]["0.2"]))
     else:
         row("metrics", "n/a (pass --metrics-url or --start-broker)")
     if pg:

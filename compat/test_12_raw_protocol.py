@@ -1,6 +1,7 @@
 """12. Hand-built frames over a raw socket (see kafka_raw.py)."""
 
 import struct
+import time
 
 import kafka_raw as kr
 from clients import Rec, consume, create_topic, end_offset, produce
@@ -134,6 +135,42 @@ def test_produce_truncated_batch(broker, topic):
         res, _, _ = kr.parse_produce_v3(c.request(kr.produce_request_v3(topic, 0, truncated, corr), corr))
         assert res[(topic, 0)][0] in (kr.CORRUPT_MESSAGE, 87), res
     assert end_offset(broker.bootstrap, topic) == (0, 0)
+
+
+def gzip_batch(records, claimed_count):
+    """A gzip RecordBatch (attributes 1) of `records` whose header claims
+    `claimed_count` records; the CRC is right, so only looking inside can
+    tell a lie."""
+    import gzip
+    payload = gzip.compress(b"".join(kr.encode_record(r, i) for i, r in enumerate(records)))
+    ts = int(time.time() * 1000)
+    after_crc = (kr.int16(1) + kr.int32(claimed_count - 1) + kr.int64(ts) + kr.int64(ts) + kr.int64(-1)
+                 + kr.int16(-1) + kr.int32(-1) + kr.int32(claimed_count) + payload)
+    after_length = kr.int32(-1) + kr.int8(2) + kr.uint32(kr.crc32c(after_crc)) + after_crc
+    return kr.int64(0) + kr.int32(len(after_length)) + after_length
+
+
+def test_produce_compressed_batch_is_checked_inside(broker, topic):
+    """Like Kafka's log validator, the broker inflates a compressed batch and
+    checks its records: a header claiming more or fewer records than the
+    payload holds, or inner offset deltas that skip, is refused (Kafka's
+    INVALID_RECORD 87, or CORRUPT_MESSAGE 2 for a payload that ends early)
+    and nothing is appended; an honest one is stored."""
+    create_topic(broker.bootstrap, topic, 1)
+    three = [kr.RawRecord(b"k%d" % i, b"v%d" % i) for i in range(3)]
+    skipping = [kr.RawRecord(b"a", b"1"), kr.RawRecord(b"b", b"2", offset_delta=5)]
+    lies = [gzip_batch(three, 4), gzip_batch(three, 2), gzip_batch(skipping, 2)]
+    with kr.Conn(broker.bootstrap) as c:
+        for batch in lies:
+            corr = c.corr()
+            res, _, _ = kr.parse_produce_v3(c.request(kr.produce_request_v3(topic, 0, batch, corr), corr))
+            assert res[(topic, 0)][0] in (kr.CORRUPT_MESSAGE, 87), res
+            assert res[(topic, 0)][1:] == (-1, -1), res
+        corr = c.corr()
+        res, _, _ = kr.parse_produce_v3(c.request(kr.produce_request_v3(topic, 0, gzip_batch(three, 3), corr), corr))
+        assert res[(topic, 0)][:2] == (0, 0), res
+    # Only the honest batch is in the log.
+    assert end_offset(broker.bootstrap, topic) == (0, 3)
 
 
 def test_produce_unknown_partition(broker, topic):

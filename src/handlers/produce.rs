@@ -1,8 +1,9 @@
 //! Produce (key 0), v3+ (RecordBatch v2 only, as Kafka 4 requires).
 //!
 //! Two phases. [`admit`] runs in request arrival order: it validates each
-//! partition's batch without decoding records (exactly one batch, magic 2,
-//! CRC-32C, record count, max.message.bytes) and queues it in the writer.
+//! partition's batch (exactly one batch, magic 2, CRC-32C, record count,
+//! max.message.bytes, record framing; a compressed batch is inflated and its
+//! records checked) and queues it in the writer.
 //! [`Admitted::complete`] then waits for the flush that commits the batches
 //! and builds the response with their base offsets. `acks=0` gets no
 //! response; `acks=1` and `acks=all` both mean "in the object store and
@@ -25,14 +26,21 @@ use tokio::time::Instant;
 use tracing::warn;
 
 use super::Context;
+use crate::config::limits::DECOMPRESSED_BYTES_MAX;
 use crate::log::writer::AppendReceipt;
 use crate::metrics as m;
 use crate::protocol::batch::{stamp_log_append_time, validate_produced_batch, Compression};
+use crate::protocol::records::check_compressed_records;
 use crate::protocol::ErrorCode;
 use crate::topics::TimestampType;
 
 pub const VERSION_MIN: i16 = 3;
 pub const VERSION_MAX: i16 = 11;
+
+/// Compressed batches inflated at once while checking them: with the
+/// per-batch budget this bounds the memory the checks can take.
+static INFLATING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(INFLATING_MAX);
+const INFLATING_MAX: usize = 4;
 
 /// zstd batches need Produce v7+ (KIP-110).
 const ZSTD_VERSION_MIN: i16 = 7;
@@ -105,6 +113,22 @@ async fn admit_partition(
     };
     if header.compression() == Compression::Zstd && version < ZSTD_VERSION_MIN {
         return refuse(ErrorCode::UnsupportedCompressionType, "zstd needs Produce v7 or later".into());
+    }
+    if header.compression() != Compression::None {
+        // The header of a compressed batch cannot vouch for its contents:
+        // inflate it (within the budget, off the async threads) and check
+        // the records, as Kafka's log validator does.
+        let Ok(_slot) = INFLATING.acquire().await else {
+            return refuse(ErrorCode::CorruptMessage, "the record check stopped".into());
+        };
+        let batch = records.clone();
+        let checked =
+            tokio::task::spawn_blocking(move || check_compressed_records(&batch, DECOMPRESSED_BYTES_MAX)).await;
+        match checked {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return refuse(ErrorCode::from(&e), e.to_string()),
+            Err(_) => return refuse(ErrorCode::CorruptMessage, "the record check stopped".into()),
+        }
     }
     let (bytes, header, log_append_time_ms) = if topic.config.timestamp_type == TimestampType::LogAppendTime {
         let now = ctx.clock.now_ms();

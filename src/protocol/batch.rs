@@ -74,6 +74,8 @@ pub enum BatchError {
     ControlBatch,
     #[error("decompression failed: {detail}")]
     Decompress { detail: String },
+    #[error("record {index} has offset delta {found}, expected {index}")]
+    InnerOffsets { index: usize, found: i64 },
 }
 
 /// The parsed, validated header of one batch.

@@ -105,6 +105,7 @@ impl From<&BatchError> for ErrorCode {
             BatchError::Magic { .. }
             | BatchError::RecordCount { .. }
             | BatchError::NotOneBatch { .. }
+            | BatchError::InnerOffsets { .. }
             | BatchError::ControlBatch => ErrorCode::InvalidRecord,
             BatchError::TooLarge { .. } => ErrorCode::MessageTooLarge,
             BatchError::UnknownCompression { .. } => ErrorCode::UnsupportedCompressionType,

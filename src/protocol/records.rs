@@ -1,5 +1,6 @@
 //! Walking the records inside a batch, for the few operations that must look
-//! inside one: the exact ListOffsets-by-timestamp answer and max_timestamp.
+//! inside one: the exact ListOffsets-by-timestamp answer and max_timestamp,
+//! and checking a compressed batch's contents when it is produced.
 //!
 //! Decompression has a budget: a batch that inflates beyond it is refused
 //! rather than buffered, so a small compressed payload cannot exhaust memory.
@@ -93,13 +94,38 @@ fn snappy_decompress(payload: &[u8], budget_bytes: usize) -> Result<Vec<u8>, Bat
 /// Offset delta and timestamp of every record in a batch, in order.
 /// For LogAppendTime batches every record carries the batch's max timestamp.
 pub fn record_positions(batch: &[u8], budget_bytes: usize) -> Result<Vec<RecordPosition>, BatchError> {
-    let header = read_header(batch)?;
     let records = decompressed_records(batch, budget_bytes)?;
+    Ok(walk_records(batch, &records)?.0)
+}
+
+/// What Kafka's log validator checks inside a compressed batch before
+/// storing it, since the header alone cannot be trusted: it inflates within
+/// the budget, holds exactly `recordsCount` well-framed records with nothing
+/// after them, and their offset deltas run 0, 1, 2… (StreamHouse stores
+/// batches as sent, so it refuses rather than rewrites other deltas).
+pub fn check_compressed_records(batch: &[u8], budget_bytes: usize) -> Result<(), BatchError> {
+    let records = decompressed_records(batch, budget_bytes)?;
+    let (positions, rest) = walk_records(batch, &records)?;
+    if rest != 0 {
+        return Err(BatchError::RecordFraming { detail: "bytes after the last record" });
+    }
+    for (index, p) in positions.iter().enumerate() {
+        if p.offset_delta != index as i64 {
+            return Err(BatchError::InnerOffsets { index, found: p.offset_delta });
+        }
+    }
+    Ok(())
+}
+
+/// The positions of the `recordsCount` records in `records` (the batch's
+/// records section, inflated), and how many bytes follow the last one.
+fn walk_records(batch: &[u8], records: &[u8]) -> Result<(Vec<RecordPosition>, usize), BatchError> {
+    let header = read_header(batch)?;
     let framing = |detail| BatchError::RecordFraming { detail };
     // Each record needs at least 7 bytes, so this bound is real.
     let count = usize::try_from(header.records_count).map_err(|_| framing("negative record count"))?;
     let mut positions = Vec::with_capacity(count.min(records.len() / super::batch::RECORD_BYTES_MIN));
-    let mut rest = &records[..];
+    let mut rest = records;
     for _ in 0..count {
         let (len, used) = read_varint(rest).ok_or(framing("truncated record length"))?;
         let len = usize::try_from(len).map_err(|_| framing("negative record length"))?;
@@ -116,7 +142,7 @@ pub fn record_positions(batch: &[u8], budget_bytes: usize) -> Result<Vec<RecordP
         positions.push(RecordPosition { offset_delta, timestamp });
         rest = &rest[used + len..];
     }
-    Ok(positions)
+    Ok((positions, rest.len()))
 }
 
 #[cfg(test)]
@@ -163,6 +189,54 @@ mod tests {
         b[8..12].copy_from_slice(&len.to_be_bytes());
         assert_eq!(record_positions(&b, 1 << 20).unwrap().len(), 1);
         assert!(matches!(record_positions(&b, 1000), Err(BatchError::Decompress { .. })));
+    }
+
+    /// A gzip batch of `values` whose header claims `claimed` records, with
+    /// the given offset deltas and optional trailing bytes.
+    fn gzip_batch(values: &[&[u8]], deltas: &[i64], claimed: i32, trailing: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut records = Vec::new();
+        for (v, d) in values.iter().zip(deltas) {
+            let mut r = vec![0u8];
+            put_varint(&mut r, 0);
+            put_varint(&mut r, *d);
+            put_varint(&mut r, -1);
+            put_varint(&mut r, v.len() as i64);
+            r.extend_from_slice(v);
+            put_varint(&mut r, 0);
+            put_varint(&mut records, r.len() as i64);
+            records.extend_from_slice(&r);
+        }
+        records.extend_from_slice(trailing);
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&records).unwrap();
+        let mut b = build_batch(&[b"x"], 0)[..BATCH_HEADER_BYTES].to_vec();
+        b[21..23].copy_from_slice(&1i16.to_be_bytes());
+        b[23..27].copy_from_slice(&(claimed - 1).to_be_bytes());
+        b[57..61].copy_from_slice(&claimed.to_be_bytes());
+        b.extend_from_slice(&enc.finish().unwrap());
+        let len = (b.len() - 12) as i32;
+        b[8..12].copy_from_slice(&len.to_be_bytes());
+        let crc = crc32c::crc32c(&b[21..]);
+        b[17..21].copy_from_slice(&crc.to_be_bytes());
+        b
+    }
+
+    #[test]
+    fn compressed_contents_are_checked_like_kafkas_validator() {
+        let ok = gzip_batch(&[b"a", b"b", b"c"], &[0, 1, 2], 3, b"");
+        assert_eq!(check_compressed_records(&ok, 1 << 20), Ok(()));
+        // The header claims more records than the payload holds.
+        let short = gzip_batch(&[b"a", b"b"], &[0, 1], 3, b"");
+        assert!(matches!(check_compressed_records(&short, 1 << 20), Err(BatchError::RecordFraming { .. })));
+        // Fewer claimed than present: the rest is trailing garbage.
+        let long = gzip_batch(&[b"a", b"b", b"c"], &[0, 1, 2], 2, b"");
+        assert!(matches!(check_compressed_records(&long, 1 << 20), Err(BatchError::RecordFraming { .. })));
+        let trailing = gzip_batch(&[b"a"], &[0], 1, b"junk");
+        assert!(matches!(check_compressed_records(&trailing, 1 << 20), Err(BatchError::RecordFraming { .. })));
+        let gap = gzip_batch(&[b"a", b"b"], &[0, 5], 2, b"");
+        assert_eq!(check_compressed_records(&gap, 1 << 20), Err(BatchError::InnerOffsets { index: 1, found: 5 }));
+        assert!(matches!(check_compressed_records(&ok, 4), Err(BatchError::Decompress { .. })));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::txn::{TxnMetadata, TxnState};
 
 use super::{
     BrokerRecord, Change, CommitOutcome, CommittedOffset, GroupRecord, IndexRow, MetaError, MetadataStore,
-    ObjectCommit, PartitionOffsets, RowMove, SegmentRecord, TopicRecord,
+    ObjectCommit, PartitionOffsets, ProducerRecord, RowMove, SegmentRecord, TopicRecord,
 };
 
 pub struct Bounded<S> {
@@ -182,6 +182,27 @@ impl<S: MetadataStore> MetadataStore for Bounded<S> {
         self.run("save_transaction", self.inner.save_transaction(txn, expected, open)).await
     }
 
+    async fn stage_txn_offsets(
+        &self,
+        group: &GroupRecord,
+        producer_id: i64,
+        offsets: &[CommittedOffset],
+    ) -> Result<(), MetaError> {
+        self.run("stage_txn_offsets", self.inner.stage_txn_offsets(group, producer_id, offsets)).await
+    }
+
+    async fn settle_txn_offsets(&self, producer_id: i64, groups: &[String], commit: bool) -> Result<u64, MetaError> {
+        self.run("settle_txn_offsets", self.inner.settle_txn_offsets(producer_id, groups, commit)).await
+    }
+
+    async fn pending_txn_offsets(&self, group_id: &str) -> Result<Vec<(String, i32)>, MetaError> {
+        self.run("pending_txn_offsets", self.inner.pending_txn_offsets(group_id)).await
+    }
+
+    async fn partition_producers(&self, topic_id: Uuid, partition: i32) -> Result<Vec<ProducerRecord>, MetaError> {
+        self.run("partition_producers", self.inner.partition_producers(topic_id, partition)).await
+    }
+
     async fn expire_producers(&self, before_ms: i64) -> Result<u64, MetaError> {
         self.run("expire_producers", self.inner.expire_producers(before_ms)).await
     }
@@ -284,6 +305,18 @@ mod tests {
             unreachable!()
         }
         async fn expire_producers(&self, _: i64) -> Result<u64, MetaError> {
+            unreachable!()
+        }
+        async fn stage_txn_offsets(&self, _: &GroupRecord, _: i64, _: &[CommittedOffset]) -> Result<(), MetaError> {
+            unreachable!()
+        }
+        async fn settle_txn_offsets(&self, _: i64, _: &[String], _: bool) -> Result<u64, MetaError> {
+            unreachable!()
+        }
+        async fn pending_txn_offsets(&self, _: &str) -> Result<Vec<(String, i32)>, MetaError> {
+            unreachable!()
+        }
+        async fn partition_producers(&self, _: Uuid, _: i32) -> Result<Vec<ProducerRecord>, MetaError> {
             unreachable!()
         }
         async fn aborted_transactions(&self, _: Uuid, _: i32, _: i64, _: i64) -> Result<Vec<(i64, i64)>, MetaError> {

@@ -80,6 +80,43 @@ pub async fn run(store: &dyn MetadataStore) {
     swapping_rows(store).await;
     idempotent_producers(store).await;
     transactions(store).await;
+    transactional_offsets(store).await;
+}
+
+/// TxnOffsetCommit's offsets wait in the store until the transaction ends:
+/// a commit applies them, an abort drops them, other producers' stay.
+async fn transactional_offsets(store: &dyn MetadataStore) {
+    let g = GroupRecord { group_id: "conf-txn-group".into(), protocol_type: String::new() };
+    store.commit_offsets(&g, &[committed("in", 0, 5, None)]).await.expect("plain commit");
+    store.stage_txn_offsets(&g, 900, &[committed("in", 0, 10, Some("m"))]).await.expect("stage");
+    store
+        .stage_txn_offsets(&g, 900, &[committed("in", 0, 12, Some("m2")), committed("in", 1, 3, None)])
+        .await
+        .expect("restage");
+    store.stage_txn_offsets(&g, 901, &[committed("in", 2, 7, None)]).await.expect("other producer");
+    assert_eq!(
+        store.fetch_offsets("conf-txn-group").await.expect("fetch"),
+        vec![committed("in", 0, 5, None)],
+        "pending offsets are not committed"
+    );
+    assert_eq!(
+        store.pending_txn_offsets("conf-txn-group").await.expect("pending"),
+        vec![("in".to_string(), 0), ("in".to_string(), 1), ("in".to_string(), 2)]
+    );
+    let groups = ["conf-txn-group".to_string()];
+    assert_eq!(store.settle_txn_offsets(900, &groups, true).await.expect("commit"), 2);
+    assert_eq!(store.settle_txn_offsets(900, &groups, true).await.expect("again"), 0, "settling twice finds nothing");
+    assert_eq!(
+        store.fetch_offsets("conf-txn-group").await.expect("fetch"),
+        vec![committed("in", 0, 12, Some("m2")), committed("in", 1, 3, None)]
+    );
+    assert_eq!(store.settle_txn_offsets(901, &groups, false).await.expect("abort"), 1);
+    assert_eq!(store.fetch_offsets("conf-txn-group").await.expect("fetch").len(), 2, "aborted offsets dropped");
+    assert!(store.pending_txn_offsets("conf-txn-group").await.expect("pending").is_empty());
+    // Staging records the group, so it is listed.
+    let lone = GroupRecord { group_id: "conf-txn-lone".into(), protocol_type: String::new() };
+    store.stage_txn_offsets(&lone, 902, &[committed("in", 0, 1, None)]).await.expect("stage lone");
+    assert!(store.list_groups().await.expect("list").iter().any(|x| x.group_id == "conf-txn-lone"));
 }
 
 /// Coordinator state saves only over the state it was decided from, so a
@@ -192,6 +229,23 @@ async fn transactional_batches(store: &dyn MetadataStore, t: &TopicRecord) {
         out.batches[1],
         Err(MetaError::Sequence { error: SequenceError::InvalidEpoch { batch: 0, current: 1 }, .. })
     ));
+
+    // DescribeProducers: producer 500 is known on both partitions at the
+    // markers' epoch, with nothing open.
+    let producers = store.partition_producers(t.id, 0).await.expect("producers");
+    assert_eq!(
+        producers.iter().map(|p| (p.producer_id, p.producer_epoch, p.txn_first_offset)).collect::<Vec<_>>(),
+        vec![(500, 1, None)]
+    );
+    let open = crate::txn::TxnMetadata::new("app-open", 600, 60_000, 1);
+    assert!(store.save_transaction(&open, None, &[(t.id, 1)]).await.expect("open"));
+    let out = store.commit_object(&object("txn/5", vec![txn(1, 600, 0, 0, 2)])).await.expect("open write");
+    assert_eq!(out.batches[0].as_ref().expect("open batch"), &Appended::New(2));
+    let producers = store.partition_producers(t.id, 1).await.expect("producers");
+    assert_eq!(
+        producers.iter().map(|p| (p.producer_id, p.txn_first_offset)).collect::<Vec<_>>(),
+        vec![(500, None), (600, Some(2))]
+    );
 }
 
 /// Producer state is checked and advanced inside the commit: retries are

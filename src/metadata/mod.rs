@@ -188,6 +188,21 @@ pub struct CommittedOffset {
     pub commit_ms: i64,
 }
 
+/// An idempotent or transactional producer known on a partition
+/// (DescribeProducers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerRecord {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    /// The last batches accepted, in [`crate::producer::ProducerState`]'s
+    /// stored form.
+    pub batches: String,
+    pub updated_ms: i64,
+    /// Where its open transaction began on the partition, if one is open
+    /// and has written there.
+    pub txn_first_offset: Option<i64>,
+}
+
 /// A registered broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerRecord {
@@ -357,6 +372,31 @@ pub trait MetadataStore: Send + Sync + 'static {
         expected: Option<(i64, i16, TxnState)>,
         open: &[(Uuid, i32)],
     ) -> Result<bool, MetaError>;
+
+    /// In one transaction: records the group (as [`Self::commit_offsets`]
+    /// does) and stages offsets a transactional producer sent to it
+    /// (TxnOffsetCommit), replacing that producer's earlier pending offset
+    /// for the same partition. They take effect only through
+    /// [`Self::settle_txn_offsets`].
+    async fn stage_txn_offsets(
+        &self,
+        group: &GroupRecord,
+        producer_id: i64,
+        offsets: &[CommittedOffset],
+    ) -> Result<(), MetaError>;
+
+    /// In one transaction: the producer's transaction ended; its pending
+    /// offsets for `groups` become the groups' committed offsets (`commit`)
+    /// or are dropped (abort). Returns how many were applied or dropped.
+    /// Idempotent: a second call finds nothing pending.
+    async fn settle_txn_offsets(&self, producer_id: i64, groups: &[String], commit: bool) -> Result<u64, MetaError>;
+
+    /// The partitions with offsets pending in some open transaction for the
+    /// group, by topic and partition (OffsetFetch's require_stable).
+    async fn pending_txn_offsets(&self, group_id: &str) -> Result<Vec<(String, i32)>, MetaError>;
+
+    /// The producers known on a partition, by producer id.
+    async fn partition_producers(&self, topic_id: Uuid, partition: i32) -> Result<Vec<ProducerRecord>, MetaError>;
 
     /// Offsets of every partition of every topic, to refresh what a broker
     /// caches after it may have missed changes.

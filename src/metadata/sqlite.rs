@@ -20,7 +20,7 @@ use crate::txn::{TxnMetadata, TxnState};
 
 use super::{
     decode_producer, Appended, BatchKind, BrokerRecord, CommitOutcome, CommittedOffset, GroupRecord, IndexRow,
-    MetaError, MetadataStore, ObjectCommit, PartitionOffsets, RowMove, SegmentRecord, TopicRecord,
+    MetaError, MetadataStore, ObjectCommit, PartitionOffsets, ProducerRecord, RowMove, SegmentRecord, TopicRecord,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -30,6 +30,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../../migrations/sqlite/0004_brokers.sql")),
     (5, include_str!("../../migrations/sqlite/0005_producer_state.sql")),
     (6, include_str!("../../migrations/sqlite/0006_transactions.sql")),
+    (7, include_str!("../../migrations/sqlite/0007_txn_offsets.sql")),
 ];
 const READERS: usize = 4;
 
@@ -555,13 +556,7 @@ impl MetadataStore for SqliteStore {
         self.write(move |conn| {
             let err = unavailable("commit_offsets");
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
-            tx.execute(
-                "INSERT INTO groups (group_id, protocol_type, created_ms) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (group_id) DO UPDATE SET protocol_type = \
-                   CASE WHEN excluded.protocol_type = '' THEN groups.protocol_type ELSE excluded.protocol_type END",
-                params![group.group_id, group.protocol_type, offsets.first().map_or(0, |o| o.commit_ms)],
-            )
-            .map_err(&err)?;
+            record_group(&tx, &group, offsets.first().map_or(0, |o| o.commit_ms)).map_err(&err)?;
             {
                 let mut upsert = tx
                     .prepare_cached(
@@ -871,6 +866,122 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
+    async fn stage_txn_offsets(
+        &self,
+        group: &GroupRecord,
+        producer_id: i64,
+        offsets: &[CommittedOffset],
+    ) -> Result<(), MetaError> {
+        let group = group.clone();
+        let offsets = offsets.to_vec();
+        self.write(move |conn| {
+            let err = unavailable("stage_txn_offsets");
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
+            record_group(&tx, &group, offsets.first().map_or(0, |o| o.commit_ms)).map_err(&err)?;
+            {
+                let mut upsert = tx
+                    .prepare_cached(
+                        "INSERT INTO txn_offsets (group_id, topic, partition, producer_id, committed_offset, \
+                         leader_epoch, metadata, commit_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                         ON CONFLICT (group_id, topic, partition, producer_id) DO UPDATE SET \
+                         committed_offset = excluded.committed_offset, leader_epoch = excluded.leader_epoch, \
+                         metadata = excluded.metadata, commit_ms = excluded.commit_ms",
+                    )
+                    .map_err(&err)?;
+                for o in &offsets {
+                    upsert
+                        .execute(params![
+                            group.group_id,
+                            o.topic,
+                            o.partition,
+                            producer_id,
+                            o.offset,
+                            o.leader_epoch,
+                            o.metadata,
+                            o.commit_ms
+                        ])
+                        .map_err(&err)?;
+                }
+            }
+            tx.commit().map_err(&err)
+        })
+        .await
+    }
+
+    async fn settle_txn_offsets(&self, producer_id: i64, groups: &[String], commit: bool) -> Result<u64, MetaError> {
+        let groups = groups.to_vec();
+        self.write(move |conn| {
+            let err = unavailable("settle_txn_offsets");
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
+            let mut settled = 0;
+            for group_id in &groups {
+                if commit {
+                    tx.execute(
+                        "INSERT INTO group_offsets (group_id, topic, partition, committed_offset, leader_epoch, \
+                         metadata, commit_ms) SELECT group_id, topic, partition, committed_offset, leader_epoch, \
+                         metadata, commit_ms FROM txn_offsets WHERE group_id = ?1 AND producer_id = ?2 \
+                         ON CONFLICT (group_id, topic, partition) DO UPDATE SET \
+                         committed_offset = excluded.committed_offset, leader_epoch = excluded.leader_epoch, \
+                         metadata = excluded.metadata, commit_ms = excluded.commit_ms",
+                        params![group_id, producer_id],
+                    )
+                    .map_err(&err)?;
+                }
+                settled += tx
+                    .execute(
+                        "DELETE FROM txn_offsets WHERE group_id = ?1 AND producer_id = ?2",
+                        params![group_id, producer_id],
+                    )
+                    .map_err(&err)? as u64;
+            }
+            tx.commit().map_err(&err)?;
+            Ok(settled)
+        })
+        .await
+    }
+
+    async fn pending_txn_offsets(&self, group_id: &str) -> Result<Vec<(String, i32)>, MetaError> {
+        let group_id = group_id.to_string();
+        self.read(move |conn| {
+            let err = unavailable("pending_txn_offsets");
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT DISTINCT topic, partition FROM txn_offsets WHERE group_id = ?1 ORDER BY topic, partition",
+                )
+                .map_err(&err)?;
+            let rows = stmt.query_map([&group_id], |r| Ok((r.get(0)?, r.get(1)?))).map_err(&err)?;
+            rows.collect::<Result<_, _>>().map_err(&err)
+        })
+        .await
+    }
+
+    async fn partition_producers(&self, topic_id: Uuid, partition: i32) -> Result<Vec<ProducerRecord>, MetaError> {
+        self.read(move |conn| {
+            let err = unavailable("partition_producers");
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT s.producer_id, s.producer_epoch, s.batches, s.updated_ms, o.first_offset \
+                     FROM producer_state s LEFT JOIN txn_open o ON o.topic_id = s.topic_id \
+                       AND o.partition = s.partition AND o.producer_id = s.producer_id \
+                     WHERE s.topic_id = ?1 AND s.partition = ?2 ORDER BY s.producer_id",
+                )
+                .map_err(&err)?;
+            let rows = stmt
+                .query_map(params![topic_id.as_bytes().to_vec(), partition], |r| {
+                    Ok(ProducerRecord {
+                        producer_id: r.get(0)?,
+                        producer_epoch: r.get(1)?,
+                        batches: r.get(2)?,
+                        updated_ms: r.get(3)?,
+                        txn_first_offset: r.get(4)?,
+                    })
+                })
+                .map_err(&err)?;
+            rows.collect::<Result<_, _>>().map_err(&err)
+        })
+        .await
+    }
+
     async fn all_partition_offsets(&self) -> Result<Vec<(Uuid, i32, PartitionOffsets)>, MetaError> {
         self.read(|conn| {
             let err = unavailable("all_partition_offsets");
@@ -952,6 +1063,16 @@ impl MetadataStore for SqliteStore {
 }
 
 /// Kafka cluster ids are 22-character URL-safe base64 of a random UUID.
+/// Records a group, keeping a stored protocol type unless a new one is given.
+fn record_group(tx: &rusqlite::Transaction<'_>, group: &GroupRecord, created_ms: i64) -> rusqlite::Result<usize> {
+    tx.execute(
+        "INSERT INTO groups (group_id, protocol_type, created_ms) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (group_id) DO UPDATE SET protocol_type = \
+           CASE WHEN excluded.protocol_type = '' THEN groups.protocol_type ELSE excluded.protocol_type END",
+        params![group.group_id, group.protocol_type, created_ms],
+    )
+}
+
 /// After a transactional batch or marker was given offsets: a data batch
 /// records where its transaction began on the partition (if first); a
 /// marker closes the transaction there, recording the aborted range for an

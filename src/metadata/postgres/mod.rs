@@ -37,7 +37,7 @@ use feed::{partition_payloads, run_change_feed, CHANNEL};
 
 use super::{
     decode_producer, Appended, BatchKind, BrokerRecord, Change, CommitOutcome, CommittedOffset, GroupRecord, IndexRow,
-    MetaError, MetadataStore, ObjectCommit, PartitionOffsets, RowMove, SegmentRecord, TopicRecord,
+    MetaError, MetadataStore, ObjectCommit, PartitionOffsets, ProducerRecord, RowMove, SegmentRecord, TopicRecord,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -45,6 +45,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../../../migrations/postgres/0002_brokers.sql")),
     (3, include_str!("../../../migrations/postgres/0003_producer_state.sql")),
     (4, include_str!("../../../migrations/postgres/0004_transactions.sql")),
+    (5, include_str!("../../../migrations/postgres/0005_txn_offsets.sql")),
 ];
 /// Arbitrary, fixed: the advisory lock taken while migrating.
 const MIGRATION_LOCK_KEY: i64 = 0x5348_4d49_4752; // "SHMIGR"
@@ -58,6 +59,21 @@ pub struct PostgresStore {
     pool: Pool,
     config: tokio_postgres::Config,
     location: String,
+}
+
+/// Records a group, keeping a stored protocol type unless a new one is given.
+async fn record_group(
+    tx: &deadpool_postgres::Transaction<'_>,
+    group: &GroupRecord,
+    created_ms: i64,
+) -> Result<u64, tokio_postgres::Error> {
+    tx.execute(
+        "INSERT INTO groups (group_id, protocol_type, created_ms) VALUES ($1, $2, $3) \
+         ON CONFLICT (group_id) DO UPDATE SET protocol_type = \
+           CASE WHEN excluded.protocol_type = '' THEN groups.protocol_type ELSE excluded.protocol_type END",
+        &[&group.group_id, &group.protocol_type, &created_ms],
+    )
+    .await
 }
 
 fn unavailable(operation: &'static str) -> impl Fn(tokio_postgres::Error) -> MetaError {
@@ -550,15 +566,7 @@ impl MetadataStore for PostgresStore {
         let e = unavailable("commit_offsets");
         let mut c = self.client("commit_offsets").await?;
         let tx = c.transaction().await.map_err(&e)?;
-        let created = offsets.first().map_or(0, |o| o.commit_ms);
-        tx.execute(
-            "INSERT INTO groups (group_id, protocol_type, created_ms) VALUES ($1, $2, $3) \
-             ON CONFLICT (group_id) DO UPDATE SET protocol_type = \
-               CASE WHEN excluded.protocol_type = '' THEN groups.protocol_type ELSE excluded.protocol_type END",
-            &[&group.group_id, &group.protocol_type, &created],
-        )
-        .await
-        .map_err(&e)?;
+        record_group(&tx, group, offsets.first().map_or(0, |o| o.commit_ms)).await.map_err(&e)?;
         let upsert = tx
             .prepare_cached(
                 "INSERT INTO group_offsets (group_id, topic, partition, committed_offset, leader_epoch, metadata, commit_ms) \
@@ -833,6 +841,108 @@ impl MetadataStore for PostgresStore {
         c.execute("DELETE FROM producer_state WHERE updated_ms < $1", &[&before_ms])
             .await
             .map_err(unavailable("expire_producers"))
+    }
+
+    async fn stage_txn_offsets(
+        &self,
+        group: &GroupRecord,
+        producer_id: i64,
+        offsets: &[CommittedOffset],
+    ) -> Result<(), MetaError> {
+        let e = unavailable("stage_txn_offsets");
+        let mut c = self.client("stage_txn_offsets").await?;
+        let tx = c.transaction().await.map_err(&e)?;
+        record_group(&tx, group, offsets.first().map_or(0, |o| o.commit_ms)).await.map_err(&e)?;
+        let upsert = tx
+            .prepare_cached(
+                "INSERT INTO txn_offsets (group_id, topic, partition, producer_id, committed_offset, leader_epoch, \
+                 metadata, commit_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (group_id, topic, partition, producer_id) DO UPDATE SET \
+                 committed_offset = excluded.committed_offset, leader_epoch = excluded.leader_epoch, \
+                 metadata = excluded.metadata, commit_ms = excluded.commit_ms",
+            )
+            .await
+            .map_err(&e)?;
+        for o in offsets {
+            tx.execute(
+                &upsert,
+                &[
+                    &group.group_id,
+                    &o.topic,
+                    &o.partition,
+                    &producer_id,
+                    &o.offset,
+                    &o.leader_epoch,
+                    &o.metadata,
+                    &o.commit_ms,
+                ],
+            )
+            .await
+            .map_err(&e)?;
+        }
+        tx.commit().await.map_err(&e)
+    }
+
+    async fn settle_txn_offsets(&self, producer_id: i64, groups: &[String], commit: bool) -> Result<u64, MetaError> {
+        let e = unavailable("settle_txn_offsets");
+        let mut c = self.client("settle_txn_offsets").await?;
+        let tx = c.transaction().await.map_err(&e)?;
+        let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
+        if commit {
+            tx.execute(
+                "INSERT INTO group_offsets (group_id, topic, partition, committed_offset, leader_epoch, metadata, \
+                 commit_ms) SELECT group_id, topic, partition, committed_offset, leader_epoch, metadata, commit_ms \
+                 FROM txn_offsets WHERE group_id = ANY($1) AND producer_id = $2 \
+                 ON CONFLICT (group_id, topic, partition) DO UPDATE SET \
+                 committed_offset = excluded.committed_offset, leader_epoch = excluded.leader_epoch, \
+                 metadata = excluded.metadata, commit_ms = excluded.commit_ms",
+                &[&groups, &producer_id],
+            )
+            .await
+            .map_err(&e)?;
+        }
+        let settled = tx
+            .execute("DELETE FROM txn_offsets WHERE group_id = ANY($1) AND producer_id = $2", &[&groups, &producer_id])
+            .await
+            .map_err(&e)?;
+        tx.commit().await.map_err(&e)?;
+        Ok(settled)
+    }
+
+    async fn pending_txn_offsets(&self, group_id: &str) -> Result<Vec<(String, i32)>, MetaError> {
+        let c = self.client("pending_txn_offsets").await?;
+        let rows = c
+            .query(
+                "SELECT DISTINCT topic, partition FROM txn_offsets WHERE group_id = $1 ORDER BY topic, partition",
+                &[&group_id],
+            )
+            .await
+            .map_err(unavailable("pending_txn_offsets"))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    async fn partition_producers(&self, topic_id: Uuid, partition: i32) -> Result<Vec<ProducerRecord>, MetaError> {
+        let c = self.client("partition_producers").await?;
+        let rows = c
+            .query(
+                "SELECT s.producer_id, s.producer_epoch, s.batches, s.updated_ms, o.first_offset \
+                 FROM producer_state s LEFT JOIN txn_open o ON o.topic_id = s.topic_id \
+                   AND o.partition = s.partition AND o.producer_id = s.producer_id \
+                 WHERE s.topic_id = $1 AND s.partition = $2 ORDER BY s.producer_id",
+                &[&topic_id, &partition],
+            )
+            .await
+            .map_err(unavailable("partition_producers"))?;
+        Ok(rows
+            .iter()
+            .map(|r| ProducerRecord {
+                producer_id: r.get(0),
+                producer_epoch: r.get(1),
+                batches: r.get(2),
+                updated_ms: r.get(3),
+                txn_first_offset: r.get(4),
+            })
+            .collect())
     }
 
     async fn all_partition_offsets(&self) -> Result<Vec<(Uuid, i32, PartitionOffsets)>, MetaError> {

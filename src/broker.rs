@@ -121,7 +121,8 @@ impl Broker {
         let membership = Arc::new(Membership::register(meta.as_ref(), clock.clone(), membership).await?);
         let groups =
             GroupCoordinator::load(meta.clone(), clock.clone(), config.group.clone(), membership.clone()).await?;
-        let ctx = Arc::new(Context { config, cluster_id, topics, log, groups, membership, meta, clock });
+        let txns = crate::txn::TxnCoordinator::new(config.transaction_max_timeout_ms);
+        let ctx = Arc::new(Context { config, cluster_id, topics, log, groups, txns, membership, meta, clock });
         Ok(Self { ctx, listener })
     }
 
@@ -145,6 +146,7 @@ impl Broker {
         tokio::spawn(enforce_retention(self.ctx.clone()));
         tokio::spawn(merge_segments(self.ctx.clone()));
         tokio::spawn(drive_groups(self.ctx.clone()));
+        tokio::spawn(drive_transactions(self.ctx.clone()));
         crate::server::listener::run(self.ctx, self.listener)
             .await
             .map_err(|source| BrokerError::Listen { addr: "listener".into(), source })
@@ -184,6 +186,20 @@ async fn drive_groups(ctx: Arc<Context>) {
                 metrics::gauge!(crate::metrics::GROUP_CONSUMER_LAG, "group" => group, "topic" => topic, "partition" => partition.to_string())
                     .set(lag as f64);
             }
+        }
+    }
+}
+
+/// The transaction coordinator's periodic pass: abort transactions past
+/// their timeout and finish decided ones, for the ids this broker
+/// coordinates (which includes ids taken over from a broker that left).
+async fn drive_transactions(ctx: Arc<Context>) {
+    let every = Duration::from_millis(ctx.config.transaction_abort_check_interval_ms);
+    loop {
+        tokio::time::sleep(every).await;
+        let done = ctx.txns.tick(&ctx).await;
+        if done > 0 {
+            info!(transactions = done, "aborted timed-out or finished decided transactions");
         }
     }
 }

@@ -133,6 +133,18 @@ pub struct Args {
     /// long without a write (Kafka's producer.id.expiration.ms).
     #[arg(long, env = "STREAMHOUSE_PRODUCER_ID_EXPIRATION_MS", default_value_t = 86_400_000)]
     pub producer_id_expiration_ms: i64,
+
+    /// How often the transaction coordinator looks for transactions open
+    /// longer than their timeout and aborts them (Kafka's
+    /// transaction.abort.timed.out.transaction.cleanup.interval.ms).
+    #[arg(long, env = "STREAMHOUSE_TRANSACTION_ABORT_CHECK_INTERVAL_MS", default_value_t = 10_000)]
+    pub transaction_abort_check_interval_ms: u64,
+
+    /// The longest transaction.timeout.ms a producer may ask for (Kafka's
+    /// transaction.max.timeout.ms); more is refused with
+    /// INVALID_TRANSACTION_TIMEOUT.
+    #[arg(long, env = "STREAMHOUSE_TRANSACTION_MAX_TIMEOUT_MS", default_value_t = 900_000)]
+    pub transaction_max_timeout_ms: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,6 +197,8 @@ pub struct Config {
     pub merge_interval_ms: u64,
     pub merge: crate::log::merge::MergePolicy,
     pub producer_id_expiration_ms: i64,
+    pub transaction_abort_check_interval_ms: u64,
+    pub transaction_max_timeout_ms: i32,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -304,6 +318,13 @@ impl Config {
         at_least("--log-retention-bytes", a.log_retention_bytes, -1, "-1 or more")?;
         at_least("--log-retention-check-interval-ms", a.log_retention_check_interval_ms as i64, 10, "at least 10")?;
         at_least("--producer-id-expiration-ms", a.producer_id_expiration_ms, 1, "1 or more")?;
+        at_least(
+            "--transaction-abort-check-interval-ms",
+            a.transaction_abort_check_interval_ms as i64,
+            10,
+            "at least 10",
+        )?;
+        at_least("--transaction-max-timeout-ms", i64::from(a.transaction_max_timeout_ms), 1, "1 or more")?;
         at_least("--merge-interval-ms", a.merge_interval_ms as i64, 10, "at least 10")?;
         at_least("--merge-segment-bytes-max", a.merge_segment_bytes_max as i64, 1024, "at least 1024")?;
         at_least("--merge-batches-min", a.merge_batches_min as i64, 2, "at least 2")?;
@@ -352,6 +373,8 @@ impl Config {
                 rows_min: a.merge_batches_min,
             },
             producer_id_expiration_ms: a.producer_id_expiration_ms,
+            transaction_abort_check_interval_ms: a.transaction_abort_check_interval_ms,
+            transaction_max_timeout_ms: a.transaction_max_timeout_ms,
         })
     }
 }

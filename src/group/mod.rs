@@ -294,6 +294,47 @@ impl GroupCoordinator {
         offsets: Vec<CommittedOffset>,
     ) -> Result<(), ErrorCode> {
         self.check_coordinator(group_id)?;
+        let record = self.check_committer(group_id, who, generation_id)?;
+        self.meta.commit_offsets(&record, &offsets).await.map_err(|e| ErrorCode::from(&e))?;
+        metrics::counter!(m::GROUP_OFFSET_COMMITS_TOTAL).increment(offsets.len() as u64);
+        let mut committed = lock(&self.committed);
+        let mine = committed.entry(group_id.to_string()).or_default();
+        for o in offsets {
+            mine.insert((o.topic, o.partition), o.offset);
+        }
+        Ok(())
+    }
+
+    /// TxnOffsetCommit: offsets a transactional producer sends to the
+    /// group, staged until its transaction ends (the transaction
+    /// coordinator applies or drops them). The committer is checked only
+    /// when it names a member or generation (v3+ clients, KIP-447); older
+    /// requests carry neither.
+    pub async fn stage_txn_offsets(
+        &self,
+        group_id: &str,
+        who: &Identity<'_>,
+        generation_id: i32,
+        producer_id: i64,
+        offsets: Vec<CommittedOffset>,
+    ) -> Result<(), ErrorCode> {
+        self.check_coordinator(group_id)?;
+        let record = if generation_id < 0 && who.member_id.is_empty() {
+            GroupRecord { group_id: group_id.to_string(), protocol_type: String::new() }
+        } else {
+            self.check_committer(group_id, who, generation_id)?
+        };
+        self.meta.stage_txn_offsets(&record, producer_id, &offsets).await.map_err(|e| ErrorCode::from(&e))
+    }
+
+    /// Whether `who` may commit offsets for the group now; the group's
+    /// record as it should be stored.
+    fn check_committer(
+        &self,
+        group_id: &str,
+        who: &Identity<'_>,
+        generation_id: i32,
+    ) -> Result<GroupRecord, ErrorCode> {
         let protocol_type = {
             let mut groups = lock(&self.groups);
             if let Some(g) = groups.consumer.get(group_id) {
@@ -313,15 +354,7 @@ impl GroupCoordinator {
                 g.protocol_type.clone().unwrap_or_default()
             }
         };
-        let record = GroupRecord { group_id: group_id.to_string(), protocol_type };
-        self.meta.commit_offsets(&record, &offsets).await.map_err(|e| ErrorCode::from(&e))?;
-        metrics::counter!(m::GROUP_OFFSET_COMMITS_TOTAL).increment(offsets.len() as u64);
-        let mut committed = lock(&self.committed);
-        let mine = committed.entry(group_id.to_string()).or_default();
-        for o in offsets {
-            mine.insert((o.topic, o.partition), o.offset);
-        }
-        Ok(())
+        Ok(GroupRecord { group_id: group_id.to_string(), protocol_type })
     }
 
     pub async fn fetch_offsets(&self, group_id: &str) -> Result<Vec<CommittedOffset>, ErrorCode> {

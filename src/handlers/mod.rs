@@ -21,6 +21,8 @@ use crate::metadata::MetadataStore;
 use crate::metrics as m;
 use crate::topics::TopicRegistry;
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod api_versions;
 pub mod consumer_group_describe;
 pub mod consumer_group_heartbeat;
@@ -29,6 +31,9 @@ pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_groups;
+pub mod describe_producers;
+pub mod describe_transactions;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -37,12 +42,14 @@ pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
 pub mod produce;
 pub mod sync_group;
+pub mod txn_offset_commit;
 
 /// Everything a handler may use.
 pub struct Context {
@@ -51,6 +58,7 @@ pub struct Context {
     pub topics: TopicRegistry,
     pub log: Log,
     pub groups: crate::group::GroupCoordinator,
+    pub txns: crate::txn::TxnCoordinator,
     pub membership: Arc<crate::cluster::Membership>,
     pub meta: Arc<dyn MetadataStore>,
     pub clock: Arc<dyn Clock>,
@@ -78,11 +86,29 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteTopics, delete_topics::VERSION_MIN, delete_topics::VERSION_MAX),
     (ApiKey::DeleteGroups, delete_groups::VERSION_MIN, delete_groups::VERSION_MAX),
     (ApiKey::InitProducerId, init_producer_id::VERSION_MIN, init_producer_id::VERSION_MAX),
+    (ApiKey::AddPartitionsToTxn, add_partitions_to_txn::VERSION_MIN, add_partitions_to_txn::VERSION_MAX),
+    (ApiKey::AddOffsetsToTxn, add_offsets_to_txn::VERSION_MIN, add_offsets_to_txn::VERSION_MAX),
+    (ApiKey::EndTxn, end_txn::VERSION_MIN, end_txn::VERSION_MAX),
+    (ApiKey::TxnOffsetCommit, txn_offset_commit::VERSION_MIN, txn_offset_commit::VERSION_MAX),
     (ApiKey::OffsetDelete, offset_delete::VERSION_MIN, offset_delete::VERSION_MAX),
     (ApiKey::ConsumerGroupHeartbeat, consumer_group_heartbeat::VERSION_MIN, consumer_group_heartbeat::VERSION_MAX),
     (ApiKey::ConsumerGroupDescribe, consumer_group_describe::VERSION_MIN, consumer_group_describe::VERSION_MAX),
     (ApiKey::DescribeCluster, describe_cluster::VERSION_MIN, describe_cluster::VERSION_MAX),
+    (ApiKey::DescribeProducers, describe_producers::VERSION_MIN, describe_producers::VERSION_MAX),
+    (ApiKey::DescribeTransactions, describe_transactions::VERSION_MIN, describe_transactions::VERSION_MAX),
+    (ApiKey::ListTransactions, list_transactions::VERSION_MIN, list_transactions::VERSION_MAX),
 ];
+
+/// Transactional APIs answer PRODUCER_FENCED (90, KIP-588) from the
+/// version `fenced_from` on; older clients know it as INVALID_PRODUCER_EPOCH.
+pub fn fenced_for(version: i16, fenced_from: i16, code: crate::protocol::ErrorCode) -> crate::protocol::ErrorCode {
+    use crate::protocol::ErrorCode;
+    if code == ErrorCode::ProducerFenced && version < fenced_from {
+        ErrorCode::InvalidProducerEpoch
+    } else {
+        code
+    }
+}
 
 pub fn supported_versions(key: ApiKey) -> Option<(i16, i16)> {
     SUPPORTED_APIS.iter().find(|(k, _, _)| *k == key).map(|(_, lo, hi)| (*lo, *hi))
@@ -268,6 +294,13 @@ pub async fn dispatch(ctx: &Arc<Context>, request: Request, body: Bytes) -> Resu
         ApiKey::ListGroups => serve!(now list_groups),
         ApiKey::DeleteGroups => serve!(later delete_groups),
         ApiKey::OffsetDelete => serve!(later offset_delete),
+        ApiKey::AddPartitionsToTxn => serve!(later add_partitions_to_txn),
+        ApiKey::AddOffsetsToTxn => serve!(later add_offsets_to_txn),
+        ApiKey::EndTxn => serve!(later end_txn),
+        ApiKey::TxnOffsetCommit => serve!(later txn_offset_commit),
+        ApiKey::DescribeProducers => serve!(later describe_producers),
+        ApiKey::DescribeTransactions => serve!(later describe_transactions),
+        ApiKey::ListTransactions => serve!(later list_transactions),
         other => return Err(DispatchError::UnsupportedApi { key: other as i16 }),
     };
     Ok(instrument(api, pending))

@@ -1,7 +1,10 @@
 //! OffsetFetch (key 9): a group's committed offsets; v8+ asks for several
-//! groups at once. A partition without a commit answers offset -1.
+//! groups at once. A partition without a commit answers offset -1. With
+//! require_stable (v7+, KIP-447), a partition whose offset some open
+//! transaction will still change answers UNSTABLE_OFFSET_COMMIT, and the
+//! client asks again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic,
@@ -26,11 +29,20 @@ async fn lookup(
     ctx: &Context,
     group: &str,
     asked: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
 ) -> Result<Vec<(String, Vec<(i32, Answer)>)>, ErrorCode> {
     let committed = ctx.groups.fetch_offsets(group).await?;
+    let unstable: HashSet<(String, i32)> = if require_stable {
+        ctx.meta.pending_txn_offsets(group).await.map_err(|e| ErrorCode::from(&e))?.into_iter().collect()
+    } else {
+        HashSet::new()
+    };
     let by_key: HashMap<(&str, i32), &CommittedOffset> =
         committed.iter().map(|o| ((o.topic.as_str(), o.partition), o)).collect();
-    let answer = |o: Option<&&CommittedOffset>| -> Answer {
+    let answer = |t: &str, p: i32, o: Option<&&CommittedOffset>| -> Answer {
+        if unstable.contains(&(t.to_string(), p)) {
+            return (-1, -1, Some(String::new()), ErrorCode::UnstableOffsetCommit);
+        }
         match o {
             Some(o) => (o.offset, o.leader_epoch, o.metadata.clone(), ErrorCode::None),
             None => (-1, -1, Some(String::new()), ErrorCode::None),
@@ -40,7 +52,7 @@ async fn lookup(
         Some(topics) => topics
             .into_iter()
             .map(|(t, parts)| {
-                let answers = parts.iter().map(|p| (*p, answer(by_key.get(&(t.as_str(), *p))))).collect();
+                let answers = parts.iter().map(|p| (*p, answer(&t, *p, by_key.get(&(t.as_str(), *p))))).collect();
                 (t, answers)
             })
             .collect(),
@@ -50,7 +62,7 @@ async fn lookup(
                 if out.last().is_none_or(|(t, _)| *t != o.topic) {
                     out.push((o.topic.clone(), Vec::new()));
                 }
-                out.last_mut().expect("pushed").1.push((o.partition, answer(Some(&o))));
+                out.last_mut().expect("pushed").1.push((o.partition, answer(&o.topic, o.partition, Some(&o))));
             }
             out
         }
@@ -68,7 +80,7 @@ pub async fn handle(ctx: &Context, version: i16, req: OffsetFetchRequest) -> Off
             let asked =
                 g.topics.map(|ts| ts.into_iter().map(|t| (t.name.0.to_string(), t.partition_indexes)).collect());
             let mut out = OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
-            match lookup(ctx, g.group_id.0.as_str(), asked).await {
+            match lookup(ctx, g.group_id.0.as_str(), asked, req.require_stable).await {
                 Ok(topics) => {
                     out.topics = topics
                         .into_iter()
@@ -96,7 +108,7 @@ pub async fn handle(ctx: &Context, version: i16, req: OffsetFetchRequest) -> Off
     }
     let asked = req.topics.map(|ts| ts.into_iter().map(|t| (t.name.0.to_string(), t.partition_indexes)).collect());
     let group: GroupId = req.group_id;
-    match lookup(ctx, group.0.as_str(), asked).await {
+    match lookup(ctx, group.0.as_str(), asked, version >= 7 && req.require_stable).await {
         Ok(topics) => {
             let topics = topics
                 .into_iter()

@@ -280,37 +280,9 @@ impl MetadataStore for SqliteStore {
                 for b in &commit.batches {
                     let id = b.topic_id.as_bytes().to_vec();
                     let producer_key = (b.topic_id, b.partition, b.producer.producer_id);
-                    // A transactional batch goes only into a transaction that
-                    // holds its partition.
-                    let mut txn_first_offset: Option<Option<i64>> = None;
-                    if b.kind != BatchKind::Plain {
-                        let row: Option<(Option<i64>, i16)> = open_txn
-                            .query_row(params![id, b.partition, b.producer.producer_id], |r| Ok((r.get(0)?, r.get(1)?)))
-                            .optional()
-                            .map_err(&err)?;
-                        // Data must come from the epoch that opened the
-                        // transaction; a marker may carry a bumped epoch.
-                        let row = row.filter(|(_, epoch)| match b.kind {
-                            BatchKind::Marker { .. } => *epoch <= b.producer.producer_epoch,
-                            _ => *epoch == b.producer.producer_epoch,
-                        });
-                        match (row, b.kind) {
-                            (Some((first, _)), _) => txn_first_offset = Some(first),
-                            (None, BatchKind::Transactional) => {
-                                outcomes.push(Err(MetaError::NotInTransaction {
-                                    producer_id: b.producer.producer_id,
-                                    producer_epoch: b.producer.producer_epoch,
-                                    topic_id: b.topic_id,
-                                    partition: b.partition,
-                                }));
-                                continue;
-                            }
-                            // A marker for a partition whose transaction wrote
-                            // nothing (or was already closed) is still written,
-                            // as Kafka writes one to every partition added.
-                            (None, _) => {}
-                        }
-                    }
+                    // The sequence is checked first, so that a fenced producer's batch is
+                    // told INVALID_PRODUCER_EPOCH rather than that its partition is not in
+                    // a transaction.
                     let checks_sequence = b.producer.is_idempotent() && !matches!(b.kind, BatchKind::Marker { .. });
                     if b.producer.is_idempotent() {
                         let state = match producers.entry(producer_key) {
@@ -356,6 +328,37 @@ impl MetadataStore for SqliteStore {
                                     continue;
                                 }
                             }
+                        }
+                    }
+                    // A transactional batch goes only into a transaction that
+                    // holds its partition.
+                    let mut txn_first_offset: Option<Option<i64>> = None;
+                    if b.kind != BatchKind::Plain {
+                        let row: Option<(Option<i64>, i16)> = open_txn
+                            .query_row(params![id, b.partition, b.producer.producer_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                            .optional()
+                            .map_err(&err)?;
+                        // Data must come from the epoch that opened the
+                        // transaction; a marker may carry a bumped epoch.
+                        let row = row.filter(|(_, epoch)| match b.kind {
+                            BatchKind::Marker { .. } => *epoch <= b.producer.producer_epoch,
+                            _ => *epoch == b.producer.producer_epoch,
+                        });
+                        match (row, b.kind) {
+                            (Some((first, _)), _) => txn_first_offset = Some(first),
+                            (None, BatchKind::Transactional) => {
+                                outcomes.push(Err(MetaError::NotInTransaction {
+                                    producer_id: b.producer.producer_id,
+                                    producer_epoch: b.producer.producer_epoch,
+                                    topic_id: b.topic_id,
+                                    partition: b.partition,
+                                }));
+                                continue;
+                            }
+                            // A marker for a partition whose transaction wrote
+                            // nothing (or was already closed) is still written,
+                            // as Kafka writes one to every partition added.
+                            (None, _) => {}
                         }
                     }
                     let advanced_row: Option<(i64, i64, i64, i64)> = advance

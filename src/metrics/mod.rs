@@ -19,6 +19,13 @@ pub const BYTES_IN_TOTAL: &str = "streamhouse_produce_bytes_in_total";
 pub const RECORDS_IN_TOTAL: &str = "streamhouse_produce_records_in_total";
 pub const BATCHES_REJECTED_TOTAL: &str = "streamhouse_produce_batches_rejected_total";
 pub const PRODUCER_DUPLICATES_TOTAL: &str = "streamhouse_producer_duplicate_batches_total";
+// Transactions.
+pub const TXN_COMPLETED_TOTAL: &str = "streamhouse_txn_completed_total";
+pub const TXN_TIMED_OUT_TOTAL: &str = "streamhouse_txn_timed_out_total";
+pub const TXN_PRODUCERS_FENCED_TOTAL: &str = "streamhouse_txn_producers_fenced_total";
+pub const TXN_MARKERS_WRITTEN_TOTAL: &str = "streamhouse_txn_markers_written_total";
+pub const TXN_MARKER_FAILURES_TOTAL: &str = "streamhouse_txn_marker_failures_total";
+pub const TXN_TRANSACTIONS: &str = "streamhouse_txn_transactions";
 pub const PRODUCE_TIMEOUTS_TOTAL: &str = "streamhouse_produce_timeouts_total";
 pub const BYTES_OUT_TOTAL: &str = "streamhouse_fetch_bytes_out_total";
 // Writer.
@@ -94,6 +101,27 @@ fn describe() {
     describe_counter!(
         PRODUCER_DUPLICATES_TOTAL,
         "Retried batches of idempotent producers answered with their original offsets and not stored again"
+    );
+    describe_counter!(
+        TXN_COMPLETED_TOTAL,
+        "Transactions completed by this broker's coordinator, by result (commit, abort)"
+    );
+    describe_counter!(
+        TXN_TIMED_OUT_TOTAL,
+        "Transactions aborted by the coordinator because they outlived transaction.timeout.ms"
+    );
+    describe_counter!(
+        TXN_PRODUCERS_FENCED_TOTAL,
+        "Producer epochs fenced: a new InitProducerId for a transactional id with a transaction open, or a timeout"
+    );
+    describe_counter!(TXN_MARKERS_WRITTEN_TOTAL, "Commit and abort markers written to partitions, by result");
+    describe_counter!(
+        TXN_MARKER_FAILURES_TOTAL,
+        "Attempts to write a transaction's markers that failed; the coordinator retries them"
+    );
+    describe_gauge!(
+        TXN_TRANSACTIONS,
+        "Transactional ids coordinated by this broker, by state (as of the last timeout check)"
     );
     describe_counter!(
         PRODUCE_TIMEOUTS_TOTAL,

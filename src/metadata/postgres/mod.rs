@@ -318,37 +318,9 @@ impl MetadataStore for PostgresStore {
                 // same sequence (a missing state row cannot be locked).
                 tx.execute(&lock_partition, &[&b.topic_id, &b.partition]).await.map_err(&e)?;
             }
-            // A transactional batch goes only into a transaction that holds
-            // its partition.
-            let mut txn_first_offset: Option<Option<i64>> = None;
-            if transactional {
-                let row = tx
-                    .query_opt(&open_txn, &[&b.topic_id, &b.partition, &b.producer.producer_id])
-                    .await
-                    .map_err(&e)?
-                    .map(|r| (r.get::<_, Option<i64>>(0), r.get::<_, i16>(1)));
-                // Data must come from the epoch that opened the transaction;
-                // a marker may carry a bumped epoch.
-                let row = row.filter(|(_, epoch)| match b.kind {
-                    BatchKind::Marker { .. } => *epoch <= b.producer.producer_epoch,
-                    _ => *epoch == b.producer.producer_epoch,
-                });
-                match (row, b.kind) {
-                    (Some((first, _)), _) => txn_first_offset = Some(first),
-                    (None, BatchKind::Transactional) => {
-                        outcomes.push(Err(MetaError::NotInTransaction {
-                            producer_id: b.producer.producer_id,
-                            producer_epoch: b.producer.producer_epoch,
-                            topic_id: b.topic_id,
-                            partition: b.partition,
-                        }));
-                        continue;
-                    }
-                    // A marker for a partition whose transaction wrote
-                    // nothing (or was closed already) is still written.
-                    (None, _) => {}
-                }
-            }
+            // The sequence is checked first, so that a fenced producer's batch is
+            // told INVALID_PRODUCER_EPOCH rather than that its partition is not in
+            // a transaction.
             let checks_sequence = b.producer.is_idempotent() && !matches!(b.kind, BatchKind::Marker { .. });
             if b.producer.is_idempotent() {
                 let state = match producers.entry(producer_key) {
@@ -391,6 +363,37 @@ impl MetadataStore for PostgresStore {
                             continue;
                         }
                     }
+                }
+            }
+            // A transactional batch goes only into a transaction that holds
+            // its partition.
+            let mut txn_first_offset: Option<Option<i64>> = None;
+            if transactional {
+                let row = tx
+                    .query_opt(&open_txn, &[&b.topic_id, &b.partition, &b.producer.producer_id])
+                    .await
+                    .map_err(&e)?
+                    .map(|r| (r.get::<_, Option<i64>>(0), r.get::<_, i16>(1)));
+                // Data must come from the epoch that opened the transaction;
+                // a marker may carry a bumped epoch.
+                let row = row.filter(|(_, epoch)| match b.kind {
+                    BatchKind::Marker { .. } => *epoch <= b.producer.producer_epoch,
+                    _ => *epoch == b.producer.producer_epoch,
+                });
+                match (row, b.kind) {
+                    (Some((first, _)), _) => txn_first_offset = Some(first),
+                    (None, BatchKind::Transactional) => {
+                        outcomes.push(Err(MetaError::NotInTransaction {
+                            producer_id: b.producer.producer_id,
+                            producer_epoch: b.producer.producer_epoch,
+                            topic_id: b.topic_id,
+                            partition: b.partition,
+                        }));
+                        continue;
+                    }
+                    // A marker for a partition whose transaction wrote
+                    // nothing (or was closed already) is still written.
+                    (None, _) => {}
                 }
             }
             let count = i64::from(b.offset_count);

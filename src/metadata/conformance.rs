@@ -230,6 +230,12 @@ async fn transactional_batches(store: &dyn MetadataStore, t: &TopicRecord) {
         Err(MetaError::Sequence { error: SequenceError::InvalidEpoch { batch: 0, current: 1 }, .. })
     ));
 
+    // Retention drops aborted ranges only once they are wholly before the log.
+    store.advance_log_start(1, t.id, 0, 7).await.expect("advance to the abort marker");
+    assert_eq!(store.aborted_transactions(t.id, 0, 0, 100).await.expect("aborted"), vec![(500, 2)]);
+    store.advance_log_start(1, t.id, 0, 8).await.expect("advance past it");
+    assert!(store.aborted_transactions(t.id, 0, 0, 100).await.expect("trimmed").is_empty());
+
     // DescribeProducers: producer 500 is known on both partitions at the
     // markers' epoch, with nothing open.
     let producers = store.partition_producers(t.id, 0).await.expect("producers");

@@ -690,6 +690,12 @@ impl MetadataStore for SqliteStore {
                 params![id, partition, offsets.log_start_offset],
             )
             .map_err(&err)?;
+            // Aborted ranges wholly before the log are of no use to readers.
+            tx.execute(
+                "DELETE FROM txn_aborted WHERE topic_id = ?1 AND partition = ?2 AND last_offset < ?3",
+                params![id, partition, offsets.log_start_offset],
+            )
+            .map_err(&err)?;
             tx.commit().map_err(&err)?;
             Ok(offsets)
         })

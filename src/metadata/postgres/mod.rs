@@ -689,6 +689,13 @@ impl MetadataStore for PostgresStore {
         )
         .await
         .map_err(&e)?;
+        // Aborted ranges wholly before the log are of no use to readers.
+        tx.execute(
+            "DELETE FROM txn_aborted WHERE topic_id = $1 AND partition = $2 AND last_offset < $3",
+            &[&topic_id, &partition, &offsets.log_start_offset],
+        )
+        .await
+        .map_err(&e)?;
         let advanced = BTreeMap::from([((topic_id, partition), offsets)]);
         for payload in partition_payloads(node_id, &advanced) {
             tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]).await.map_err(&e)?;

@@ -24,6 +24,8 @@ use std::collections::BTreeSet;
 use crate::protocol::ErrorCode;
 
 pub mod coordinator;
+#[cfg(test)]
+mod coordinator_tests;
 
 pub use coordinator::TxnCoordinator;
 

@@ -1,0 +1,278 @@
+//! The coordinator over the real embedded stores (SQLite file, local
+//! directory) and the real log writer: markers land in the log, the last
+//! stable offset moves, offsets are settled, zombies and timeouts are
+//! handled, and a decided transaction left half done is finished.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use clap::Parser;
+use uuid::Uuid;
+
+use super::TxnCoordinator;
+use crate::clock::{Clock, ManualClock};
+use crate::cluster::Membership;
+use crate::config::{Args, Config};
+use crate::group::machine::Identity;
+use crate::group::GroupCoordinator;
+use crate::handlers::Context;
+use crate::log::{Log, LogError, LogLimits};
+use crate::metadata::sqlite::SqliteStore;
+use crate::metadata::{CommittedOffset, MetadataStore, PartitionOffsets, TopicRecord};
+use crate::object_store::local::LocalStore;
+use crate::object_store::ObjectStore;
+use crate::protocol::batch::tests::build_batch;
+use crate::protocol::batch::validate_produced_batch;
+use crate::protocol::control::ATTR_TRANSACTIONAL;
+use crate::protocol::ErrorCode;
+use crate::topics::TopicRegistry;
+use crate::txn::{TxnPartition, TxnState};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    ctx: Context,
+    clock: Arc<ManualClock>,
+    topic: Uuid,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap().to_string();
+    let config = Config::from_args(Args::parse_from(["streamhouse", "--data-dir", &data_dir])).unwrap();
+    let meta: Arc<dyn MetadataStore> = Arc::new(SqliteStore::open(&dir.path().join("meta.sqlite")).unwrap());
+    let store: Arc<dyn ObjectStore> = Arc::new(LocalStore::open(dir.path().join("objects")).unwrap());
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let dyn_clock: Arc<dyn Clock> = clock.clone();
+    let topic = TopicRecord {
+        id: Uuid::new_v4(),
+        name: "out".into(),
+        partitions: 2,
+        configs: Default::default(),
+        created_ms: 0,
+    };
+    meta.create_topic(&topic).await.unwrap();
+    let limits = LogLimits {
+        node_id: 1,
+        flush_bytes_max: 1 << 20,
+        flush_linger_ms: 0,
+        flushes_in_flight_max: 2,
+        writer_buffered_bytes_max: 16 << 20,
+        object_cache_bytes_max: 16 << 20,
+        index_tail_rows_max: 16,
+        decompressed_bytes_max: 1 << 20,
+        orphan_grace_ms: 1000,
+    };
+    let log = Log::open(meta.clone(), store, dyn_clock.clone(), limits, std::slice::from_ref(&topic)).await.unwrap();
+    let membership = Arc::new(Membership::standalone(dyn_clock.clone(), 1));
+    let groups = GroupCoordinator::load(meta.clone(), dyn_clock.clone(), config.group.clone(), membership.clone())
+        .await
+        .unwrap();
+    let topic_id = topic.id;
+    let ctx = Context {
+        cluster_id: "test".into(),
+        topics: TopicRegistry::new(vec![topic], config.topic_defaults),
+        log,
+        groups,
+        txns: TxnCoordinator::new(config.transaction_max_timeout_ms),
+        membership,
+        meta,
+        clock: dyn_clock,
+        config,
+    };
+    Fixture { _dir: dir, ctx, clock, topic: topic_id }
+}
+
+fn part(p: i32) -> TxnPartition {
+    ("out".to_string(), p)
+}
+
+impl Fixture {
+    async fn add(&self, id: &str, pid: i64, epoch: i16, partitions: &[i32]) -> Result<(), ErrorCode> {
+        let parts: Vec<(TxnPartition, Uuid)> = partitions.iter().map(|p| (part(*p), self.topic)).collect();
+        self.ctx.txns.add_partitions(&self.ctx, id, pid, epoch, &parts).await
+    }
+
+    /// Produces a transactional batch of `n` records; its base offset.
+    async fn produce(&self, partition: i32, pid: i64, epoch: i16, seq: i32, n: usize) -> Result<i64, LogError> {
+        let values: Vec<Vec<u8>> = (0..n).map(|i| format!("v{i}").into_bytes()).collect();
+        let refs: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+        let mut b = build_batch(&refs, 1_000);
+        // Producer fields and the transactional attribute, then the CRC.
+        b[21..23].copy_from_slice(&ATTR_TRANSACTIONAL.to_be_bytes());
+        b[43..51].copy_from_slice(&pid.to_be_bytes());
+        b[51..53].copy_from_slice(&epoch.to_be_bytes());
+        b[53..57].copy_from_slice(&seq.to_be_bytes());
+        let crc = crc32c::crc32c(&b[21..]);
+        b[17..21].copy_from_slice(&crc.to_be_bytes());
+        let header = validate_produced_batch(&b, 1 << 20).unwrap();
+        let receipt = self.ctx.log.writer().admit((self.topic, partition), Bytes::from(b), header).await?;
+        receipt.await.unwrap()
+    }
+
+    fn offsets(&self, partition: i32) -> PartitionOffsets {
+        self.ctx.log.offsets(self.topic, partition).unwrap()
+    }
+
+    async fn state(&self, id: &str) -> (i64, i16, TxnState) {
+        let t = self.ctx.meta.load_transaction(id).await.unwrap().unwrap();
+        (t.producer_id, t.producer_epoch, t.state)
+    }
+
+    async fn stage_offset(&self, group: &str, pid: i64, offset: i64) {
+        let o = CommittedOffset {
+            topic: "in".into(),
+            partition: 0,
+            offset,
+            leader_epoch: -1,
+            metadata: Some(String::new()),
+            commit_ms: 1,
+        };
+        let who = Identity { member_id: "", instance_id: None };
+        self.ctx.groups.stage_txn_offsets(group, &who, -1, pid, vec![o]).await.unwrap();
+    }
+
+    async fn committed(&self, group: &str) -> Vec<i64> {
+        self.ctx.meta.fetch_offsets(group).await.unwrap().iter().map(|o| o.offset).collect()
+    }
+}
+
+#[tokio::test]
+async fn a_commit_writes_markers_applies_offsets_and_frees_the_stable_offset() {
+    let f = fixture().await;
+    let (pid, epoch) = f.ctx.txns.init_producer(&f.ctx, "app", 60_000, None).await.unwrap();
+    assert_eq!(epoch, 0);
+    f.add("app", pid, epoch, &[0, 1]).await.unwrap();
+    assert_eq!(f.produce(0, pid, epoch, 0, 3).await.unwrap(), 0);
+    assert_eq!(f.produce(0, pid, epoch, 3, 2).await.unwrap(), 3);
+    assert_eq!((f.offsets(0).next_offset, f.offsets(0).last_stable_offset), (5, 0), "open transaction holds the LSO");
+    f.ctx.txns.add_offsets(&f.ctx, "app", pid, epoch, "g").await.unwrap();
+    f.stage_offset("g", pid, 42).await;
+    assert!(f.committed("g").await.is_empty(), "not before the commit");
+
+    f.ctx.txns.end(&f.ctx, "app", pid, epoch, true).await.unwrap();
+    // One marker per partition: p0 after the 5 records, p1 alone.
+    assert_eq!((f.offsets(0).next_offset, f.offsets(0).last_stable_offset), (6, 6));
+    assert_eq!((f.offsets(1).next_offset, f.offsets(1).last_stable_offset), (1, 1));
+    assert_eq!(f.committed("g").await, vec![42]);
+    assert_eq!(f.state("app").await, (pid, 0, TxnState::CompleteCommit));
+    assert!(f.ctx.meta.aborted_transactions(f.topic, 0, 0, 100).await.unwrap().is_empty());
+    // A retried EndTxn(commit) succeeds and writes nothing more.
+    f.ctx.txns.end(&f.ctx, "app", pid, epoch, true).await.unwrap();
+    assert_eq!(f.offsets(0).next_offset, 6);
+    // A second transaction by the same producer.
+    f.add("app", pid, epoch, &[1]).await.unwrap();
+    assert_eq!(f.produce(1, pid, epoch, 0, 1).await.unwrap(), 1);
+    f.ctx.txns.end(&f.ctx, "app", pid, epoch, true).await.unwrap();
+    assert_eq!((f.offsets(1).next_offset, f.offsets(1).last_stable_offset), (3, 3));
+}
+
+#[tokio::test]
+async fn an_abort_records_the_range_and_drops_the_offsets() {
+    let f = fixture().await;
+    let (pid, epoch) = f.ctx.txns.init_producer(&f.ctx, "app", 60_000, None).await.unwrap();
+    f.add("app", pid, epoch, &[0]).await.unwrap();
+    f.produce(0, pid, epoch, 0, 4).await.unwrap();
+    f.ctx.txns.add_offsets(&f.ctx, "app", pid, epoch, "g").await.unwrap();
+    f.stage_offset("g", pid, 7).await;
+    f.ctx.txns.end(&f.ctx, "app", pid, epoch, false).await.unwrap();
+    assert_eq!(f.ctx.meta.aborted_transactions(f.topic, 0, 0, 100).await.unwrap(), vec![(pid, 0)]);
+    assert_eq!((f.offsets(0).next_offset, f.offsets(0).last_stable_offset), (5, 5));
+    assert!(f.committed("g").await.is_empty());
+    assert!(f.ctx.meta.pending_txn_offsets("g").await.unwrap().is_empty());
+    assert_eq!(f.state("app").await, (pid, 0, TxnState::CompleteAbort));
+    // Committing what was aborted is refused.
+    assert_eq!(f.ctx.txns.end(&f.ctx, "app", pid, epoch, true).await, Err(ErrorCode::InvalidTxnState));
+}
+
+#[tokio::test]
+async fn a_new_producer_fences_the_old_one_and_aborts_its_transaction() {
+    let f = fixture().await;
+    let (pid, old) = f.ctx.txns.init_producer(&f.ctx, "app", 60_000, None).await.unwrap();
+    f.add("app", pid, old, &[0]).await.unwrap();
+    f.produce(0, pid, old, 0, 2).await.unwrap();
+    // A second producer with the same transactional id.
+    let (pid2, new) = f.ctx.txns.init_producer(&f.ctx, "app", 60_000, None).await.unwrap();
+    assert_eq!((pid2, new), (pid, 2), "one bump to fence and abort, one for the new producer");
+    assert_eq!(f.ctx.meta.aborted_transactions(f.topic, 0, 0, 100).await.unwrap(), vec![(pid, 0)]);
+    assert_eq!(f.offsets(0).last_stable_offset, f.offsets(0).next_offset);
+    // The zombie can neither end, add, nor write.
+    assert_eq!(f.ctx.txns.end(&f.ctx, "app", pid, old, true).await, Err(ErrorCode::ProducerFenced));
+    assert_eq!(f.add("app", pid, old, &[0]).await, Err(ErrorCode::ProducerFenced));
+    let err = f.produce(0, pid, old, 2, 1).await.unwrap_err();
+    assert_eq!(ErrorCode::from(&err), ErrorCode::InvalidProducerEpoch);
+    // The new producer works.
+    f.add("app", pid, new, &[0]).await.unwrap();
+    let base = f.produce(0, pid, new, 0, 1).await.unwrap();
+    f.ctx.txns.end(&f.ctx, "app", pid, new, true).await.unwrap();
+    assert_eq!(f.offsets(0).next_offset, base + 2);
+}
+
+#[tokio::test]
+async fn the_ticker_aborts_a_transaction_past_its_timeout() {
+    let f = fixture().await;
+    let (pid, epoch) = f.ctx.txns.init_producer(&f.ctx, "slow", 1_000, None).await.unwrap();
+    let (pid_ok, epoch_ok) = f.ctx.txns.init_producer(&f.ctx, "quick", 60_000, None).await.unwrap();
+    f.add("slow", pid, epoch, &[0]).await.unwrap();
+    f.add("quick", pid_ok, epoch_ok, &[1]).await.unwrap();
+    f.produce(0, pid, epoch, 0, 3).await.unwrap();
+    f.clock.advance_ms(500);
+    assert_eq!(f.ctx.txns.tick(&f.ctx).await, 0, "not yet");
+    f.clock.advance_ms(600);
+    assert_eq!(f.ctx.txns.tick(&f.ctx).await, 1);
+    assert_eq!(f.state("slow").await, (pid, epoch + 1, TxnState::CompleteAbort));
+    assert_eq!(f.state("quick").await.2, TxnState::Ongoing, "other transactions are untouched");
+    assert_eq!(f.ctx.meta.aborted_transactions(f.topic, 0, 0, 100).await.unwrap(), vec![(pid, 0)]);
+    assert_eq!(f.offsets(0).last_stable_offset, 4);
+    assert_eq!(f.ctx.txns.end(&f.ctx, "slow", pid, epoch, true).await, Err(ErrorCode::ProducerFenced));
+}
+
+#[tokio::test]
+async fn a_decided_transaction_left_unfinished_is_finished_by_the_ticker() {
+    let f = fixture().await;
+    let (pid, epoch) = f.ctx.txns.init_producer(&f.ctx, "app", 60_000, None).await.unwrap();
+    f.add("app", pid, epoch, &[0, 1]).await.unwrap();
+    f.produce(1, pid, epoch, 0, 2).await.unwrap();
+    // A coordinator saved PrepareCommit and died before writing markers.
+    let mut t = f.ctx.meta.load_transaction("app").await.unwrap().unwrap();
+    let before = (t.producer_id, t.producer_epoch, t.state);
+    t.end(pid, epoch, true, f.clock.now_ms()).unwrap();
+    assert!(f.ctx.meta.save_transaction(&t, Some(before), &[]).await.unwrap());
+    assert_eq!(f.offsets(1).last_stable_offset, 0);
+    assert_eq!(f.ctx.txns.tick(&f.ctx).await, 1);
+    assert_eq!(f.state("app").await.2, TxnState::CompleteCommit);
+    assert_eq!((f.offsets(1).next_offset, f.offsets(1).last_stable_offset), (3, 3));
+    assert_eq!(f.offsets(0).next_offset, 1, "a marker on the partition that saw no data too");
+    assert_eq!(f.ctx.txns.tick(&f.ctx).await, 0, "nothing left to do");
+}
+
+#[tokio::test]
+async fn requests_are_checked_like_kafka_checks_them() {
+    let f = fixture().await;
+    let ctx = &f.ctx;
+    assert_eq!(
+        ctx.txns.init_producer(ctx, "app", ctx.config.transaction_max_timeout_ms + 1, None).await,
+        Err(ErrorCode::InvalidTransactionTimeout)
+    );
+    assert_eq!(ctx.txns.init_producer(ctx, "app", 0, None).await, Err(ErrorCode::InvalidTransactionTimeout));
+    assert_eq!(f.add("never", 1, 0, &[0]).await, Err(ErrorCode::InvalidProducerIdMapping));
+    let (pid, epoch) = ctx.txns.init_producer(ctx, "app", 60_000, None).await.unwrap();
+    assert_eq!(f.add("app", pid + 1, epoch, &[0]).await, Err(ErrorCode::InvalidProducerIdMapping));
+    assert_eq!(ctx.txns.end(ctx, "app", pid, epoch, true).await, Err(ErrorCode::InvalidTxnState), "nothing open");
+    assert_eq!(ctx.txns.end(ctx, "app", pid, epoch, false).await, Ok(()), "aborting nothing is allowed");
+    // Data outside the transaction's partitions is refused.
+    f.add("app", pid, epoch, &[0]).await.unwrap();
+    let err = f.produce(1, pid, epoch, 0, 1).await.unwrap_err();
+    assert_eq!(ErrorCode::from(&err), ErrorCode::InvalidTxnState);
+    // The verify-only form (KIP-890).
+    let verdicts = ctx.txns.verify_partitions(ctx, "app", pid, epoch, &[part(0), part(1)]).await.unwrap();
+    assert_eq!(verdicts, vec![ErrorCode::None, ErrorCode::InvalidTxnState]);
+    // KIP-360: re-initialising with the current id and epoch bumps it.
+    let (_, bumped) = ctx.txns.init_producer(ctx, "app", 60_000, Some((pid, epoch))).await.unwrap();
+    assert_eq!(bumped, epoch + 2, "the open transaction was aborted first");
+    assert_eq!(
+        ctx.txns.init_producer(ctx, "app", 60_000, Some((pid, epoch))).await,
+        Err(ErrorCode::ProducerFenced),
+        "an epoch two behind is not a retry"
+    );
+    assert_eq!(ctx.txns.init_producer(ctx, "app", 60_000, Some((pid + 9, 0))).await, Err(ErrorCode::ProducerFenced));
+}

@@ -23,8 +23,8 @@ Tests:
    unknown producer id, another partition, plain batches in between; the
    log read back (raw Fetch and confluent-kafka) holds every record once,
    and the batches keep their producer fields; the duplicate counter moved
-   by exactly the number of retries. A transactional InitProducerId is
-   refused (53).
+   by exactly the number of retries. A transactional InitProducerId gets
+   its own producer id at epoch 0 (transactions: test_45_transactions.py).
 2. two brokers on one PostgreSQL + S3 prefix: a batch sent to broker 1 and
    the identical batch sent to broker 2 get the same offset; kill -9 and
    restart of broker 1, retries to it are still deduplicated, the sequence
@@ -80,7 +80,6 @@ from murmur2 import partition_for
 INIT_PRODUCER_ID = 22
 OUT_OF_ORDER_SEQUENCE_NUMBER = 45
 INVALID_PRODUCER_EPOCH = 47
-TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53
 DUPLICATES = "streamhouse_producer_duplicate_batches_total"
 PG_DATABASE_PREFIX = "compat_idem"
 JS_DIR = Path(__file__).resolve().parent / "js"
@@ -338,9 +337,9 @@ def test_init_producer_id(backend_broker):
     # KIP-360: re-initialising with the current id and epoch bumps the epoch.
     assert init_producer_id_v4(b.bootstrap, pid1, 0) == (0, pid1, 1)
     assert init_producer_id_v4(b.bootstrap, pid1, 1) == (0, pid1, 2)
-    # Transactions are not implemented: a transactional id is refused.
-    assert init_producer_id_v0(b.bootstrap, transactional_id="tx-" + uuid.uuid4().hex[:8]) == (
-        TRANSACTIONAL_ID_AUTHORIZATION_FAILED, -1, -1)
+    # A transactional id gets a producer id of its own (test_45 covers transactions).
+    err2, pid2, epoch2 = init_producer_id_v0(b.bootstrap, transactional_id="tx-" + uuid.uuid4().hex[:8])
+    assert (err2, epoch2) == (0, 0) and pid2 >= 0 and pid2 not in (pid0, pid1), (err2, pid2, epoch2)
 
 
 def test_raw_sequences_retries_gaps_and_epochs(backend_broker):

@@ -190,6 +190,8 @@ async fn drive_groups(ctx: Arc<Context>) {
     }
 }
 
+const PRODUCERS_OWNER_KEY: &str = "__streamhouse_producers";
+
 /// The transaction coordinator's periodic pass: abort transactions past
 /// their timeout and finish decided ones, for the ids this broker
 /// coordinates (which includes ids taken over from a broker that left).
@@ -200,6 +202,13 @@ async fn drive_transactions(ctx: Arc<Context>) {
         let done = ctx.txns.tick(&ctx).await;
         if done > 0 {
             info!(transactions = done, "aborted timed-out or finished decided transactions");
+        }
+        // The cluster-wide producer count, from one broker.
+        if ctx.membership.owns(PRODUCERS_OWNER_KEY) {
+            match ctx.meta.count_producers().await {
+                Ok(n) => metrics::gauge!(m::PRODUCERS_ACTIVE).set(n as f64),
+                Err(e) => warn!(error = %e, "cannot count producers"),
+            }
         }
     }
 }

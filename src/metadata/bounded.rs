@@ -199,6 +199,10 @@ impl<S: MetadataStore> MetadataStore for Bounded<S> {
         self.run("pending_txn_offsets", self.inner.pending_txn_offsets(group_id)).await
     }
 
+    async fn count_producers(&self) -> Result<u64, MetaError> {
+        self.run("count_producers", self.inner.count_producers()).await
+    }
+
     async fn partition_producers(&self, topic_id: Uuid, partition: i32) -> Result<Vec<ProducerRecord>, MetaError> {
         self.run("partition_producers", self.inner.partition_producers(topic_id, partition)).await
     }
@@ -317,6 +321,9 @@ mod tests {
             unreachable!()
         }
         async fn partition_producers(&self, _: Uuid, _: i32) -> Result<Vec<ProducerRecord>, MetaError> {
+            unreachable!()
+        }
+        async fn count_producers(&self) -> Result<u64, MetaError> {
             unreachable!()
         }
         async fn aborted_transactions(&self, _: Uuid, _: i32, _: i64, _: i64) -> Result<Vec<(i64, i64)>, MetaError> {

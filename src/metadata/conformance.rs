@@ -243,10 +243,12 @@ async fn transactional_batches(store: &dyn MetadataStore, t: &TopicRecord) {
         producers.iter().map(|p| (p.producer_id, p.producer_epoch, p.txn_first_offset)).collect::<Vec<_>>(),
         vec![(500, 1, None)]
     );
+    let producers_before = store.count_producers().await.expect("count");
     let open = crate::txn::TxnMetadata::new("app-open", 600, 60_000, 1);
     assert!(store.save_transaction(&open, None, &[(t.id, 1)]).await.expect("open"));
     let out = store.commit_object(&object("txn/5", vec![txn(1, 600, 0, 0, 2)])).await.expect("open write");
     assert_eq!(out.batches[0].as_ref().expect("open batch"), &Appended::New(2));
+    assert_eq!(store.count_producers().await.expect("count"), producers_before + 1, "600 is new; 500 counts once");
     let producers = store.partition_producers(t.id, 1).await.expect("producers");
     assert_eq!(
         producers.iter().map(|p| (p.producer_id, p.txn_first_offset)).collect::<Vec<_>>(),

@@ -395,6 +395,10 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// group, by topic and partition (OffsetFetch's require_stable).
     async fn pending_txn_offsets(&self, group_id: &str) -> Result<Vec<(String, i32)>, MetaError>;
 
+    /// How many distinct idempotent or transactional producer ids have state
+    /// on some partition (not yet expired).
+    async fn count_producers(&self) -> Result<u64, MetaError>;
+
     /// The producers known on a partition, by producer id.
     async fn partition_producers(&self, topic_id: Uuid, partition: i32) -> Result<Vec<ProducerRecord>, MetaError>;
 

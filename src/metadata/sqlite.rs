@@ -964,6 +964,16 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
+    async fn count_producers(&self) -> Result<u64, MetaError> {
+        self.read(|conn| {
+            let n: i64 = conn
+                .query_row("SELECT COUNT(DISTINCT producer_id) FROM producer_state", [], |r| r.get(0))
+                .map_err(unavailable("count_producers"))?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
     async fn partition_producers(&self, topic_id: Uuid, partition: i32) -> Result<Vec<ProducerRecord>, MetaError> {
         self.read(move |conn| {
             let err = unavailable("partition_producers");

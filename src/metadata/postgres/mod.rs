@@ -931,6 +931,15 @@ impl MetadataStore for PostgresStore {
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
+    async fn count_producers(&self) -> Result<u64, MetaError> {
+        let c = self.client("count_producers").await?;
+        let row = c
+            .query_one("SELECT COUNT(DISTINCT producer_id) FROM producer_state", &[])
+            .await
+            .map_err(unavailable("count_producers"))?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
     async fn partition_producers(&self, topic_id: Uuid, partition: i32) -> Result<Vec<ProducerRecord>, MetaError> {
         let c = self.client("partition_producers").await?;
         let rows = c

@@ -52,7 +52,7 @@ def records(tag: str, n: int = 3):
 
 
 def drive_confluent(b: str):
-    from confluent_kafka import Consumer, Producer, TopicPartition
+    from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
     from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
     c = "confluent-kafka"
@@ -158,6 +158,72 @@ def drive_confluent(b: str):
             names, d.state, [(p.partition, p.offset) for p in offs.topic_partitions],
             [(p.partition, p.offset, p.error) for p in altered.topic_partitions])
 
+    @step(c, "transactions commit+abort")
+    def transactions():
+        # Runs after the steps that count the records in `topic`: the
+        # transactional records and their markers would change those counts.
+        tp = TopicPartition(topic, 0)
+        k = Consumer({"bootstrap.servers": b, "group.id": "golden-ck-txn", "enable.auto.commit": False,
+                      "auto.offset.reset": "earliest", "isolation.level": "read_committed",
+                      "session.timeout.ms": 10000, "heartbeat.interval.ms": 300, "fetch.wait.max.ms": 100})
+        p = Producer({"bootstrap.servers": b, "transactional.id": "golden-ck-txn", "linger.ms": 5,
+                      "transaction.timeout.ms": 60000, "message.timeout.ms": 30000})
+        try:
+            # Join the group and consume, so that the consumer has a generation and
+            # member id to put in the transaction's offset commit.
+            k.subscribe([topic])
+            got = 0
+            deadline = time.monotonic() + TIMEOUT
+            while not got and time.monotonic() < deadline:
+                for m in k.consume(num_messages=100, timeout=0.5):
+                    assert not m.error(), m.error()
+                    got += 1
+            assert got, "the group consumer read nothing"
+            positions = k.position(k.assignment())
+            _, start = k.get_watermark_offsets(tp, timeout=TIMEOUT, cached=False)
+
+            p.init_transactions(TIMEOUT)
+            p.begin_transaction()
+            for key, v, ts in records("ck-txn-commit"):
+                p.produce(topic, value=v, key=key, partition=0, timestamp=ts)
+            p.send_offsets_to_transaction(positions, k.consumer_group_metadata(), TIMEOUT)
+            p.commit_transaction(TIMEOUT)
+
+            p.begin_transaction()
+            for key, v, ts in records("ck-txn-abort"):
+                p.produce(topic, value=v, key=key, partition=0, timestamp=ts)
+            left = p.flush(TIMEOUT)  # the batch reaches the broker before the abort
+            assert left == 0, "undelivered=%d" % left
+            p.abort_transaction(TIMEOUT)
+
+            committed = k.committed([tp], timeout=TIMEOUT)[0].offset
+            sent = [x.offset for x in positions if x.partition == 0 and x.topic == topic]
+            assert sent and committed == sent[0], "committed %d, sent %r" % (committed, sent)
+        finally:
+            k.close()
+
+        # A read_committed reader from where the transactions began sees the
+        # committed records only.
+        r = Consumer({"bootstrap.servers": b, "group.id": "golden-ck-txn-check", "enable.auto.commit": False,
+                      "isolation.level": "read_committed", "enable.partition.eof": True,
+                      "fetch.wait.max.ms": 100})
+        try:
+            r.assign([TopicPartition(topic, 0, start)])
+            values, eof = [], False
+            deadline = time.monotonic() + TIMEOUT
+            while not eof and time.monotonic() < deadline:
+                for m in r.consume(num_messages=100, timeout=0.5):
+                    if m.error():
+                        assert m.error().code() == KafkaError._PARTITION_EOF, m.error()
+                        eof = len(values) >= 3
+                    else:
+                        values.append(m.value())
+            want = [v for _, v, _ in records("ck-txn-commit")]
+            assert values == want, "read_committed got %r" % values
+        finally:
+            r.close()
+        return "from=%d committed_offset=%d read_committed=%d records" % (start, committed, len(values))
+
     create()
     describe()
     for codec in CODECS:
@@ -167,6 +233,7 @@ def drive_confluent(b: str):
     list_offsets()
     group_consume()
     groups_admin()
+    transactions()
     delete()
 
 
@@ -277,6 +344,62 @@ def drive_kafka_python(b: str):
         out.append("delete=%r" % (admin.delete_groups([grp]),))
         return " ".join(x[:160] for x in out)
 
+    @step(c, "transactions commit+abort")
+    def transactions():
+        # Last of the steps that read `topic` (see confluent-kafka's).
+        from kafka.structs import OffsetAndMetadata
+        tp = TopicPartition(topic, 0)
+        k = KafkaConsumer(bootstrap_servers=b, group_id="golden-kp-txn", enable_auto_commit=False,
+                          auto_offset_reset="earliest", isolation_level="read_committed", fetch_max_wait_ms=100,
+                          request_timeout_ms=30000, session_timeout_ms=10000, heartbeat_interval_ms=300)
+        p = KafkaProducer(bootstrap_servers=b, transactional_id="golden-kp-txn", linger_ms=5,
+                          request_timeout_ms=30000, max_block_ms=30000)
+        try:
+            k.subscribe([topic])
+            got = 0
+            deadline = time.monotonic() + TIMEOUT
+            while not got and time.monotonic() < deadline:
+                got += sum(len(msgs) for msgs in k.poll(timeout_ms=200).values())
+            assert got, "the group consumer read nothing"
+            start = k.end_offsets([tp])[tp]
+            position = k.position(tp)
+
+            p.init_transactions()
+            p.begin_transaction()
+            for key, v, ts in records("kp-txn-commit"):
+                p.send(topic, key=key, value=v, partition=0, timestamp_ms=ts)
+            p.send_offsets_to_transaction({tp: OffsetAndMetadata(position, "", -1)}, k.group_metadata())
+            p.commit_transaction()
+
+            p.begin_transaction()
+            for key, v, ts in records("kp-txn-abort"):
+                p.send(topic, key=key, value=v, partition=0, timestamp_ms=ts)
+            p.flush(timeout=TIMEOUT)
+            p.abort_transaction()
+            committed = k.committed(tp)
+            assert committed == position, "committed %r, sent %r" % (committed, position)
+        finally:
+            p.close(timeout=10)
+            k.close(autocommit=False)
+
+        r = KafkaConsumer(bootstrap_servers=b, group_id=None, enable_auto_commit=False,
+                          isolation_level="read_committed", fetch_max_wait_ms=100, request_timeout_ms=30000)
+        try:
+            r.assign([tp])
+            r.seek(tp, start)
+            values = []
+            deadline = time.monotonic() + TIMEOUT
+            while len(values) < 3 and time.monotonic() < deadline:
+                for msgs in r.poll(timeout_ms=200).values():
+                    values += [m.value for m in msgs]
+            for msgs in r.poll(timeout_ms=500).values():  # nothing of the aborted one follows
+                values += [m.value for m in msgs]
+            want = [v for _, v, _ in records("kp-txn-commit")]
+            assert values == want, "read_committed got %r" % values
+        finally:
+            r.close(autocommit=False)
+        return "from=%d committed_offset=%d read_committed=%d records" % (start, committed, len(values))
+
     create()
     describe()
     for codec in CODECS:
@@ -284,7 +407,23 @@ def drive_kafka_python(b: str):
     consume()
     list_offsets()
     group_consume()
+    @step(c, "admin transactions")
+    def transactions_admin():
+        # The KIP-664 admin calls, on what the transactions step left behind.
+        tp = TopicPartition(topic, 0)
+        listed = admin.list_transactions()  # {broker id: [TransactionListing]}
+        ids = sorted(t.transactional_id for per_broker in listed.values() for t in per_broker)
+        assert "golden-kp-txn" in ids, "list_transactions: %r" % (listed,)
+        filtered = admin.list_transactions(state_filters=["Ongoing"], producer_id_filters=[4000],
+                                           duration_filter_ms=60000)
+        described = admin.describe_transactions(["golden-kp-txn"])["golden-kp-txn"]
+        producers = admin.describe_producers([tp])[tp]
+        return "listed=%s filtered=%r described=%r producers=%r" % (
+            ids, filtered, described, producers)
+
     groups_admin()
+    transactions()
+    transactions_admin()
     delete()
     admin.close()
 
@@ -405,6 +544,51 @@ def drive_aiokafka(b: str):
                 await k.stop()
         return arun(go())
 
+    @step(c, "transactions commit+abort")
+    def transactions():
+        # aiokafka names the group by id only (no member metadata), so its
+        # TxnOffsetCommit carries no generation or member id.
+        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+        from aiokafka.structs import OffsetAndMetadata
+
+        async def go():
+            tp = TopicPartition(topic, 0)
+            r = AIOKafkaConsumer(bootstrap_servers=b, group_id=None, enable_auto_commit=False,
+                                 isolation_level="read_committed", fetch_max_wait_ms=100, request_timeout_ms=30000)
+            await r.start()
+            p = AIOKafkaProducer(bootstrap_servers=b, transactional_id="golden-aio-txn", linger_ms=5,
+                                 request_timeout_ms=30000)
+            try:
+                start = (await r.end_offsets([tp]))[tp]
+                await p.start()  # sends InitProducerId for the transactional id
+                async with p.transaction():
+                    for key, v, ts in records("aio-txn-commit"):
+                        await p.send(topic, key=key, value=v, partition=0, timestamp_ms=ts)
+                    await p.send_offsets_to_transaction({tp: OffsetAndMetadata(start, "")}, "golden-aio-txn")
+                await p.begin_transaction()
+                futs = [await p.send(topic, key=key, value=v, partition=0, timestamp_ms=ts)
+                        for key, v, ts in records("aio-txn-abort")]
+                for f in futs:  # delivered before the abort
+                    await f
+                await p.abort_transaction()
+
+                r.assign([tp])
+                r.seek(tp, start)
+                values = []
+                deadline = time.monotonic() + TIMEOUT
+                while len(values) < 3 and time.monotonic() < deadline:
+                    for msgs in (await r.getmany(timeout_ms=200)).values():
+                        values += [m.value for m in msgs]
+                for msgs in (await r.getmany(timeout_ms=500)).values():
+                    values += [m.value for m in msgs]
+                want = [v for _, v, _ in records("aio-txn-commit")]
+                assert values == want, "read_committed got %r" % values
+                return "from=%d read_committed=%d records" % (start, len(values))
+            finally:
+                await p.stop()
+                await r.stop()
+        return arun(go())
+
     create()
     admin("admin.describe_cluster", lambda a: a.describe_cluster())
     for codec in CODECS:
@@ -412,6 +596,7 @@ def drive_aiokafka(b: str):
     produce_idem()
     consume()
     group_consume()
+    transactions()
     admin("admin.find_coordinator", lambda a: a.find_coordinator(grp))
     admin("admin.list_consumer_groups", lambda a: a.list_consumer_groups())
     admin("admin.describe_consumer_groups", lambda a: a.describe_consumer_groups([grp]))

@@ -76,6 +76,13 @@ fn first_flexible(api: ApiKey) -> i16 {
         ApiKey::OffsetDelete => i16::MAX,
         ApiKey::ConsumerGroupHeartbeat => 0,
         ApiKey::ConsumerGroupDescribe => 0,
+        ApiKey::AddPartitionsToTxn => 3,
+        ApiKey::AddOffsetsToTxn => 3,
+        ApiKey::EndTxn => 3,
+        ApiKey::TxnOffsetCommit => 3,
+        ApiKey::DescribeProducers => 0,
+        ApiKey::DescribeTransactions => 0,
+        ApiKey::ListTransactions => 0,
         other => panic!("no flexible-version entry for {other:?}: add it with its schema's flexibleVersions"),
     }
 }
@@ -1004,6 +1011,209 @@ fn consumer_group_describe_response(v: i16) -> ConsumerGroupDescribeResponse {
     tagged(v, ApiKey::ConsumerGroupDescribe, r, |m, k, b| m.with_unknown_tagged_field(k, b))
 }
 
+fn txn_id(x: &'static str) -> TransactionalId {
+    TransactionalId(s(x))
+}
+
+fn add_partitions_to_txn_request(v: i16) -> AddPartitionsToTxnRequest {
+    use add_partitions_to_txn_request::*;
+    let topics = vec![
+        AddPartitionsToTxnTopic::default().with_name(topic("golden")).with_partitions(vec![0, 3]),
+        AddPartitionsToTxnTopic::default().with_name(topic("other")).with_partitions(vec![1]),
+    ];
+    let r = if v <= 3 {
+        AddPartitionsToTxnRequest::default()
+            .with_v3_and_below_transactional_id(txn_id("golden-txn"))
+            .with_v3_and_below_producer_id(ProducerId(4_000))
+            .with_v3_and_below_producer_epoch(2)
+            .with_v3_and_below_topics(topics)
+    } else {
+        // v4 is what brokers send each other to verify a transaction (KIP-890):
+        // a batch of transactions, one of them verify-only.
+        AddPartitionsToTxnRequest::default().with_transactions(vec![
+            AddPartitionsToTxnTransaction::default()
+                .with_transactional_id(txn_id("golden-txn"))
+                .with_producer_id(ProducerId(4_000))
+                .with_producer_epoch(2)
+                .with_verify_only(true)
+                .with_topics(topics),
+            AddPartitionsToTxnTransaction::default()
+                .with_transactional_id(txn_id("other-txn"))
+                .with_producer_id(ProducerId(4_001))
+                .with_producer_epoch(7)
+                .with_verify_only(false)
+                .with_topics(vec![AddPartitionsToTxnTopic::default()
+                    .with_name(topic("golden"))
+                    .with_partitions(vec![2])]),
+        ])
+    };
+    tagged(v, ApiKey::AddPartitionsToTxn, r, |m, k, b| m.with_unknown_tagged_field(k, b))
+}
+
+fn add_partitions_to_txn_response(v: i16) -> AddPartitionsToTxnResponse {
+    use add_partitions_to_txn_response::*;
+    let topic_results =
+        vec![AddPartitionsToTxnTopicResult::default().with_name(topic("golden")).with_results_by_partition(vec![
+            AddPartitionsToTxnPartitionResult::default().with_partition_index(0).with_partition_error_code(0),
+            AddPartitionsToTxnPartitionResult::default().with_partition_index(3).with_partition_error_code(48),
+        ])];
+    let r = AddPartitionsToTxnResponse::default().with_throttle_time_ms(10);
+    let r = if v <= 3 {
+        r.with_results_by_topic_v3_and_below(topic_results)
+    } else {
+        r.with_error_code(51).with_results_by_transaction(vec![AddPartitionsToTxnResult::default()
+            .with_transactional_id(txn_id("golden-txn"))
+            .with_topic_results(topic_results)])
+    };
+    tagged(v, ApiKey::AddPartitionsToTxn, r, |m, k, b| m.with_unknown_tagged_field(k, b))
+}
+
+fn add_offsets_to_txn_request(v: i16) -> AddOffsetsToTxnRequest {
+    let r = AddOffsetsToTxnRequest::default()
+        .with_transactional_id(txn_id("golden-txn"))
+        .with_producer_id(ProducerId(4_000))
+        .with_producer_epoch(2)
+        .with_group_id(group("golden-group"));
+    tagged(v, ApiKey::AddOffsetsToTxn, r, |m, k, b| m.with_unknown_tagged_field(k, b))
+}
+
+fn add_offsets_to_txn_response(v: i16) -> AddOffsetsToTxnResponse {
+    let r = AddOffsetsToTxnResponse::default().with_throttle_time_ms(10).with_error_code(51);
+    tagged(v, ApiKey::AddOffsetsToTxn, r, |m, k, b| m.with_unknown_tagged_field(k, b))
+}
+
+fn end_txn_request(v: i16) -> EndTxnRequest {
+    let r = EndTxnRequest::default()
+        .with_transactional_id(txn_id("golden-txn"))
+        .with_producer_id(ProducerId(4_000))
+        .with_producer_epoch(2)
+        .with_committed(true);
+    tagged(v, ApiKey::EndTxn, r, |m, k, b| m.with_unknown_tagged_field(k, b))
+}
+
+fn end_txn_response(v: i16) -> EndTxnResponse {
+    // producer_id and producer_epoch come with v5, past the served range.
+    let r = EndTxnResponse::default().with_throttle_time_ms(10).with_error_code(48);
+    tagged(v, ApiKey::EndTxn, r, |m, k, b| m.with_unknown_tagged_field(k, b))
+}
+
+fn txn_offset_commit_request(v: i16) -> TxnOffsetCommitRequest {
+    use txn_offset_commit_request::*;
+    let mut p = TxnOffsetCommitRequestPartition::default()
+        .with_partition_index(3)
+        .with_committed_offset(42)
+        .with_committed_metadata(Some(s("meta")));
+    if v >= 2 {
+        p = p.with_committed_leader_epoch(5);
+    }
+    let mut r = TxnOffsetCommitRequest::default()
+        .with_transactional_id(txn_id("golden-txn"))
+        .with_group_id(group("golden-group"))
+        .with_producer_id(ProducerId(4_000))
+        .with_producer_epoch(2)
+        .with_topics(vec![TxnOffsetCommitRequestTopic::default().with_name(topic("golden")).with_partitions(vec![p])]);
+    if v >= 3 {
+        r = r.with_generation_id(4).with_member_id(s("member-1")).with_group_instance_id(Some(s("instance-1")));
+    }
+    tagged(v, ApiKey::TxnOffsetCommit, r, |m, k, b| m.with_unknown_tagged_field(k, b))
+}
+
+fn txn_offset_commit_response(v: i16) -> TxnOffsetCommitResponse {
+    use txn_offset_commit_response::*;
+    let r = TxnOffsetCommitResponse::default().with_throttle_time_ms(10).with_topics(vec![
+        TxnOffsetCommitResponseTopic::default().with_name(topic("golden")).with_partitions(vec![
+            TxnOffsetCommitResponsePartition::default().with_partition_index(3).with_error_code(22),
+        ]),
+    ]);
+    tagged(v, ApiKey::TxnOffsetCommit, r, |m, k, b| m.with_unknown_tagged_field(k, b))
+}
+
+fn describe_producers_request(v: i16) -> DescribeProducersRequest {
+    use describe_producers_request::*;
+    let r = DescribeProducersRequest::default().with_topics(vec![
+        TopicRequest::default().with_name(topic("golden")).with_partition_indexes(vec![0, 3]),
+        TopicRequest::default().with_name(topic("other")).with_partition_indexes(vec![1]),
+    ]);
+    tagged(v, ApiKey::DescribeProducers, r, |m, k, b| m.with_unknown_tagged_field(k, b))
+}
+
+fn describe_producers_response(v: i16) -> DescribeProducersResponse {
+    use describe_producers_response::*;
+    let producer = ProducerState::default()
+        .with_producer_id(ProducerId(4_000))
+        .with_producer_epoch(2)
+        .with_last_sequence(41)
+        .with_last_timestamp(1_700_000_000_041)
+        .with_coordinator_epoch(3)
+        .with_current_txn_start_offset(30);
+    let r = DescribeProducersResponse::default().with_throttle_time_ms(10).with_topics(vec![TopicResponse::default()
+        .with_name(topic("golden"))
+        .with_partitions(vec![
+            PartitionResponse::default().with_partition_index(0).with_active_producers(vec![producer]),
+            PartitionResponse::default()
+                .with_partition_index(3)
+                .with_error_code(6)
+                .with_error_message(Some(s("not the leader"))),
+        ])]);
+    tagged(v, ApiKey::DescribeProducers, r, |m, k, b| m.with_unknown_tagged_field(k, b))
+}
+
+fn describe_transactions_request(v: i16) -> DescribeTransactionsRequest {
+    let r =
+        DescribeTransactionsRequest::default().with_transactional_ids(vec![txn_id("golden-txn"), txn_id("other-txn")]);
+    tagged(v, ApiKey::DescribeTransactions, r, |m, k, b| m.with_unknown_tagged_field(k, b))
+}
+
+fn describe_transactions_response(v: i16) -> DescribeTransactionsResponse {
+    use describe_transactions_response::*;
+    let r = DescribeTransactionsResponse::default().with_throttle_time_ms(10).with_transaction_states(vec![
+        TransactionState::default()
+            .with_error_code(0)
+            .with_transactional_id(txn_id("golden-txn"))
+            .with_transaction_state(s("Ongoing"))
+            .with_transaction_timeout_ms(60_000)
+            .with_transaction_start_time_ms(1_700_000_000_000)
+            .with_producer_id(ProducerId(4_000))
+            .with_producer_epoch(2)
+            .with_topics(vec![TopicData::default().with_topic(topic("golden")).with_partitions(vec![0, 3])]),
+        TransactionState::default()
+            .with_error_code(105)
+            .with_transactional_id(txn_id("other-txn"))
+            .with_transaction_state(s("Dead"))
+            .with_transaction_timeout_ms(-1)
+            .with_transaction_start_time_ms(-1)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1),
+    ]);
+    tagged(v, ApiKey::DescribeTransactions, r, |m, k, b| m.with_unknown_tagged_field(k, b))
+}
+
+fn list_transactions_request(v: i16) -> ListTransactionsRequest {
+    let mut r = ListTransactionsRequest::default()
+        .with_state_filters(vec![s("Ongoing"), s("PrepareCommit")])
+        .with_producer_id_filters(vec![ProducerId(4_000), ProducerId(4_001)]);
+    if v >= 1 {
+        r = r.with_duration_filter(60_000);
+    }
+    if v >= 2 {
+        r = r.with_transactional_id_pattern(Some(s("golden-.*")));
+    }
+    tagged(v, ApiKey::ListTransactions, r, |m, k, b| m.with_unknown_tagged_field(k, b))
+}
+
+fn list_transactions_response(v: i16) -> ListTransactionsResponse {
+    use list_transactions_response::*;
+    let r = ListTransactionsResponse::default()
+        .with_throttle_time_ms(10)
+        .with_error_code(15)
+        .with_unknown_state_filters(vec![s("Bogus")])
+        .with_transaction_states(vec![TransactionState::default()
+            .with_transactional_id(txn_id("golden-txn"))
+            .with_producer_id(ProducerId(4_000))
+            .with_transaction_state(s("Ongoing"))]);
+    tagged(v, ApiKey::ListTransactions, r, |m, k, b| m.with_unknown_tagged_field(k, b))
+}
+
 // ---------------------------------------------------------------------------
 // golden files
 
@@ -1194,6 +1404,13 @@ api_cases! {
     every_version_offset_delete: ApiKey::OffsetDelete => offset_delete_request, offset_delete_response;
     every_version_consumer_group_heartbeat: ApiKey::ConsumerGroupHeartbeat => consumer_group_heartbeat_request, consumer_group_heartbeat_response;
     every_version_consumer_group_describe: ApiKey::ConsumerGroupDescribe => consumer_group_describe_request, consumer_group_describe_response;
+    every_version_add_partitions_to_txn: ApiKey::AddPartitionsToTxn => add_partitions_to_txn_request, add_partitions_to_txn_response;
+    every_version_add_offsets_to_txn: ApiKey::AddOffsetsToTxn => add_offsets_to_txn_request, add_offsets_to_txn_response;
+    every_version_end_txn: ApiKey::EndTxn => end_txn_request, end_txn_response;
+    every_version_txn_offset_commit: ApiKey::TxnOffsetCommit => txn_offset_commit_request, txn_offset_commit_response;
+    every_version_describe_producers: ApiKey::DescribeProducers => describe_producers_request, describe_producers_response;
+    every_version_describe_transactions: ApiKey::DescribeTransactions => describe_transactions_request, describe_transactions_response;
+    every_version_list_transactions: ApiKey::ListTransactions => list_transactions_request, list_transactions_response;
 }
 
 #[test]
@@ -1357,6 +1574,13 @@ fn reencode_request(api: ApiKey, version: i16, body: &Bytes) -> Result<Bytes, St
         ApiKey::OffsetDelete => rt::<OffsetDeleteRequest>(body, version),
         ApiKey::ConsumerGroupHeartbeat => rt::<ConsumerGroupHeartbeatRequest>(body, version),
         ApiKey::ConsumerGroupDescribe => rt::<ConsumerGroupDescribeRequest>(body, version),
+        ApiKey::AddPartitionsToTxn => rt::<AddPartitionsToTxnRequest>(body, version),
+        ApiKey::AddOffsetsToTxn => rt::<AddOffsetsToTxnRequest>(body, version),
+        ApiKey::EndTxn => rt::<EndTxnRequest>(body, version),
+        ApiKey::TxnOffsetCommit => rt::<TxnOffsetCommitRequest>(body, version),
+        ApiKey::DescribeProducers => rt::<DescribeProducersRequest>(body, version),
+        ApiKey::DescribeTransactions => rt::<DescribeTransactionsRequest>(body, version),
+        ApiKey::ListTransactions => rt::<ListTransactionsRequest>(body, version),
         other => Err(format!("{other:?} is not a served API")),
     }
 }

@@ -170,6 +170,37 @@ const CONSUMER_GROUP_HEARTBEAT: &[Field] = &[
 ];
 const CONSUMER_GROUP_DESCRIBE: &[Field] = &[all(ArrayOf(&Str)), all(Bool)];
 
+// AddPartitionsToTxn (flexible from v3). Up to v3 one transaction's topics
+// follow its id; from v4 (KIP-890) the body is only an array of
+// transactions, each with its own id, producer, verify_only flag and topics.
+const ADD_PARTITIONS_TOPIC: &[Field] = &[all(Str), all(ArrayOf(&I32))];
+const ADD_PARTITIONS_TRANSACTION: &[Field] =
+    &[all(Str), all(I64), all(I16), all(Bool), all(Array(ADD_PARTITIONS_TOPIC))];
+const ADD_PARTITIONS_TO_TXN: &[Field] = &[
+    from(4, Array(ADD_PARTITIONS_TRANSACTION)),
+    until(3, Str),
+    until(3, I64),
+    until(3, I16),
+    until(3, Array(ADD_PARTITIONS_TOPIC)),
+];
+
+// AddOffsetsToTxn and EndTxn (both flexible from v3).
+const ADD_OFFSETS_TO_TXN: &[Field] = &[all(Str), all(I64), all(I16), all(Str)];
+const END_TXN: &[Field] = &[all(Str), all(I64), all(I16), all(Bool)];
+
+// TxnOffsetCommit (flexible from v3; the group member fields came with v3).
+const TXN_COMMIT_PARTITION: &[Field] = &[all(I32), all(I64), from(2, I32), all(Str)];
+const TXN_COMMIT_TOPIC: &[Field] = &[all(Str), all(Array(TXN_COMMIT_PARTITION))];
+const TXN_OFFSET_COMMIT: &[Field] =
+    &[all(Str), all(Str), all(I64), all(I16), from(3, I32), from(3, Str), from(3, Str), all(Array(TXN_COMMIT_TOPIC))];
+
+// DescribeProducers, DescribeTransactions and ListTransactions (admin APIs
+// of KIP-664; flexible from v0).
+const DESCRIBE_PRODUCERS_TOPIC: &[Field] = &[all(Str), all(ArrayOf(&I32))];
+const DESCRIBE_PRODUCERS: &[Field] = &[all(Array(DESCRIBE_PRODUCERS_TOPIC))];
+const DESCRIBE_TRANSACTIONS: &[Field] = &[all(ArrayOf(&Str))];
+const LIST_TRANSACTIONS: &[Field] = &[all(ArrayOf(&Str)), all(ArrayOf(&I64)), from(1, I64), from(2, Str)];
+
 /// The layout of a request body and the first flexible version.
 fn layout(api: ApiKey) -> Option<(&'static [Field], i16)> {
     Some(match api {
@@ -195,6 +226,13 @@ fn layout(api: ApiKey) -> Option<(&'static [Field], i16)> {
         ApiKey::OffsetDelete => (OFFSET_DELETE, i16::MAX),
         ApiKey::ConsumerGroupHeartbeat => (CONSUMER_GROUP_HEARTBEAT, 0),
         ApiKey::ConsumerGroupDescribe => (CONSUMER_GROUP_DESCRIBE, 0),
+        ApiKey::AddPartitionsToTxn => (ADD_PARTITIONS_TO_TXN, 3),
+        ApiKey::AddOffsetsToTxn => (ADD_OFFSETS_TO_TXN, 3),
+        ApiKey::EndTxn => (END_TXN, 3),
+        ApiKey::TxnOffsetCommit => (TXN_OFFSET_COMMIT, 3),
+        ApiKey::DescribeProducers => (DESCRIBE_PRODUCERS, 0),
+        ApiKey::DescribeTransactions => (DESCRIBE_TRANSACTIONS, 0),
+        ApiKey::ListTransactions => (LIST_TRANSACTIONS, 0),
         _ => return None,
     })
 }
@@ -671,6 +709,90 @@ mod tests {
                     .with_include_authorized_operations(true),
                 version,
             ),
+            ApiKey::AddPartitionsToTxn => {
+                let t = add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                    .with_name(topic)
+                    .with_partitions(vec![0, 4]);
+                let mut r = AddPartitionsToTxnRequest::default();
+                if version >= 4 {
+                    let x = add_partitions_to_txn_request::AddPartitionsToTxnTransaction::default()
+                        .with_transactional_id(TransactionalId(s("tx")))
+                        .with_producer_id(ProducerId(8))
+                        .with_producer_epoch(2)
+                        .with_verify_only(true)
+                        .with_topics(vec![t.clone(), t]);
+                    r.transactions = vec![x.clone(), x];
+                } else {
+                    r.v3_and_below_transactional_id = TransactionalId(s("tx"));
+                    r.v3_and_below_producer_id = ProducerId(8);
+                    r.v3_and_below_producer_epoch = 2;
+                    r.v3_and_below_topics = vec![t.clone(), t];
+                }
+                encode(&r, version)
+            }
+            ApiKey::AddOffsetsToTxn => encode(
+                &AddOffsetsToTxnRequest::default()
+                    .with_transactional_id(TransactionalId(s("tx")))
+                    .with_producer_id(ProducerId(8))
+                    .with_producer_epoch(2)
+                    .with_group_id(GroupId(s("g"))),
+                version,
+            ),
+            ApiKey::EndTxn => encode(
+                &EndTxnRequest::default()
+                    .with_transactional_id(TransactionalId(s("tx")))
+                    .with_producer_id(ProducerId(8))
+                    .with_producer_epoch(2)
+                    .with_committed(true),
+                version,
+            ),
+            ApiKey::TxnOffsetCommit => {
+                let mut p = txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+                    .with_partition_index(1)
+                    .with_committed_offset(5)
+                    .with_committed_metadata(Some(s("md")));
+                if version >= 2 {
+                    p.committed_leader_epoch = 3
+                }
+                let t = txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                    .with_name(topic)
+                    .with_partitions(vec![p.clone(), p]);
+                let mut r = TxnOffsetCommitRequest::default()
+                    .with_transactional_id(TransactionalId(s("tx")))
+                    .with_group_id(GroupId(s("g")))
+                    .with_producer_id(ProducerId(8))
+                    .with_producer_epoch(2)
+                    .with_topics(vec![t.clone(), t]);
+                if version >= 3 {
+                    r.generation_id = 4;
+                    r.member_id = s("m1");
+                    r.group_instance_id = Some(s("i1"))
+                }
+                encode(&r, version)
+            }
+            ApiKey::DescribeProducers => {
+                let t = describe_producers_request::TopicRequest::default()
+                    .with_name(topic)
+                    .with_partition_indexes(vec![0, 1, 2]);
+                encode(&DescribeProducersRequest::default().with_topics(vec![t.clone(), t]), version)
+            }
+            ApiKey::DescribeTransactions => encode(
+                &DescribeTransactionsRequest::default()
+                    .with_transactional_ids(vec![TransactionalId(s("tx")), TransactionalId(s("ty"))]),
+                version,
+            ),
+            ApiKey::ListTransactions => {
+                let mut r = ListTransactionsRequest::default()
+                    .with_state_filters(vec![s("Ongoing"), s("PrepareCommit")])
+                    .with_producer_id_filters(vec![ProducerId(8), ProducerId(9)]);
+                if version >= 1 {
+                    r.duration_filter = 60_000
+                }
+                if version >= 2 {
+                    r.transactional_id_pattern = Some(s("tx.*"))
+                }
+                encode(&r, version)
+            }
             other => panic!("no sample for {other:?}"),
         }
     }
@@ -692,6 +814,76 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The transaction APIs at every version the codec carries, which
+    /// includes every version the broker serves (AddPartitionsToTxn 0-4,
+    /// AddOffsetsToTxn 0-3, EndTxn 0-3, TxnOffsetCommit 0-3, ListTransactions
+    /// 0-1, DescribeProducers and DescribeTransactions 0). Listed here rather
+    /// than taken from SUPPORTED_APIS so the layouts are pinned whatever the
+    /// dispatcher advertises.
+    const TRANSACTION_APIS: &[(ApiKey, i16, i16)] = &[
+        (ApiKey::AddPartitionsToTxn, 0, 5),
+        (ApiKey::AddOffsetsToTxn, 0, 4),
+        (ApiKey::EndTxn, 0, 5),
+        (ApiKey::TxnOffsetCommit, 0, 5),
+        (ApiKey::DescribeProducers, 0, 0),
+        (ApiKey::DescribeTransactions, 0, 0),
+        (ApiKey::ListTransactions, 0, 2),
+    ];
+
+    #[test]
+    fn transaction_apis_walk_to_the_exact_end() {
+        for (api, min, max) in TRANSACTION_APIS {
+            for version in *min..=*max {
+                let body = populated(*api, version);
+                assert_eq!(check_request(*api, version, &body), Ok(0), "{api:?} v{version}");
+                for cut in 1..=body.len() {
+                    assert!(check_request(*api, version, &body[..body.len() - cut]).is_err(), "{api:?} v{version}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_huge_array_count_in_a_transaction_request_is_refused() {
+        let huge = |r: Result<usize, GuardError>| matches!(r, Err(GuardError::CountTooLarge { .. }));
+        // AddPartitionsToTxn v2: id "tx", producer id, epoch, then the topic count.
+        let mut classic = vec![0, 2, b't', b'x'];
+        classic.extend_from_slice(&[0u8; 10]);
+        classic.extend_from_slice(&i32::MAX.to_be_bytes());
+        classic.extend_from_slice(&[0u8; 16]);
+        assert!(huge(check_request(ApiKey::AddPartitionsToTxn, 2, &classic)));
+        // The same count one level down: one topic whose partition array claims i32::MAX.
+        let mut nested = vec![0, 2, b't', b'x'];
+        nested.extend_from_slice(&[0u8; 10]);
+        nested.extend_from_slice(&1i32.to_be_bytes());
+        nested.extend_from_slice(&[0, 1, b'o']);
+        nested.extend_from_slice(&i32::MAX.to_be_bytes());
+        nested.extend_from_slice(&[0u8; 16]);
+        assert!(huge(check_request(ApiKey::AddPartitionsToTxn, 2, &nested)));
+        // AddPartitionsToTxn v4: the transactions array is the first field (compact count).
+        let varint_max = [0xff, 0xff, 0xff, 0xff, 0x0f];
+        let mut batched = varint_max.to_vec();
+        batched.extend_from_slice(&[0u8; 16]);
+        assert!(huge(check_request(ApiKey::AddPartitionsToTxn, 4, &batched)));
+        // TxnOffsetCommit v0: two strings, producer id, epoch, then the topic count.
+        let mut commit = vec![0, 2, b't', b'x', 0, 1, b'g'];
+        commit.extend_from_slice(&[0u8; 10]);
+        commit.extend_from_slice(&(1i32 << 30).to_be_bytes());
+        commit.extend_from_slice(&[0u8; 16]);
+        assert!(huge(check_request(ApiKey::TxnOffsetCommit, 0, &commit)));
+        // The flexible admin requests open with compact arrays.
+        for api in [ApiKey::DescribeProducers, ApiKey::DescribeTransactions, ApiKey::ListTransactions] {
+            let mut body = varint_max.to_vec();
+            body.extend_from_slice(&[0u8; 16]);
+            assert!(huge(check_request(api, 0, &body)), "{api:?}");
+        }
+        // ListTransactions: the producer id filter after an empty state filter.
+        let mut filters = vec![1];
+        filters.extend_from_slice(&varint_max);
+        filters.extend_from_slice(&[0u8; 16]);
+        assert!(huge(check_request(ApiKey::ListTransactions, 1, &filters)));
     }
 
     #[test]

@@ -16,9 +16,14 @@
 #   aiokafka        admin create/describe_cluster/delete, produce with every
 #                   codec (+ idempotent), consume, offsets_for_times, group
 #                   consumer, admin find_coordinator/list/describe groups/offsets
+#   transactions    confluent-kafka, kafka-python and aiokafka each commit one
+#                   transaction (records + group offsets) and abort another;
+#                   kafka-python also lists and describes transactions and
+#                   producers (drive_clients.py)
 #
 # Frames land in protocol-tests/golden/requests/<client>/<Api>-v<ver>-<n>.bin
-# (previous captures are removed first). Every process started here is
+# (previous captures are removed first, except the KIP-848 ConsumerGroup*
+# frames, which come from compat/test_25). Every process started here is
 # stopped by its pid at the end; every step has a timeout.
 #
 # Environment:
@@ -86,8 +91,14 @@ PROXY_PORT="$(free_port)"
 while [ "$PROXY_PORT" = "$BROKER_PORT" ]; do PROXY_PORT="$(free_port)"; done
 BOOT="127.0.0.1:$PROXY_PORT"
 
+# KIP-848 frames (ConsumerGroup*) come from compat/test_25, not from the
+# clients driven here: keep them across a recapture.
+KEEP="$TMP/kept-frames"
+mkdir -p "$KEEP"
+(cd "$OUT" 2>/dev/null && find . -name 'ConsumerGroup*.bin' -exec cp --parents {} "$KEEP" \;)
 rm -rf "$OUT"
 mkdir -p "$OUT"
+cp -r "$KEEP"/. "$OUT"/
 
 echo "== broker on 127.0.0.1:$BROKER_PORT, advertised (proxy) $BOOT, data $TMP/data"
 "$BIN" --data-dir "$TMP/data" --listen "127.0.0.1:$BROKER_PORT" \

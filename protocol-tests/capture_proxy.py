@@ -47,6 +47,7 @@ API_NAMES = {
     42: "DeleteGroups", 43: "ElectLeaders", 44: "IncrementalAlterConfigs",
     47: "OffsetDelete", 48: "DescribeClientQuotas", 60: "DescribeCluster",
     61: "DescribeProducers", 65: "DescribeTransactions", 66: "ListTransactions",
+    68: "ConsumerGroupHeartbeat", 69: "ConsumerGroupDescribe",
     71: "GetTelemetrySubscriptions", 72: "PushTelemetry", 75: "DescribeTopicPartitions",
 }
 

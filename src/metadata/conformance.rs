@@ -246,13 +246,16 @@ async fn transactional_batches(store: &dyn MetadataStore, t: &TopicRecord) {
     let producers_before = store.count_producers().await.expect("count");
     let open = crate::txn::TxnMetadata::new("app-open", 600, 60_000, 1);
     assert!(store.save_transaction(&open, None, &[(t.id, 1)]).await.expect("open"));
-    let out = store.commit_object(&object("txn/5", vec![txn(1, 600, 0, 0, 2)])).await.expect("open write");
+    let mut stamped = txn(1, 600, 0, 0, 2);
+    stamped.max_timestamp = 1_700_000_000_123;
+    let out = store.commit_object(&object("txn/5", vec![stamped])).await.expect("open write");
     assert_eq!(out.batches[0].as_ref().expect("open batch"), &Appended::New(2));
     assert_eq!(store.count_producers().await.expect("count"), producers_before + 1, "600 is new; 500 counts once");
     let producers = store.partition_producers(t.id, 1).await.expect("producers");
     assert_eq!(
-        producers.iter().map(|p| (p.producer_id, p.txn_first_offset)).collect::<Vec<_>>(),
-        vec![(500, None), (600, Some(2))]
+        producers.iter().map(|p| (p.producer_id, p.txn_first_offset, p.last_timestamp)).collect::<Vec<_>>(),
+        vec![(500, None, 1), (600, Some(2), 1_700_000_000_123)],
+        "the last batch's max timestamp (500's last write on p1 was its commit marker)"
     );
 }
 

@@ -198,6 +198,9 @@ pub struct ProducerRecord {
     /// stored form.
     pub batches: String,
     pub updated_ms: i64,
+    /// The largest record timestamp of its last batch on the partition, -1
+    /// when unknown.
+    pub last_timestamp: i64,
     /// Where its open transaction began on the partition, if one is open
     /// and has written there.
     pub txn_first_offset: Option<i64>,

@@ -31,6 +31,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../../migrations/sqlite/0005_producer_state.sql")),
     (6, include_str!("../../migrations/sqlite/0006_transactions.sql")),
     (7, include_str!("../../migrations/sqlite/0007_txn_offsets.sql")),
+    (8, include_str!("../../migrations/sqlite/0008_producer_last_timestamp.sql")),
 ];
 const READERS: usize = 4;
 
@@ -250,6 +251,8 @@ impl MetadataStore for SqliteStore {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
             let mut outcomes = Vec::with_capacity(commit.batches.len());
             let mut producers: HashMap<(Uuid, i32, i64), ProducerState> = HashMap::new();
+            // The newest batch's max timestamp per producer written to.
+            let mut last_timestamps: HashMap<(Uuid, i32, i64), i64> = HashMap::new();
             let mut advanced: BTreeMap<(Uuid, i32), PartitionOffsets> = BTreeMap::new();
             {
                 let mut advance = tx
@@ -401,18 +404,23 @@ impl MetadataStore for SqliteStore {
                             BatchKind::Marker { .. } => state.fence(b.producer.producer_epoch),
                             _ => state.record(&b.producer, base_offset),
                         }
+                        last_timestamps.insert(producer_key, b.max_timestamp);
                     }
                     outcomes.push(Ok(Appended::New(base_offset)));
                 }
                 let mut save_producer = tx
                     .prepare_cached(
-                        "INSERT INTO producer_state (topic_id, partition, producer_id, producer_epoch, batches, updated_ms) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (topic_id, partition, producer_id) DO UPDATE SET \
-                         producer_epoch = excluded.producer_epoch, batches = excluded.batches, updated_ms = excluded.updated_ms",
+                        "INSERT INTO producer_state (topic_id, partition, producer_id, producer_epoch, batches, updated_ms, \
+                         last_timestamp) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                         ON CONFLICT (topic_id, partition, producer_id) DO UPDATE SET \
+                         producer_epoch = excluded.producer_epoch, batches = excluded.batches, updated_ms = excluded.updated_ms, \
+                         last_timestamp = CASE WHEN excluded.last_timestamp >= 0 THEN excluded.last_timestamp \
+                           ELSE producer_state.last_timestamp END",
                     )
                     .map_err(&err)?;
-                for ((topic_id, partition, producer_id), state) in &producers {
+                for (key, state) in &producers {
                     let Some(epoch) = state.epoch else { continue };
+                    let (topic_id, partition, producer_id) = key;
                     save_producer
                         .execute(params![
                             topic_id.as_bytes().to_vec(),
@@ -420,7 +428,8 @@ impl MetadataStore for SqliteStore {
                             producer_id,
                             epoch,
                             state.encode_batches(),
-                            commit.created_ms
+                            commit.created_ms,
+                            last_timestamps.get(key).copied().unwrap_or(-1)
                         ])
                         .map_err(&err)?;
                 }
@@ -979,7 +988,7 @@ impl MetadataStore for SqliteStore {
             let err = unavailable("partition_producers");
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT s.producer_id, s.producer_epoch, s.batches, s.updated_ms, o.first_offset \
+                    "SELECT s.producer_id, s.producer_epoch, s.batches, s.updated_ms, o.first_offset, s.last_timestamp \
                      FROM producer_state s LEFT JOIN txn_open o ON o.topic_id = s.topic_id \
                        AND o.partition = s.partition AND o.producer_id = s.producer_id \
                      WHERE s.topic_id = ?1 AND s.partition = ?2 ORDER BY s.producer_id",
@@ -993,6 +1002,7 @@ impl MetadataStore for SqliteStore {
                         batches: r.get(2)?,
                         updated_ms: r.get(3)?,
                         txn_first_offset: r.get(4)?,
+                        last_timestamp: r.get(5)?,
                     })
                 })
                 .map_err(&err)?;

@@ -46,6 +46,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../../migrations/postgres/0003_producer_state.sql")),
     (4, include_str!("../../../migrations/postgres/0004_transactions.sql")),
     (5, include_str!("../../../migrations/postgres/0005_txn_offsets.sql")),
+    (6, include_str!("../../../migrations/postgres/0006_producer_last_timestamp.sql")),
 ];
 /// Arbitrary, fixed: the advisory lock taken while migrating.
 const MIGRATION_LOCK_KEY: i64 = 0x5348_4d49_4752; // "SHMIGR"
@@ -308,6 +309,8 @@ impl MetadataStore for PostgresStore {
         // the NOTIFY.
         let mut advanced: BTreeMap<(Uuid, i32), PartitionOffsets> = BTreeMap::new();
         let mut producers: HashMap<(Uuid, i32, i64), ProducerState> = HashMap::new();
+        // The newest batch's max timestamp per producer written to.
+        let mut last_timestamps: HashMap<(Uuid, i32, i64), i64> = HashMap::new();
         for b in &commit.batches {
             let producer_key = (b.topic_id, b.partition, b.producer.producer_id);
             let transactional = b.kind != BatchKind::Plain;
@@ -439,23 +442,37 @@ impl MetadataStore for PostgresStore {
                     BatchKind::Marker { .. } => state.fence(b.producer.producer_epoch),
                     _ => state.record(&b.producer, base_offset),
                 }
+                last_timestamps.insert(producer_key, b.max_timestamp);
             }
             outcomes.push(Ok(Appended::New(base_offset)));
         }
         if !producers.is_empty() {
             let save = tx
                 .prepare_cached(
-                    "INSERT INTO producer_state (topic_id, partition, producer_id, producer_epoch, batches, updated_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (topic_id, partition, producer_id) DO UPDATE SET \
-                     producer_epoch = excluded.producer_epoch, batches = excluded.batches, updated_ms = excluded.updated_ms",
+                    "INSERT INTO producer_state (topic_id, partition, producer_id, producer_epoch, batches, updated_ms, \
+                     last_timestamp) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (topic_id, partition, producer_id) DO UPDATE SET \
+                     producer_epoch = excluded.producer_epoch, batches = excluded.batches, updated_ms = excluded.updated_ms, \
+                     last_timestamp = CASE WHEN excluded.last_timestamp >= 0 THEN excluded.last_timestamp \
+                       ELSE producer_state.last_timestamp END",
                 )
                 .await
                 .map_err(&e)?;
-            for ((topic_id, partition, producer_id), state) in &producers {
+            for (key, state) in &producers {
                 let Some(epoch) = state.epoch else { continue };
+                let (topic_id, partition, producer_id) = key;
+                let last_timestamp = last_timestamps.get(key).copied().unwrap_or(-1);
                 tx.execute(
                     &save,
-                    &[topic_id, partition, producer_id, &epoch, &state.encode_batches(), &commit.created_ms],
+                    &[
+                        topic_id,
+                        partition,
+                        producer_id,
+                        &epoch,
+                        &state.encode_batches(),
+                        &commit.created_ms,
+                        &last_timestamp,
+                    ],
                 )
                 .await
                 .map_err(&e)?;
@@ -944,7 +961,7 @@ impl MetadataStore for PostgresStore {
         let c = self.client("partition_producers").await?;
         let rows = c
             .query(
-                "SELECT s.producer_id, s.producer_epoch, s.batches, s.updated_ms, o.first_offset \
+                "SELECT s.producer_id, s.producer_epoch, s.batches, s.updated_ms, o.first_offset, s.last_timestamp \
                  FROM producer_state s LEFT JOIN txn_open o ON o.topic_id = s.topic_id \
                    AND o.partition = s.partition AND o.producer_id = s.producer_id \
                  WHERE s.topic_id = $1 AND s.partition = $2 ORDER BY s.producer_id",
@@ -960,6 +977,7 @@ impl MetadataStore for PostgresStore {
                 batches: r.get(2),
                 updated_ms: r.get(3),
                 txn_first_offset: r.get(4),
+                last_timestamp: r.get(5),
             })
             .collect())
     }

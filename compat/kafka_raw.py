@@ -302,8 +302,9 @@ def parse_record_batches(data: bytes) -> list[dict]:
     """The complete RecordBatch v2 in data (the records of a Fetch answer; a
     partial batch at the end is left out), each a dict: base_offset,
     last_offset, size (bytes, with the 12-byte offset + length prefix),
-    attributes, crc_ok, max_timestamp, and records [(offset, key, value)]
-    (None for a compressed batch)."""
+    attributes, crc_ok, max_timestamp, producer_id, producer_epoch,
+    base_sequence, count, and records [(offset, key, value)] (None for a
+    compressed batch)."""
     out = []
     pos = 0
     while pos + 12 <= len(data):
@@ -320,7 +321,7 @@ def parse_record_batches(data: bytes) -> list[dict]:
         last_offset_delta = r.int32()
         r.int64()  # base timestamp
         max_timestamp = r.int64()
-        r.int64(), r.int16(), r.int32()  # producer id, producer epoch, base sequence
+        producer_id, producer_epoch, base_sequence = r.int64(), r.int16(), r.int32()
         count = r.int32()
         records = None
         if attributes & 0x07 == 0:
@@ -339,7 +340,9 @@ def parse_record_batches(data: bytes) -> list[dict]:
                 records.append((base + delta, key, value))
         out.append({"base_offset": base, "last_offset": base + last_offset_delta, "size": 12 + length,
                     "attributes": attributes, "crc_ok": crc32c(raw[21:]) == crc,
-                    "max_timestamp": max_timestamp, "records": records})
+                    "max_timestamp": max_timestamp, "producer_id": producer_id,
+                    "producer_epoch": producer_epoch, "base_sequence": base_sequence, "count": count,
+                    "records": records})
         pos += 12 + length
     return out
 

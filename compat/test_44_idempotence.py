@@ -179,38 +179,13 @@ def parse_batches(data):
     fields: [{base_offset, last_offset, producer_id, producer_epoch,
     base_sequence, count, records: [(offset, value)]}] (uncompressed only)."""
     out = []
-    pos = 0
-    while pos + 12 <= len(data):
-        base, length = struct.unpack_from(">qi", data, pos)
-        if pos + 12 + length > len(data):
-            break
-        raw = data[pos:pos + 12 + length]
-        r = kr.Reader(raw)
-        r.int64(), r.int32(), r.int32()
-        assert r.int8() == 2
-        crc = r.uint32()
-        assert kr.crc32c(raw[21:]) == crc, "bad CRC in the batch at offset %d" % base
-        attributes = r.int16()
-        assert attributes & 0x07 == 0, "compressed batch at offset %d (attributes %#x)" % (base, attributes)
-        last_delta = r.int32()
-        r.int64(), r.int64()
-        pid, epoch, seq, count = r.int64(), r.int16(), r.int32(), r.int32()
-        records = []
-        for _ in range(count):
-            size = r.varint()
-            start = r.pos
-            r.int8(), r.varint()
-            delta = r.varint()
-            kl = r.varint()
-            if kl >= 0:
-                r.raw(kl)
-            vl = r.varint()
-            value = r.raw(vl) if vl >= 0 else None
-            r.pos = start + size
-            records.append((base + delta, value))
-        out.append({"base_offset": base, "last_offset": base + last_delta, "producer_id": pid,
-                    "producer_epoch": epoch, "base_sequence": seq, "count": count, "records": records})
-        pos += 12 + length
+    for b in kr.parse_record_batches(data):
+        assert b["crc_ok"], "bad CRC in the batch at offset %d" % b["base_offset"]
+        assert b["records"] is not None, "compressed batch at offset %d (attributes %#x)" % (
+            b["base_offset"], b["attributes"])
+        fields = {k: b[k] for k in ("base_offset", "last_offset", "producer_id", "producer_epoch", "base_sequence",
+                                    "count")}
+        out.append(dict(fields, records=[(offset, value) for offset, _, value in b["records"]]))
     return out
 
 

@@ -29,13 +29,9 @@
 'use strict';
 
 const crypto = require('crypto');
-const fs = require('fs');
+const { emit, loadConfig, stderrLogger } = require('./common');
 
-const cfg = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
-
-function emit(ev, fields) {
-  process.stdout.write('EV ' + JSON.stringify(Object.assign({ ev }, fields || {})) + '\n');
-}
+const cfg = loadConfig();
 
 const hexOrNull = (b) => (b == null ? null : Buffer.from(b).toString('hex'));
 const bufOrNull = (h) => (h == null ? null : Buffer.from(h, 'hex'));
@@ -74,12 +70,6 @@ function messagesIn(list) {
     return out;
   });
 }
-
-const stderrLogger = {
-  info: () => {}, debug: () => {}, setLogLevel: () => {}, namespace() { return this; },
-  warn: (m) => process.stderr.write('WARN ' + m + '\n'),
-  error: (m) => process.stderr.write('ERROR ' + m + '\n'),
-};
 
 function kafkajsClient() {
   const { Kafka, logLevel, CompressionTypes, CompressionCodecs } = require('kafkajs');

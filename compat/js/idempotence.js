@@ -29,19 +29,9 @@
 // {ev:"done", sent, failed} at the end. Every line on stdout is "EV " + JSON.
 'use strict';
 
-const fs = require('fs');
+const { emit, loadConfig, stderrLogger, resOut } = require('./common');
 
-const cfg = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
-
-function emit(ev, fields) {
-  process.stdout.write('EV ' + JSON.stringify(Object.assign({ ev }, fields || {})) + '\n');
-}
-
-const stderrLogger = {
-  info: () => {}, debug: () => {}, setLogLevel: () => {}, namespace() { return this; },
-  warn: (m) => process.stderr.write('WARN ' + m + '\n'),
-  error: (m) => process.stderr.write('ERROR ' + m + '\n'),
-};
+const cfg = loadConfig();
 
 function chunks() {
   const out = [];
@@ -53,10 +43,6 @@ function chunks() {
     out.push(msgs);
   }
   return out;
-}
-
-function resOut(res) {
-  return res.map((r) => ({ partition: r.partition, baseOffset: Number(r.baseOffset), errorCode: r.errorCode }));
 }
 
 async function kafkajs() {

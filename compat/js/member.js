@@ -24,14 +24,12 @@
 
 const readline = require('readline');
 
+const { emit } = require('./common');
+
 const cfg = JSON.parse(process.argv[2]);
 let owned = new Set();
 let processed = 0;
 let closing = false;
-
-function emit(ev, fields) {
-  process.stdout.write('EV ' + JSON.stringify(Object.assign({ ev }, fields || {})) + '\n');
-}
 
 function sorted(set) {
   return Array.from(set).sort((a, b) => a - b);

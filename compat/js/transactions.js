@@ -30,19 +30,9 @@
 // Every line on stdout is "EV " + JSON.
 'use strict';
 
-const fs = require('fs');
+const { emit, loadConfig, stderrLogger, resOut } = require('./common');
 
-const cfg = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
-
-function emit(ev, fields) {
-  process.stdout.write('EV ' + JSON.stringify(Object.assign({ ev }, fields || {})) + '\n');
-}
-
-const stderrLogger = {
-  info: () => {}, debug: () => {}, setLogLevel: () => {}, namespace() { return this; },
-  warn: (m) => process.stderr.write('WARN ' + (typeof m === 'string' ? m : JSON.stringify(m)) + '\n'),
-  error: (m) => process.stderr.write('ERROR ' + (typeof m === 'string' ? m : JSON.stringify(m)) + '\n'),
-};
+const cfg = loadConfig();
 
 function messagesFor(i, n) {
   const out = [];
@@ -50,10 +40,6 @@ function messagesFor(i, n) {
     out.push({ value: Buffer.from('t' + i + '-' + String(j).padStart(3, '0')), partition: j % cfg.partitions });
   }
   return out;
-}
-
-function resOut(res) {
-  return (res || []).map((r) => ({ partition: r.partition, baseOffset: Number(r.baseOffset), errorCode: r.errorCode }));
 }
 
 let step = 'setup';

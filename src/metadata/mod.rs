@@ -22,6 +22,7 @@ use crate::producer::{ProducerBatch, SequenceError};
 use crate::txn::{TxnMetadata, TxnState};
 
 pub mod bounded;
+mod commit_flow;
 pub mod conformance;
 pub mod postgres;
 pub mod sqlite;

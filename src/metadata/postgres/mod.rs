@@ -15,9 +15,7 @@
 //! reconnects with backoff when it breaks, and reports [`Change::Resync`]
 //! after every (re)connect so the broker reloads whatever it may have missed.
 
-use std::collections::btree_map::Entry as BTreeEntry;
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,16 +26,19 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::NoTls;
 use uuid::Uuid;
 
-use crate::producer::{ProducerState, Verdict};
 use crate::txn::{TxnMetadata, TxnState};
 
+mod commit;
 mod feed;
+
+use super::commit_flow::{assign_offsets, Assigned};
+use commit::PgCommit;
 
 use feed::{partition_payloads, run_change_feed, CHANNEL};
 
 use super::{
-    decode_producer, Appended, BatchKind, BrokerRecord, Change, CommitOutcome, CommittedOffset, GroupRecord, IndexRow,
-    MetaError, MetadataStore, ObjectCommit, PartitionOffsets, ProducerRecord, RowMove, SegmentRecord, TopicRecord,
+    BrokerRecord, Change, CommitOutcome, CommittedOffset, GroupRecord, IndexRow, MetaError, MetadataStore,
+    ObjectCommit, PartitionOffsets, ProducerRecord, RowMove, SegmentRecord, TopicRecord,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -271,213 +272,7 @@ impl MetadataStore for PostgresStore {
         let e = unavailable("commit_object");
         let mut c = self.client("commit_object").await?;
         let tx = c.transaction().await.map_err(&e)?;
-        let advance = tx
-            .prepare_cached(
-                "UPDATE partitions SET next_offset = next_offset + $3, max_timestamp = GREATEST(max_timestamp, $4) \
-                 WHERE topic_id = $1 AND partition = $2 RETURNING next_offset - $3, max_timestamp, log_start_offset, \
-                 COALESCE(first_unstable_offset, next_offset)",
-            )
-            .await
-            .map_err(&e)?;
-        let insert = tx
-            .prepare_cached(
-                "INSERT INTO batches (topic_id, partition, base_offset, last_offset, object_key, position, length, \
-                 max_timestamp, running_max_ts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .await
-            .map_err(&e)?;
-        let lock_partition = tx
-            .prepare_cached("SELECT 1 FROM partitions WHERE topic_id = $1 AND partition = $2 FOR UPDATE")
-            .await
-            .map_err(&e)?;
-        let load_producer = tx
-            .prepare_cached(
-                "SELECT producer_epoch, batches FROM producer_state \
-                 WHERE topic_id = $1 AND partition = $2 AND producer_id = $3 FOR UPDATE",
-            )
-            .await
-            .map_err(&e)?;
-        let open_txn = tx
-            .prepare_cached(
-                "SELECT first_offset, producer_epoch FROM txn_open \
-                 WHERE topic_id = $1 AND partition = $2 AND producer_id = $3",
-            )
-            .await
-            .map_err(&e)?;
-        let mut outcomes = Vec::with_capacity(commit.batches.len());
-        // The newest offsets of each partition advanced, for the caller and
-        // the NOTIFY.
-        let mut advanced: BTreeMap<(Uuid, i32), PartitionOffsets> = BTreeMap::new();
-        let mut producers: HashMap<(Uuid, i32, i64), ProducerState> = HashMap::new();
-        // The newest batch's max timestamp per producer written to.
-        let mut last_timestamps: HashMap<(Uuid, i32, i64), i64> = HashMap::new();
-        for b in &commit.batches {
-            let producer_key = (b.topic_id, b.partition, b.producer.producer_id);
-            let transactional = b.kind != BatchKind::Plain;
-            if b.producer.is_idempotent() && !producers.contains_key(&producer_key) || transactional {
-                // Lock the partition first: a concurrent commit of another
-                // broker for this partition then finishes before producer
-                // and transaction state is read, so both cannot accept the
-                // same sequence (a missing state row cannot be locked).
-                tx.execute(&lock_partition, &[&b.topic_id, &b.partition]).await.map_err(&e)?;
-            }
-            // The sequence is checked first, so that a fenced producer's batch is
-            // told INVALID_PRODUCER_EPOCH rather than that its partition is not in
-            // a transaction.
-            let checks_sequence = b.producer.is_idempotent() && !matches!(b.kind, BatchKind::Marker { .. });
-            if b.producer.is_idempotent() {
-                let state = match producers.entry(producer_key) {
-                    Entry::Occupied(o) => o.into_mut(),
-                    Entry::Vacant(v) => {
-                        let row = tx
-                            .query_opt(&load_producer, &[&b.topic_id, &b.partition, &b.producer.producer_id])
-                            .await
-                            .map_err(&e)?;
-                        let stored = row.map(|r| (r.get::<_, i16>(0), r.get::<_, String>(1)));
-                        v.insert(decode_producer(stored)?)
-                    }
-                };
-                if checks_sequence {
-                    match state.check(&b.producer) {
-                        Verdict::Append => {}
-                        Verdict::Duplicate { base_offset } => {
-                            // The original may be another broker's commit this
-                            // broker has not heard of: report the partition's
-                            // offsets so the answer never outruns what it serves.
-                            if let BTreeEntry::Vacant(v) = advanced.entry((b.topic_id, b.partition)) {
-                                let current = tx
-                                    .query_opt(
-                                        "SELECT log_start_offset, next_offset, max_timestamp, \
-                                         COALESCE(first_unstable_offset, next_offset) FROM partitions \
-                                         WHERE topic_id = $1 AND partition = $2",
-                                        &[&b.topic_id, &b.partition],
-                                    )
-                                    .await
-                                    .map_err(&e)?;
-                                if let Some(row) = current {
-                                    v.insert(offsets_from(&row, 0));
-                                }
-                            }
-                            outcomes.push(Ok(Appended::Duplicate(base_offset)));
-                            continue;
-                        }
-                        Verdict::Refuse(error) => {
-                            outcomes.push(Err(MetaError::Sequence { producer_id: b.producer.producer_id, error }));
-                            continue;
-                        }
-                    }
-                }
-            }
-            // A transactional batch goes only into a transaction that holds
-            // its partition.
-            let mut txn_first_offset: Option<Option<i64>> = None;
-            if transactional {
-                let row = tx
-                    .query_opt(&open_txn, &[&b.topic_id, &b.partition, &b.producer.producer_id])
-                    .await
-                    .map_err(&e)?
-                    .map(|r| (r.get::<_, Option<i64>>(0), r.get::<_, i16>(1)));
-                // Data must come from the epoch that opened the transaction;
-                // a marker may carry a bumped epoch.
-                let row = row.filter(|(_, epoch)| match b.kind {
-                    BatchKind::Marker { .. } => *epoch <= b.producer.producer_epoch,
-                    _ => *epoch == b.producer.producer_epoch,
-                });
-                match (row, b.kind) {
-                    (Some((first, _)), _) => txn_first_offset = Some(first),
-                    (None, BatchKind::Transactional) => {
-                        outcomes.push(Err(MetaError::NotInTransaction {
-                            producer_id: b.producer.producer_id,
-                            producer_epoch: b.producer.producer_epoch,
-                            topic_id: b.topic_id,
-                            partition: b.partition,
-                        }));
-                        continue;
-                    }
-                    // A marker for a partition whose transaction wrote
-                    // nothing (or was closed already) is still written.
-                    (None, _) => {}
-                }
-            }
-            let count = i64::from(b.offset_count);
-            let row =
-                tx.query_opt(&advance, &[&b.topic_id, &b.partition, &count, &b.max_timestamp]).await.map_err(&e)?;
-            let Some(row) = row else {
-                outcomes.push(Err(MetaError::PartitionNotFound { topic_id: b.topic_id, partition: b.partition }));
-                continue;
-            };
-            let base_offset: i64 = row.get(0);
-            let running_max_ts: i64 = row.get(1);
-            let position = b.position as i64;
-            let length = b.length as i32;
-            tx.execute(
-                &insert,
-                &[
-                    &b.topic_id,
-                    &b.partition,
-                    &base_offset,
-                    &(base_offset + count - 1),
-                    &commit.object_key,
-                    &position,
-                    &length,
-                    &b.max_timestamp,
-                    &running_max_ts,
-                ],
-            )
-            .await
-            .map_err(&e)?;
-            let mut offsets = PartitionOffsets {
-                log_start_offset: row.get(2),
-                next_offset: base_offset + count,
-                max_timestamp: running_max_ts,
-                last_stable_offset: row.get(3),
-            };
-            if let Some(first) = txn_first_offset {
-                offsets.last_stable_offset =
-                    settle_open_txn(&tx, b, first, base_offset).await.map_err(&e)?.unwrap_or(offsets.next_offset);
-            }
-            advanced.insert((b.topic_id, b.partition), offsets);
-            if let Some(state) = producers.get_mut(&producer_key) {
-                match b.kind {
-                    BatchKind::Marker { .. } => state.fence(b.producer.producer_epoch),
-                    _ => state.record(&b.producer, base_offset),
-                }
-                last_timestamps.insert(producer_key, b.max_timestamp);
-            }
-            outcomes.push(Ok(Appended::New(base_offset)));
-        }
-        if !producers.is_empty() {
-            let save = tx
-                .prepare_cached(
-                    "INSERT INTO producer_state (topic_id, partition, producer_id, producer_epoch, batches, updated_ms, \
-                     last_timestamp) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                     ON CONFLICT (topic_id, partition, producer_id) DO UPDATE SET \
-                     producer_epoch = excluded.producer_epoch, batches = excluded.batches, updated_ms = excluded.updated_ms, \
-                     last_timestamp = CASE WHEN excluded.last_timestamp >= 0 THEN excluded.last_timestamp \
-                       ELSE producer_state.last_timestamp END",
-                )
-                .await
-                .map_err(&e)?;
-            for (key, state) in &producers {
-                let Some(epoch) = state.epoch else { continue };
-                let (topic_id, partition, producer_id) = key;
-                let last_timestamp = last_timestamps.get(key).copied().unwrap_or(-1);
-                tx.execute(
-                    &save,
-                    &[
-                        topic_id,
-                        partition,
-                        producer_id,
-                        &epoch,
-                        &state.encode_batches(),
-                        &commit.created_ms,
-                        &last_timestamp,
-                    ],
-                )
-                .await
-                .map_err(&e)?;
-            }
-        }
+        let Assigned { outcomes, advanced } = assign_offsets(&mut PgCommit { tx: &tx }, commit).await?;
         tx.execute(
             "INSERT INTO objects (object_key, size_bytes, node_id, created_ms) VALUES ($1, $2, $3, $4)",
             &[&commit.object_key, &(commit.size_bytes as i64), &commit.node_id, &commit.created_ms],
@@ -1059,54 +854,6 @@ impl MetadataStore for PostgresStore {
         tokio::spawn(run_change_feed(self.config.clone(), self.location.clone(), tx));
         Some(rx)
     }
-}
-
-/// After a transactional batch or marker was given offsets: a data batch
-/// records where its transaction began on the partition (if first); a
-/// marker closes the transaction there, recording the aborted range for an
-/// abort. Then the partition's first unstable offset is recomputed; returns
-/// it (`None`: no transaction open).
-async fn settle_open_txn(
-    tx: &deadpool_postgres::Transaction<'_>,
-    b: &super::BatchAppend,
-    first_offset: Option<i64>,
-    base_offset: i64,
-) -> Result<Option<i64>, tokio_postgres::Error> {
-    let pid = b.producer.producer_id;
-    match b.kind {
-        BatchKind::Transactional if first_offset.is_none() => {
-            tx.execute(
-                "UPDATE txn_open SET first_offset = $4 WHERE topic_id = $1 AND partition = $2 AND producer_id = $3",
-                &[&b.topic_id, &b.partition, &pid, &base_offset],
-            )
-            .await?;
-        }
-        BatchKind::Marker { commit } => {
-            if let (false, Some(first)) = (commit, first_offset) {
-                tx.execute(
-                    "INSERT INTO txn_aborted (topic_id, partition, producer_id, first_offset, last_offset) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                    &[&b.topic_id, &b.partition, &pid, &first, &base_offset],
-                )
-                .await?;
-            }
-            tx.execute(
-                "DELETE FROM txn_open WHERE topic_id = $1 AND partition = $2 AND producer_id = $3",
-                &[&b.topic_id, &b.partition, &pid],
-            )
-            .await?;
-        }
-        _ => {}
-    }
-    let row = tx
-        .query_one(
-            "UPDATE partitions SET first_unstable_offset = \
-               (SELECT MIN(first_offset) FROM txn_open WHERE topic_id = $1 AND partition = $2) \
-             WHERE topic_id = $1 AND partition = $2 RETURNING first_unstable_offset",
-            &[&b.topic_id, &b.partition],
-        )
-        .await?;
-    Ok(row.get(0))
 }
 
 const TXN_COLUMNS: &str =

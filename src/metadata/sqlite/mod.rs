@@ -5,9 +5,7 @@
 //! mode lets proceed alongside the writer. `synchronous=FULL` makes every
 //! commit durable before the produce it covers is acknowledged.
 
-use std::collections::btree_map::Entry as BTreeEntry;
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -15,23 +13,27 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
-use crate::producer::{ProducerState, Verdict};
 use crate::txn::{TxnMetadata, TxnState};
 
+use super::commit_flow::{assign_offsets, run_ready, Assigned};
 use super::{
-    decode_producer, Appended, BatchKind, BrokerRecord, CommitOutcome, CommittedOffset, GroupRecord, IndexRow,
-    MetaError, MetadataStore, ObjectCommit, PartitionOffsets, ProducerRecord, RowMove, SegmentRecord, TopicRecord,
+    BrokerRecord, CommitOutcome, CommittedOffset, GroupRecord, IndexRow, MetaError, MetadataStore, ObjectCommit,
+    PartitionOffsets, ProducerRecord, RowMove, SegmentRecord, TopicRecord,
 };
 
+mod commit;
+
+use commit::SqliteCommit;
+
 const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../../migrations/sqlite/0001_initial.sql")),
-    (2, include_str!("../../migrations/sqlite/0002_producer_ids.sql")),
-    (3, include_str!("../../migrations/sqlite/0003_groups.sql")),
-    (4, include_str!("../../migrations/sqlite/0004_brokers.sql")),
-    (5, include_str!("../../migrations/sqlite/0005_producer_state.sql")),
-    (6, include_str!("../../migrations/sqlite/0006_transactions.sql")),
-    (7, include_str!("../../migrations/sqlite/0007_txn_offsets.sql")),
-    (8, include_str!("../../migrations/sqlite/0008_producer_last_timestamp.sql")),
+    (1, include_str!("../../../migrations/sqlite/0001_initial.sql")),
+    (2, include_str!("../../../migrations/sqlite/0002_producer_ids.sql")),
+    (3, include_str!("../../../migrations/sqlite/0003_groups.sql")),
+    (4, include_str!("../../../migrations/sqlite/0004_brokers.sql")),
+    (5, include_str!("../../../migrations/sqlite/0005_producer_state.sql")),
+    (6, include_str!("../../../migrations/sqlite/0006_transactions.sql")),
+    (7, include_str!("../../../migrations/sqlite/0007_txn_offsets.sql")),
+    (8, include_str!("../../../migrations/sqlite/0008_producer_last_timestamp.sql")),
 ];
 const READERS: usize = 4;
 
@@ -249,191 +251,7 @@ impl MetadataStore for SqliteStore {
         self.write(move |conn| {
             let err = unavailable("commit_object");
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
-            let mut outcomes = Vec::with_capacity(commit.batches.len());
-            let mut producers: HashMap<(Uuid, i32, i64), ProducerState> = HashMap::new();
-            // The newest batch's max timestamp per producer written to.
-            let mut last_timestamps: HashMap<(Uuid, i32, i64), i64> = HashMap::new();
-            let mut advanced: BTreeMap<(Uuid, i32), PartitionOffsets> = BTreeMap::new();
-            {
-                let mut advance = tx
-                    .prepare_cached(
-                        "UPDATE partitions SET next_offset = next_offset + ?3, max_timestamp = MAX(max_timestamp, ?4) \
-                         WHERE topic_id = ?1 AND partition = ?2 RETURNING next_offset - ?3, max_timestamp, \
-                         log_start_offset, COALESCE(first_unstable_offset, next_offset)",
-                    )
-                    .map_err(&err)?;
-                let mut insert = tx
-                    .prepare_cached(
-                        "INSERT INTO batches (topic_id, partition, base_offset, last_offset, object_key, position, length, \
-                         max_timestamp, running_max_ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    )
-                    .map_err(&err)?;
-                let mut load_producer = tx
-                    .prepare_cached(
-                        "SELECT producer_epoch, batches FROM producer_state \
-                         WHERE topic_id = ?1 AND partition = ?2 AND producer_id = ?3",
-                    )
-                    .map_err(&err)?;
-                let mut open_txn = tx
-                    .prepare_cached(
-                        "SELECT first_offset, producer_epoch FROM txn_open \
-                         WHERE topic_id = ?1 AND partition = ?2 AND producer_id = ?3",
-                    )
-                    .map_err(&err)?;
-                for b in &commit.batches {
-                    let id = b.topic_id.as_bytes().to_vec();
-                    let producer_key = (b.topic_id, b.partition, b.producer.producer_id);
-                    // The sequence is checked first, so that a fenced producer's batch is
-                    // told INVALID_PRODUCER_EPOCH rather than that its partition is not in
-                    // a transaction.
-                    let checks_sequence = b.producer.is_idempotent() && !matches!(b.kind, BatchKind::Marker { .. });
-                    if b.producer.is_idempotent() {
-                        let state = match producers.entry(producer_key) {
-                            Entry::Occupied(o) => o.into_mut(),
-                            Entry::Vacant(v) => {
-                                let stored: Option<(i16, String)> = load_producer
-                                    .query_row(params![id, b.partition, b.producer.producer_id], |r| {
-                                        Ok((r.get(0)?, r.get(1)?))
-                                    })
-                                    .optional()
-                                    .map_err(&err)?;
-                                v.insert(decode_producer(stored)?)
-                            }
-                        };
-                        if checks_sequence {
-                            match state.check(&b.producer) {
-                                Verdict::Append => {}
-                                Verdict::Duplicate { base_offset } => {
-                                    // The original may be another broker's commit this
-                                    // broker has not heard of: report the partition's
-                                    // offsets so the answer never outruns what it serves.
-                                    if let BTreeEntry::Vacant(v) = advanced.entry((b.topic_id, b.partition)) {
-                                        let current = tx
-                                            .query_row(
-                                                "SELECT log_start_offset, next_offset, max_timestamp, \
-                                                 COALESCE(first_unstable_offset, next_offset) FROM partitions \
-                                                 WHERE topic_id = ?1 AND partition = ?2",
-                                                params![id, b.partition],
-                                                row_to_offsets,
-                                            )
-                                            .optional()
-                                            .map_err(&err)?;
-                                        if let Some(o) = current {
-                                            v.insert(o);
-                                        }
-                                    }
-                                    outcomes.push(Ok(Appended::Duplicate(base_offset)));
-                                    continue;
-                                }
-                                Verdict::Refuse(error) => {
-                                    outcomes
-                                        .push(Err(MetaError::Sequence { producer_id: b.producer.producer_id, error }));
-                                    continue;
-                                }
-                            }
-                        }
-                    }
-                    // A transactional batch goes only into a transaction that
-                    // holds its partition.
-                    let mut txn_first_offset: Option<Option<i64>> = None;
-                    if b.kind != BatchKind::Plain {
-                        let row: Option<(Option<i64>, i16)> = open_txn
-                            .query_row(params![id, b.partition, b.producer.producer_id], |r| Ok((r.get(0)?, r.get(1)?)))
-                            .optional()
-                            .map_err(&err)?;
-                        // Data must come from the epoch that opened the
-                        // transaction; a marker may carry a bumped epoch.
-                        let row = row.filter(|(_, epoch)| match b.kind {
-                            BatchKind::Marker { .. } => *epoch <= b.producer.producer_epoch,
-                            _ => *epoch == b.producer.producer_epoch,
-                        });
-                        match (row, b.kind) {
-                            (Some((first, _)), _) => txn_first_offset = Some(first),
-                            (None, BatchKind::Transactional) => {
-                                outcomes.push(Err(MetaError::NotInTransaction {
-                                    producer_id: b.producer.producer_id,
-                                    producer_epoch: b.producer.producer_epoch,
-                                    topic_id: b.topic_id,
-                                    partition: b.partition,
-                                }));
-                                continue;
-                            }
-                            // A marker for a partition whose transaction wrote
-                            // nothing (or was already closed) is still written,
-                            // as Kafka writes one to every partition added.
-                            (None, _) => {}
-                        }
-                    }
-                    let advanced_row: Option<(i64, i64, i64, i64)> = advance
-                        .query_row(params![id, b.partition, b.offset_count, b.max_timestamp], |r| {
-                            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                        })
-                        .optional()
-                        .map_err(&err)?;
-                    let Some((base_offset, running_max_ts, log_start_offset, last_stable_offset)) = advanced_row else {
-                        outcomes.push(Err(MetaError::PartitionNotFound { topic_id: b.topic_id, partition: b.partition }));
-                        continue;
-                    };
-                    let count = i64::from(b.offset_count);
-                    insert
-                        .execute(params![
-                            id,
-                            b.partition,
-                            base_offset,
-                            base_offset + count - 1,
-                            commit.object_key,
-                            b.position as i64,
-                            i64::from(b.length),
-                            b.max_timestamp,
-                            running_max_ts
-                        ])
-                        .map_err(&err)?;
-                    let mut offsets = PartitionOffsets {
-                        log_start_offset,
-                        next_offset: base_offset + count,
-                        max_timestamp: running_max_ts,
-                        last_stable_offset,
-                    };
-                    if let Some(first) = txn_first_offset {
-                        offsets.last_stable_offset =
-                            settle_open_txn(&tx, b, first, base_offset).map_err(&err)?.unwrap_or(offsets.next_offset);
-                    }
-                    advanced.insert((b.topic_id, b.partition), offsets);
-                    if let Some(state) = producers.get_mut(&producer_key) {
-                        match b.kind {
-                            BatchKind::Marker { .. } => state.fence(b.producer.producer_epoch),
-                            _ => state.record(&b.producer, base_offset),
-                        }
-                        last_timestamps.insert(producer_key, b.max_timestamp);
-                    }
-                    outcomes.push(Ok(Appended::New(base_offset)));
-                }
-                let mut save_producer = tx
-                    .prepare_cached(
-                        "INSERT INTO producer_state (topic_id, partition, producer_id, producer_epoch, batches, updated_ms, \
-                         last_timestamp) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
-                         ON CONFLICT (topic_id, partition, producer_id) DO UPDATE SET \
-                         producer_epoch = excluded.producer_epoch, batches = excluded.batches, updated_ms = excluded.updated_ms, \
-                         last_timestamp = CASE WHEN excluded.last_timestamp >= 0 THEN excluded.last_timestamp \
-                           ELSE producer_state.last_timestamp END",
-                    )
-                    .map_err(&err)?;
-                for (key, state) in &producers {
-                    let Some(epoch) = state.epoch else { continue };
-                    let (topic_id, partition, producer_id) = key;
-                    save_producer
-                        .execute(params![
-                            topic_id.as_bytes().to_vec(),
-                            partition,
-                            producer_id,
-                            epoch,
-                            state.encode_batches(),
-                            commit.created_ms,
-                            last_timestamps.get(key).copied().unwrap_or(-1)
-                        ])
-                        .map_err(&err)?;
-                }
-            }
+            let Assigned { outcomes, advanced } = run_ready(assign_offsets(&mut SqliteCommit { tx: &tx }, &commit))?;
             tx.execute(
                 "INSERT INTO objects (object_key, size_bytes, node_id, created_ms) VALUES (?1, ?2, ?3, ?4)",
                 params![commit.object_key, commit.size_bytes as i64, commit.node_id, commit.created_ms],
@@ -1099,50 +917,6 @@ fn record_group(tx: &rusqlite::Transaction<'_>, group: &GroupRecord, created_ms:
          ON CONFLICT (group_id) DO UPDATE SET protocol_type = \
            CASE WHEN excluded.protocol_type = '' THEN groups.protocol_type ELSE excluded.protocol_type END",
         params![group.group_id, group.protocol_type, created_ms],
-    )
-}
-
-/// After a transactional batch or marker was given offsets: a data batch
-/// records where its transaction began on the partition (if first); a
-/// marker closes the transaction there, recording the aborted range for an
-/// abort. Then the partition's first unstable offset is recomputed; returns
-/// it (`None`: no transaction open).
-fn settle_open_txn(
-    tx: &rusqlite::Transaction<'_>,
-    b: &super::BatchAppend,
-    first_offset: Option<i64>,
-    base_offset: i64,
-) -> rusqlite::Result<Option<i64>> {
-    let id = b.topic_id.as_bytes().to_vec();
-    let pid = b.producer.producer_id;
-    match b.kind {
-        BatchKind::Transactional if first_offset.is_none() => {
-            tx.execute(
-                "UPDATE txn_open SET first_offset = ?4 WHERE topic_id = ?1 AND partition = ?2 AND producer_id = ?3",
-                params![id, b.partition, pid, base_offset],
-            )?;
-        }
-        BatchKind::Marker { commit } => {
-            if let (false, Some(first)) = (commit, first_offset) {
-                tx.execute(
-                    "INSERT INTO txn_aborted (topic_id, partition, producer_id, first_offset, last_offset) \
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![id, b.partition, pid, first, base_offset],
-                )?;
-            }
-            tx.execute(
-                "DELETE FROM txn_open WHERE topic_id = ?1 AND partition = ?2 AND producer_id = ?3",
-                params![id, b.partition, pid],
-            )?;
-        }
-        _ => {}
-    }
-    tx.query_row(
-        "UPDATE partitions SET first_unstable_offset = \
-           (SELECT MIN(first_offset) FROM txn_open WHERE topic_id = ?1 AND partition = ?2) \
-         WHERE topic_id = ?1 AND partition = ?2 RETURNING first_unstable_offset",
-        params![id, b.partition],
-        |r| r.get(0),
     )
 }
 

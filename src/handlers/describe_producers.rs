@@ -44,7 +44,7 @@ pub async fn handle(ctx: &Context, _version: i16, req: DescribeProducersRequest)
                                 .with_producer_epoch(i32::from(r.producer_epoch))
                                 .with_last_sequence(last_sequence)
                                 .with_last_timestamp(r.last_timestamp)
-                                .with_coordinator_epoch(-1)
+                                .with_coordinator_epoch(r.coordinator_epoch)
                                 .with_current_txn_start_offset(r.txn_first_offset.unwrap_or(-1))
                         })
                         .collect(),

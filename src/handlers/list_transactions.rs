@@ -1,6 +1,6 @@
 //! ListTransactions (key 66, KIP-664): the transactional ids this broker
 //! coordinates, filtered by state names, producer ids and (v1, KIP-994)
-//! by having been open longer than a duration. Unknown state names are
+//! by having been running (open or being completed) longer than a duration. Unknown state names are
 //! echoed back in `unknown_state_filters`.
 
 use kafka_protocol::messages::list_transactions_response::TransactionState;
@@ -33,7 +33,7 @@ pub async fn handle(ctx: &Context, version: i16, req: ListTransactionsRequest) -
         ctx.membership.owns(&t.transactional_id)
             && (states.is_empty() || states.contains(&t.state))
             && (req.producer_id_filters.is_empty() || req.producer_id_filters.contains(&ProducerId(t.producer_id)))
-            && (duration < 0 || (t.started_ms >= 0 && now - t.started_ms > duration))
+            && (duration < 0 || (is_running(t.state) && now - t.started_ms > duration))
     };
     let listed = all
         .into_iter()
@@ -46,4 +46,9 @@ pub async fn handle(ctx: &Context, version: i16, req: ListTransactionsRequest) -
         })
         .collect();
     ListTransactionsResponse::default().with_unknown_state_filters(unknown).with_transaction_states(listed)
+}
+
+/// A transaction begun and not yet completed.
+fn is_running(state: TxnState) -> bool {
+    matches!(state, TxnState::Ongoing | TxnState::PrepareCommit | TxnState::PrepareAbort)
 }

@@ -19,6 +19,7 @@ use super::{
     decode_producer, Appended, BatchAppend, BatchKind, BatchOutcome, MetaError, ObjectCommit, PartitionOffsets,
 };
 use crate::producer::{ProducerState, Verdict};
+use crate::protocol::control::COORDINATOR_EPOCH;
 
 /// A producer on a partition: (topic id, partition, producer id).
 pub(crate) type ProducerKey = (Uuid, i32, i64);
@@ -77,13 +78,15 @@ pub(crate) trait CommitTx {
         base_offset: i64,
     ) -> Result<Option<i64>, MetaError>;
 
-    /// Saves a producer's state (a `last_timestamp` of -1 keeps the stored one).
+    /// Saves a producer's state; a `last_timestamp` or `coordinator_epoch`
+    /// of -1 keeps the stored one.
     async fn save_producer(
         &mut self,
         key: ProducerKey,
         state: &ProducerState,
         updated_ms: i64,
         last_timestamp: i64,
+        coordinator_epoch: i32,
     ) -> Result<(), MetaError>;
 }
 
@@ -99,8 +102,10 @@ pub(crate) async fn assign_offsets<T: CommitTx>(tx: &mut T, commit: &ObjectCommi
     let mut outcomes = Vec::with_capacity(commit.batches.len());
     let mut advanced: BTreeMap<(Uuid, i32), PartitionOffsets> = BTreeMap::new();
     let mut producers: HashMap<ProducerKey, ProducerState> = HashMap::new();
-    // The newest batch's max timestamp per producer written to.
+    // The newest batch's max timestamp per producer written to, and the
+    // coordinator epoch of the markers written for it.
     let mut last_timestamps: HashMap<ProducerKey, i64> = HashMap::new();
+    let mut coordinator_epochs: HashMap<ProducerKey, i32> = HashMap::new();
     for b in &commit.batches {
         let key = (b.topic_id, b.partition, b.producer.producer_id);
         let transactional = b.kind != BatchKind::Plain;
@@ -182,7 +187,10 @@ pub(crate) async fn assign_offsets<T: CommitTx>(tx: &mut T, commit: &ObjectCommi
         advanced.insert((b.topic_id, b.partition), offsets);
         if let Some(state) = producers.get_mut(&key) {
             match b.kind {
-                BatchKind::Marker { .. } => state.fence(b.producer.producer_epoch),
+                BatchKind::Marker { .. } => {
+                    state.fence(b.producer.producer_epoch);
+                    coordinator_epochs.insert(key, COORDINATOR_EPOCH);
+                }
                 _ => state.record(&b.producer, base_offset),
             }
             last_timestamps.insert(key, b.max_timestamp);
@@ -192,7 +200,8 @@ pub(crate) async fn assign_offsets<T: CommitTx>(tx: &mut T, commit: &ObjectCommi
     for (key, state) in &producers {
         if state.epoch.is_some() {
             let last_timestamp = last_timestamps.get(key).copied().unwrap_or(-1);
-            tx.save_producer(*key, state, commit.created_ms, last_timestamp).await?;
+            let coordinator_epoch = coordinator_epochs.get(key).copied().unwrap_or(-1);
+            tx.save_producer(*key, state, commit.created_ms, last_timestamp, coordinator_epoch).await?;
         }
     }
     Ok(Assigned { outcomes, advanced })

@@ -253,9 +253,13 @@ async fn transactional_batches(store: &dyn MetadataStore, t: &TopicRecord) {
     assert_eq!(store.count_producers().await.expect("count"), producers_before + 1, "600 is new; 500 counts once");
     let producers = store.partition_producers(t.id, 1).await.expect("producers");
     assert_eq!(
-        producers.iter().map(|p| (p.producer_id, p.txn_first_offset, p.last_timestamp)).collect::<Vec<_>>(),
-        vec![(500, None, 1), (600, Some(2), 1_700_000_000_123)],
-        "the last batch's max timestamp (500's last write on p1 was its commit marker)"
+        producers
+            .iter()
+            .map(|p| (p.producer_id, p.txn_first_offset, p.last_timestamp, p.coordinator_epoch))
+            .collect::<Vec<_>>(),
+        vec![(500, None, 1, 0), (600, Some(2), 1_700_000_000_123, -1)],
+        "the last batch's max timestamp (500's last write on p1 was its commit marker) and the markers' \
+         coordinator epoch (none yet for 600)"
     );
 }
 

@@ -202,6 +202,9 @@ pub struct ProducerRecord {
     /// The largest record timestamp of its last batch on the partition, -1
     /// when unknown.
     pub last_timestamp: i64,
+    /// The coordinator epoch of the last transaction marker written for it,
+    /// -1 when none.
+    pub coordinator_epoch: i32,
     /// Where its open transaction began on the partition, if one is open
     /// and has written there.
     pub txn_first_offset: Option<i64>,

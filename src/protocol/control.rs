@@ -25,6 +25,12 @@ fn put_varint(out: &mut Vec<u8>, v: i64) {
     out.push(z as u8);
 }
 
+/// The coordinator epoch markers carry. Coordinators here are not numbered
+/// by epoch (a transactional id's coordinator is placed by hash over the
+/// live brokers, and a stale one is stopped by the store's compare-and-save),
+/// so every marker says 0.
+pub const COORDINATOR_EPOCH: i32 = 0;
+
 /// The marker batch ending a transaction of `producer_id`/`producer_epoch`.
 pub fn marker_batch(producer_id: i64, producer_epoch: i16, commit: bool, coordinator_epoch: i32, now_ms: i64) -> Bytes {
     let mut key = Vec::with_capacity(4);

@@ -26,7 +26,7 @@ use tracing::{info, warn};
 use super::{Effect, TxnMetadata, TxnPartition, TxnState, ALL_STATES};
 use crate::handlers::Context;
 use crate::metrics as m;
-use crate::protocol::control::marker_batch;
+use crate::protocol::control::{marker_batch, COORDINATOR_EPOCH};
 use crate::protocol::ErrorCode;
 
 /// Requests for the same transactional id are serialised on one of these
@@ -399,7 +399,7 @@ async fn write_markers(ctx: &Context, txn: &TxnMetadata, commit: bool) -> Result
         if !(0..topic.record.partitions).contains(partition) {
             continue;
         }
-        let bytes = marker_batch(txn.producer_id, txn.producer_epoch, commit, 0, now);
+        let bytes = marker_batch(txn.producer_id, txn.producer_epoch, commit, COORDINATOR_EPOCH, now);
         let receipt =
             ctx.log.writer().admit_marker((topic.record.id, *partition), bytes, commit).await.map_err(|e| {
                 warn!(error = %e, "cannot queue a transaction marker");

@@ -155,6 +155,8 @@ async fn a_commit_writes_markers_applies_offsets_and_frees_the_stable_offset() {
     assert_eq!((f.offsets(1).next_offset, f.offsets(1).last_stable_offset), (1, 1));
     assert_eq!(f.committed("g").await, vec![42]);
     assert_eq!(f.state("app").await, (pid, 0, TxnState::CompleteCommit));
+    let done = f.ctx.meta.load_transaction("app").await.unwrap().unwrap();
+    assert_eq!(done.started_ms, 1_000_000, "a completed transaction keeps its start time");
     assert!(f.ctx.meta.aborted_transactions(f.topic, 0, 0, 100).await.unwrap().is_empty());
     // A retried EndTxn(commit) succeeds and writes nothing more.
     f.ctx.txns.end(&f.ctx, "app", pid, epoch, true).await.unwrap();

@@ -101,8 +101,9 @@ pub struct TxnMetadata {
     pub partitions: BTreeSet<TxnPartition>,
     /// Groups whose offsets the transaction commits (AddOffsetsToTxn).
     pub groups: BTreeSet<String>,
-    /// When the current transaction began (first partition added), -1 when
-    /// none is open.
+    /// When the current (or last completed) transaction began: its first
+    /// AddPartitionsToTxn / AddOffsetsToTxn. -1 before any, and again after
+    /// InitProducerId.
     pub started_ms: i64,
     pub updated_ms: i64,
 }
@@ -297,9 +298,10 @@ impl TxnMetadata {
             TxnState::PrepareAbort => TxnState::CompleteAbort,
             other => panic!("complete() in state {other:?}"),
         };
+        // The start time stays: DescribeTransactions reports it for a
+        // completed transaction too, as Kafka does.
         self.partitions.clear();
         self.groups.clear();
-        self.started_ms = -1;
         self.transition(to, now_ms);
     }
 
@@ -420,7 +422,7 @@ mod tests {
         assert_eq!(m.state, TxnState::PrepareCommit);
         assert_eq!(m.add(7, 1, &[p("a", 0)], None, 21), Err(ErrorCode::ConcurrentTransactions));
         m.complete(22);
-        assert_eq!((m.state, m.partitions.len(), m.started_ms), (TxnState::CompleteCommit, 0, -1));
+        assert_eq!((m.state, m.partitions.len(), m.started_ms), (TxnState::CompleteCommit, 0, 10));
         // A retried EndTxn is answered without doing anything again.
         assert_eq!(m.end(7, 1, true, 23), Ok(Effect::None));
         assert_eq!(m.end(7, 1, false, 23), Err(ErrorCode::InvalidTxnState));

@@ -192,22 +192,34 @@ impl CommitTx for PgCommit<'_, '_> {
         state: &ProducerState,
         updated_ms: i64,
         last_timestamp: i64,
+        coordinator_epoch: i32,
     ) -> Result<(), MetaError> {
         let save = self
             .statement(
                 "INSERT INTO producer_state (topic_id, partition, producer_id, producer_epoch, batches, updated_ms, \
-                 last_timestamp) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 last_timestamp, coordinator_epoch) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                  ON CONFLICT (topic_id, partition, producer_id) DO UPDATE SET \
                  producer_epoch = excluded.producer_epoch, batches = excluded.batches, updated_ms = excluded.updated_ms, \
                  last_timestamp = CASE WHEN excluded.last_timestamp >= 0 THEN excluded.last_timestamp \
-                   ELSE producer_state.last_timestamp END",
+                   ELSE producer_state.last_timestamp END, \
+                 coordinator_epoch = CASE WHEN excluded.coordinator_epoch >= 0 THEN excluded.coordinator_epoch \
+                   ELSE producer_state.coordinator_epoch END",
             )
             .await?;
         let epoch = state.epoch.unwrap_or(-1);
         self.tx
             .execute(
                 &save,
-                &[&topic_id, &partition, &producer_id, &epoch, &state.encode_batches(), &updated_ms, &last_timestamp],
+                &[
+                    &topic_id,
+                    &partition,
+                    &producer_id,
+                    &epoch,
+                    &state.encode_batches(),
+                    &updated_ms,
+                    &last_timestamp,
+                    &coordinator_epoch,
+                ],
             )
             .await
             .map_err(unavailable("commit_object"))?;

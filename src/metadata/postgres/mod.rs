@@ -47,7 +47,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../../migrations/postgres/0003_producer_state.sql")),
     (4, include_str!("../../../migrations/postgres/0004_transactions.sql")),
     (5, include_str!("../../../migrations/postgres/0005_txn_offsets.sql")),
-    (6, include_str!("../../../migrations/postgres/0006_producer_last_timestamp.sql")),
+    (6, include_str!("../../../migrations/postgres/0006_producer_describe.sql")),
 ];
 /// Arbitrary, fixed: the advisory lock taken while migrating.
 const MIGRATION_LOCK_KEY: i64 = 0x5348_4d49_4752; // "SHMIGR"
@@ -756,7 +756,8 @@ impl MetadataStore for PostgresStore {
         let c = self.client("partition_producers").await?;
         let rows = c
             .query(
-                "SELECT s.producer_id, s.producer_epoch, s.batches, s.updated_ms, o.first_offset, s.last_timestamp \
+                "SELECT s.producer_id, s.producer_epoch, s.batches, s.updated_ms, o.first_offset, s.last_timestamp, \
+                     s.coordinator_epoch \
                  FROM producer_state s LEFT JOIN txn_open o ON o.topic_id = s.topic_id \
                    AND o.partition = s.partition AND o.producer_id = s.producer_id \
                  WHERE s.topic_id = $1 AND s.partition = $2 ORDER BY s.producer_id",
@@ -773,6 +774,7 @@ impl MetadataStore for PostgresStore {
                 updated_ms: r.get(3),
                 txn_first_offset: r.get(4),
                 last_timestamp: r.get(5),
+                coordinator_epoch: r.get(6),
             })
             .collect())
     }

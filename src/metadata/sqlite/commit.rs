@@ -171,15 +171,18 @@ impl CommitTx for SqliteCommit<'_, '_> {
         state: &ProducerState,
         updated_ms: i64,
         last_timestamp: i64,
+        coordinator_epoch: i32,
     ) -> Result<(), MetaError> {
         self.tx
             .prepare_cached(
                 "INSERT INTO producer_state (topic_id, partition, producer_id, producer_epoch, batches, updated_ms, \
-                 last_timestamp) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                 last_timestamp, coordinator_epoch) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
                  ON CONFLICT (topic_id, partition, producer_id) DO UPDATE SET \
                  producer_epoch = excluded.producer_epoch, batches = excluded.batches, updated_ms = excluded.updated_ms, \
                  last_timestamp = CASE WHEN excluded.last_timestamp >= 0 THEN excluded.last_timestamp \
-                   ELSE producer_state.last_timestamp END",
+                   ELSE producer_state.last_timestamp END, \
+                 coordinator_epoch = CASE WHEN excluded.coordinator_epoch >= 0 THEN excluded.coordinator_epoch \
+                   ELSE producer_state.coordinator_epoch END",
             )
             .and_then(|mut s| {
                 s.execute(params![
@@ -189,7 +192,8 @@ impl CommitTx for SqliteCommit<'_, '_> {
                     state.epoch.unwrap_or(-1),
                     state.encode_batches(),
                     updated_ms,
-                    last_timestamp
+                    last_timestamp,
+                    coordinator_epoch
                 ])
             })
             .map(drop)

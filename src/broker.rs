@@ -121,7 +121,8 @@ impl Broker {
         let membership = Arc::new(Membership::register(meta.as_ref(), clock.clone(), membership).await?);
         let groups =
             GroupCoordinator::load(meta.clone(), clock.clone(), config.group.clone(), membership.clone()).await?;
-        let txns = crate::txn::TxnCoordinator::new(config.transaction_max_timeout_ms);
+        let txns =
+            crate::txn::TxnCoordinator::new(config.transaction_max_timeout_ms, config.transactional_id_expiration_ms);
         let ctx = Arc::new(Context { config, cluster_id, topics, log, groups, txns, membership, meta, clock });
         Ok(Self { ctx, listener })
     }

@@ -145,6 +145,11 @@ pub struct Args {
     /// INVALID_TRANSACTION_TIMEOUT.
     #[arg(long, env = "STREAMHOUSE_TRANSACTION_MAX_TIMEOUT_MS", default_value_t = 900_000)]
     pub transaction_max_timeout_ms: i32,
+
+    /// A transactional id with no transaction open and no request for this
+    /// long is forgotten (Kafka's transactional.id.expiration.ms).
+    #[arg(long, env = "STREAMHOUSE_TRANSACTIONAL_ID_EXPIRATION_MS", default_value_t = 604_800_000)]
+    pub transactional_id_expiration_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,6 +204,7 @@ pub struct Config {
     pub producer_id_expiration_ms: i64,
     pub transaction_abort_check_interval_ms: u64,
     pub transaction_max_timeout_ms: i32,
+    pub transactional_id_expiration_ms: i64,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -325,6 +331,7 @@ impl Config {
             "at least 10",
         )?;
         at_least("--transaction-max-timeout-ms", i64::from(a.transaction_max_timeout_ms), 1, "1 or more")?;
+        at_least("--transactional-id-expiration-ms", a.transactional_id_expiration_ms, 1, "1 or more")?;
         at_least("--merge-interval-ms", a.merge_interval_ms as i64, 10, "at least 10")?;
         at_least("--merge-segment-bytes-max", a.merge_segment_bytes_max as i64, 1024, "at least 1024")?;
         at_least("--merge-batches-min", a.merge_batches_min as i64, 2, "at least 2")?;
@@ -375,6 +382,7 @@ impl Config {
             producer_id_expiration_ms: a.producer_id_expiration_ms,
             transaction_abort_check_interval_ms: a.transaction_abort_check_interval_ms,
             transaction_max_timeout_ms: a.transaction_max_timeout_ms,
+            transactional_id_expiration_ms: a.transactional_id_expiration_ms,
         })
     }
 }

@@ -207,6 +207,14 @@ impl<S: MetadataStore> MetadataStore for Bounded<S> {
         self.run("partition_producers", self.inner.partition_producers(topic_id, partition)).await
     }
 
+    async fn delete_transaction(
+        &self,
+        transactional_id: &str,
+        expected: (i64, i16, TxnState),
+    ) -> Result<bool, MetaError> {
+        self.run("delete_transaction", self.inner.delete_transaction(transactional_id, expected)).await
+    }
+
     async fn expire_producers(&self, before_ms: i64) -> Result<u64, MetaError> {
         self.run("expire_producers", self.inner.expire_producers(before_ms)).await
     }
@@ -324,6 +332,9 @@ mod tests {
             unreachable!()
         }
         async fn count_producers(&self) -> Result<u64, MetaError> {
+            unreachable!()
+        }
+        async fn delete_transaction(&self, _: &str, _: (i64, i16, TxnState)) -> Result<bool, MetaError> {
             unreachable!()
         }
         async fn aborted_transactions(&self, _: Uuid, _: i32, _: i64, _: i64) -> Result<Vec<(i64, i64)>, MetaError> {

@@ -148,6 +148,12 @@ async fn transactions(store: &dyn MetadataStore) {
     let ids: Vec<String> =
         store.list_transactions().await.expect("list").into_iter().map(|m| m.transactional_id).collect();
     assert_eq!(ids, ["app-0", "app-1"]);
+    // Expiring an id compares like saving does.
+    let gone = TxnMetadata::new("app-gone", 502, 1_000, 3);
+    assert!(store.save_transaction(&gone, None, &[]).await.expect("insert gone"));
+    assert!(!store.delete_transaction("app-gone", (502, 1, TxnState::Empty)).await.expect("stale delete"));
+    assert!(store.delete_transaction("app-gone", (502, 0, TxnState::Empty)).await.expect("delete"));
+    assert_eq!(store.load_transaction("app-gone").await.expect("load"), None);
 
     transactional_batches(store, &t).await;
 }

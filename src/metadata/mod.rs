@@ -409,6 +409,14 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// The producers known on a partition, by producer id.
     async fn partition_producers(&self, topic_id: Uuid, partition: i32) -> Result<Vec<ProducerRecord>, MetaError>;
 
+    /// Forgets a transactional id whose stored state still matches
+    /// `expected` (producer id, epoch, state); `false` when it moved on.
+    async fn delete_transaction(
+        &self,
+        transactional_id: &str,
+        expected: (i64, i16, TxnState),
+    ) -> Result<bool, MetaError>;
+
     /// Offsets of every partition of every topic, to refresh what a broker
     /// caches after it may have missed changes.
     async fn all_partition_offsets(&self) -> Result<Vec<(Uuid, i32, PartitionOffsets)>, MetaError>;

@@ -26,6 +26,7 @@ pub const TXN_PRODUCERS_FENCED_TOTAL: &str = "streamhouse_txn_producers_fenced_t
 pub const TXN_MARKERS_WRITTEN_TOTAL: &str = "streamhouse_txn_markers_written_total";
 pub const TXN_MARKER_FAILURES_TOTAL: &str = "streamhouse_txn_marker_failures_total";
 pub const TXN_TRANSACTIONS: &str = "streamhouse_txn_transactions";
+pub const TXN_IDS_EXPIRED_TOTAL: &str = "streamhouse_txn_ids_expired_total";
 pub const PRODUCERS_ACTIVE: &str = "streamhouse_producer_active_producers";
 pub const PRODUCE_TIMEOUTS_TOTAL: &str = "streamhouse_produce_timeouts_total";
 pub const BYTES_OUT_TOTAL: &str = "streamhouse_fetch_bytes_out_total";
@@ -123,6 +124,10 @@ fn describe() {
     describe_gauge!(
         PRODUCERS_ACTIVE,
         "Idempotent and transactional producer ids with state on some partition, cluster-wide (set by one broker)"
+    );
+    describe_counter!(
+        TXN_IDS_EXPIRED_TOTAL,
+        "Transactional ids forgotten after --transactional-id-expiration-ms without a transaction or a request"
     );
     describe_gauge!(
         TXN_TRANSACTIONS,

@@ -44,6 +44,7 @@ const ATTEMPTS_MAX: usize = 3;
 pub struct TxnCoordinator {
     locks: Vec<Mutex<()>>,
     timeout_max_ms: i32,
+    id_expiration_ms: i64,
 }
 
 /// What identifies the stored state a decision was made from.
@@ -63,8 +64,8 @@ fn store_error(e: crate::metadata::MetaError) -> ErrorCode {
 }
 
 impl TxnCoordinator {
-    pub fn new(timeout_max_ms: i32) -> Self {
-        Self { locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(), timeout_max_ms }
+    pub fn new(timeout_max_ms: i32, id_expiration_ms: i64) -> Self {
+        Self { locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(), timeout_max_ms, id_expiration_ms }
     }
 
     async fn lock(&self, transactional_id: &str) -> MutexGuard<'_, ()> {
@@ -316,10 +317,10 @@ impl TxnCoordinator {
         Ok(())
     }
 
-    /// The periodic pass of the coordinator: aborts transactions open
-    /// longer than their timeout and finishes decided ones, for the ids this
-    /// broker coordinates; refreshes the per-state gauge. Returns how many
-    /// transactions it aborted or finished.
+    /// The periodic pass of the coordinator, for the ids this broker
+    /// coordinates: aborts transactions open longer than their timeout,
+    /// finishes decided ones, forgets ids idle longer than the expiration;
+    /// refreshes the per-state gauge. Returns how many ids it acted on.
     pub async fn tick(&self, ctx: &Context) -> usize {
         let all = match ctx.meta.list_transactions().await {
             Ok(all) => all,
@@ -342,6 +343,9 @@ impl TxnCoordinator {
             .filter(|t| match t.state {
                 TxnState::Ongoing => now - t.started_ms > i64::from(t.timeout_ms),
                 TxnState::PrepareCommit | TxnState::PrepareAbort => true,
+                TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort => {
+                    now - t.updated_ms > self.id_expiration_ms
+                }
                 _ => false,
             })
             .map(|t| t.transactional_id)
@@ -351,7 +355,7 @@ impl TxnCoordinator {
             match self.expire_one(ctx, &id).await {
                 Ok(true) => done += 1,
                 Ok(false) => {}
-                Err(code) => warn!(transactional_id = %id, ?code, "cannot abort or finish the transaction yet"),
+                Err(code) => warn!(transactional_id = %id, ?code, "cannot abort, finish or expire the transaction yet"),
             }
         }
         done
@@ -365,6 +369,17 @@ impl TxnCoordinator {
                 info!(transactional_id, state = txn.state.name(), "finishing a decided transaction");
                 Self::complete(ctx, &mut txn).await?;
                 Ok(true)
+            }
+            TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort => {
+                if ctx.clock.now_ms() - txn.updated_ms <= self.id_expiration_ms {
+                    return Ok(false);
+                }
+                let gone = ctx.meta.delete_transaction(transactional_id, key_of(&txn)).await.map_err(store_error)?;
+                if gone {
+                    info!(transactional_id, producer_id = txn.producer_id, "transactional id expired");
+                    metrics::counter!(m::TXN_IDS_EXPIRED_TOTAL).increment(1);
+                }
+                Ok(gone)
             }
             TxnState::Ongoing => {
                 let before = key_of(&txn);

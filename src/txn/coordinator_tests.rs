@@ -73,7 +73,7 @@ async fn fixture() -> Fixture {
         topics: TopicRegistry::new(vec![topic], config.topic_defaults),
         log,
         groups,
-        txns: TxnCoordinator::new(config.transaction_max_timeout_ms),
+        txns: TxnCoordinator::new(config.transaction_max_timeout_ms, config.transactional_id_expiration_ms),
         membership,
         meta,
         clock: dyn_clock,
@@ -277,4 +277,24 @@ async fn requests_are_checked_like_kafka_checks_them() {
         "an epoch two behind is not a retry"
     );
     assert_eq!(ctx.txns.init_producer(ctx, "app", 60_000, Some((pid + 9, 0))).await, Err(ErrorCode::ProducerFenced));
+}
+
+#[tokio::test]
+async fn idle_transactional_ids_expire() {
+    let f = fixture().await;
+    let week = f.ctx.config.transactional_id_expiration_ms;
+    let (pid, epoch) = f.ctx.txns.init_producer(&f.ctx, "idle", 60_000, None).await.unwrap();
+    let (busy_pid, busy_epoch) = f.ctx.txns.init_producer(&f.ctx, "busy", 900_000, None).await.unwrap();
+    f.add("idle", pid, epoch, &[0]).await.unwrap();
+    f.ctx.txns.end(&f.ctx, "idle", pid, epoch, true).await.unwrap();
+    f.clock.advance_ms(week - 1_000);
+    // "busy" opens a transaction just before the idle one expires.
+    f.add("busy", busy_pid, busy_epoch, &[1]).await.unwrap();
+    f.clock.advance_ms(2_000);
+    assert_eq!(f.ctx.txns.tick(&f.ctx).await, 1);
+    assert_eq!(f.ctx.meta.load_transaction("idle").await.unwrap(), None);
+    assert_eq!(f.state("busy").await.2, TxnState::Ongoing, "an open transaction is not expired");
+    // The id starts over with a new producer id.
+    let (new_pid, new_epoch) = f.ctx.txns.init_producer(&f.ctx, "idle", 60_000, None).await.unwrap();
+    assert!(new_pid > pid && new_epoch == 0, "{new_pid} {new_epoch}");
 }

@@ -658,6 +658,24 @@ impl MetadataStore for PostgresStore {
         Ok(true)
     }
 
+    async fn delete_transaction(
+        &self,
+        transactional_id: &str,
+        expected: (i64, i16, TxnState),
+    ) -> Result<bool, MetaError> {
+        let c = self.client("delete_transaction").await?;
+        let (pid, epoch, state) = expected;
+        let n = c
+            .execute(
+                "DELETE FROM transactions WHERE transactional_id = $1 AND producer_id = $2 \
+                 AND producer_epoch = $3 AND state = $4",
+                &[&transactional_id, &pid, &epoch, &state.name()],
+            )
+            .await
+            .map_err(unavailable("delete_transaction"))?;
+        Ok(n == 1)
+    }
+
     async fn expire_producers(&self, before_ms: i64) -> Result<u64, MetaError> {
         let c = self.client("expire_producers").await?;
         c.execute("DELETE FROM producer_state WHERE updated_ms < $1", &[&before_ms])

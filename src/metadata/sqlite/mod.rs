@@ -692,6 +692,26 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
+    async fn delete_transaction(
+        &self,
+        transactional_id: &str,
+        expected: (i64, i16, TxnState),
+    ) -> Result<bool, MetaError> {
+        let id = transactional_id.to_string();
+        self.write(move |conn| {
+            let (pid, epoch, state) = expected;
+            let n = conn
+                .execute(
+                    "DELETE FROM transactions WHERE transactional_id = ?1 AND producer_id = ?2 \
+                     AND producer_epoch = ?3 AND state = ?4",
+                    params![id, pid, epoch, state.name()],
+                )
+                .map_err(unavailable("delete_transaction"))?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
     async fn expire_producers(&self, before_ms: i64) -> Result<u64, MetaError> {
         self.write(move |conn| {
             let n = conn

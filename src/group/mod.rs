@@ -24,7 +24,7 @@ pub mod state;
 
 use crate::clock::Clock;
 use crate::cluster::Membership;
-use crate::metadata::{CommittedOffset, GroupRecord, MetadataStore};
+use crate::metadata::{CommittedOffset, GroupRecord, MetadataStore, TxnOffsetsFor};
 use crate::metrics as m;
 use crate::protocol::ErrorCode;
 use consumer::{ConsumerGroup, ConsumerGroupConfig, HeartbeatRequest, HeartbeatResult, TopicInfo};
@@ -309,13 +309,14 @@ impl GroupCoordinator {
     /// group, staged until its transaction ends (the transaction
     /// coordinator applies or drops them). The committer is checked only
     /// when it names a member or generation (v3+ clients, KIP-447); older
-    /// requests carry neither.
+    /// requests carry neither. INVALID_TXN_STATE when `txn` is not (or no
+    /// longer) an open transaction holding the group.
     pub async fn stage_txn_offsets(
         &self,
         group_id: &str,
         who: &Identity<'_>,
         generation_id: i32,
-        producer_id: i64,
+        txn: &TxnOffsetsFor,
         offsets: Vec<CommittedOffset>,
     ) -> Result<(), ErrorCode> {
         self.check_coordinator(group_id)?;
@@ -324,7 +325,11 @@ impl GroupCoordinator {
         } else {
             self.check_committer(group_id, who, generation_id)?
         };
-        self.meta.stage_txn_offsets(&record, producer_id, &offsets).await.map_err(|e| ErrorCode::from(&e))
+        match self.meta.stage_txn_offsets(&record, txn, &offsets).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(ErrorCode::InvalidTxnState),
+            Err(e) => Err(ErrorCode::from(&e)),
+        }
     }
 
     /// Whether `who` may commit offsets for the group now; the group's

@@ -12,6 +12,7 @@ use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 use super::offset_commit::{check_offsets, partition_code, OffsetIn};
 use super::Context;
 use crate::group::machine::Identity;
+use crate::metadata::TxnOffsetsFor;
 use crate::protocol::ErrorCode;
 
 pub const VERSION_MIN: i16 = 0;
@@ -41,12 +42,17 @@ pub async fn handle(ctx: &Context, version: i16, req: TxnOffsetCommitRequest) ->
     let (verdicts, offsets) = check_offsets(ctx, asked);
     let who = Identity { member_id: req.member_id.as_str(), instance_id: req.group_instance_id.as_deref() };
     let generation_id = if version >= 3 { req.generation_id } else { -1 };
+    let txn = TxnOffsetsFor {
+        transactional_id: req.transactional_id.to_string(),
+        producer_id: req.producer_id.0,
+        producer_epoch: req.producer_epoch,
+    };
+    // The precise error first; the store checks again atomically with the
+    // insert, in case the transaction ends meanwhile.
     let group_result = match check_transaction(ctx, &req).await {
         Err(code) => Err(super::fenced_for(version, FENCED_FROM, code)),
         Ok(()) if offsets.is_empty() => Ok(()),
-        Ok(()) => {
-            ctx.groups.stage_txn_offsets(req.group_id.0.as_str(), &who, generation_id, req.producer_id.0, offsets).await
-        }
+        Ok(()) => ctx.groups.stage_txn_offsets(req.group_id.0.as_str(), &who, generation_id, &txn, offsets).await,
     };
     let topics = req
         .topics

@@ -19,7 +19,7 @@ use crate::txn::{TxnMetadata, TxnState};
 
 use super::{
     BrokerRecord, Change, CommitOutcome, CommittedOffset, GroupRecord, IndexRow, MetaError, MetadataStore,
-    ObjectCommit, PartitionOffsets, ProducerRecord, RowMove, SegmentRecord, TopicRecord,
+    ObjectCommit, PartitionOffsets, ProducerRecord, RowMove, SegmentRecord, TopicRecord, TxnOffsetsFor,
 };
 
 pub struct Bounded<S> {
@@ -185,10 +185,10 @@ impl<S: MetadataStore> MetadataStore for Bounded<S> {
     async fn stage_txn_offsets(
         &self,
         group: &GroupRecord,
-        producer_id: i64,
+        txn: &TxnOffsetsFor,
         offsets: &[CommittedOffset],
-    ) -> Result<(), MetaError> {
-        self.run("stage_txn_offsets", self.inner.stage_txn_offsets(group, producer_id, offsets)).await
+    ) -> Result<bool, MetaError> {
+        self.run("stage_txn_offsets", self.inner.stage_txn_offsets(group, txn, offsets)).await
     }
 
     async fn settle_txn_offsets(&self, producer_id: i64, groups: &[String], commit: bool) -> Result<u64, MetaError> {
@@ -319,7 +319,12 @@ mod tests {
         async fn expire_producers(&self, _: i64) -> Result<u64, MetaError> {
             unreachable!()
         }
-        async fn stage_txn_offsets(&self, _: &GroupRecord, _: i64, _: &[CommittedOffset]) -> Result<(), MetaError> {
+        async fn stage_txn_offsets(
+            &self,
+            _: &GroupRecord,
+            _: &TxnOffsetsFor,
+            _: &[CommittedOffset],
+        ) -> Result<bool, MetaError> {
             unreachable!()
         }
         async fn settle_txn_offsets(&self, _: i64, _: &[String], _: bool) -> Result<u64, MetaError> {

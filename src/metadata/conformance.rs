@@ -8,7 +8,8 @@ use uuid::Uuid;
 use crate::producer::{ProducerBatch, SequenceError};
 
 use super::{
-    Appended, BatchAppend, BatchKind, CommittedOffset, GroupRecord, MetaError, MetadataStore, ObjectCommit, TopicRecord,
+    Appended, BatchAppend, BatchKind, CommittedOffset, GroupRecord, MetaError, MetadataStore, ObjectCommit,
+    TopicRecord, TxnOffsetsFor,
 };
 
 fn topic(name: &str, partitions: i32) -> TopicRecord {
@@ -86,14 +87,37 @@ pub async fn run(store: &dyn MetadataStore) {
 /// TxnOffsetCommit's offsets wait in the store until the transaction ends:
 /// a commit applies them, an abort drops them, other producers' stay.
 async fn transactional_offsets(store: &dyn MetadataStore) {
+    use crate::txn::{TxnMetadata, TxnState};
+    // Two producers with open transactions that hold the group.
+    let open = |id: &str, pid: i64| {
+        let mut t = TxnMetadata::new(id, pid, 60_000, 1);
+        t.add(pid, 0, &[], Some("conf-txn-group"), 2).expect("add group");
+        t
+    };
+    let (t900, t901) = (open("offsets-900", 900), open("offsets-901", 901));
+    assert!(store.save_transaction(&t900, None, &[]).await.expect("save 900"));
+    assert!(store.save_transaction(&t901, None, &[]).await.expect("save 901"));
+    let of = |t: &TxnMetadata| TxnOffsetsFor {
+        transactional_id: t.transactional_id.clone(),
+        producer_id: t.producer_id,
+        producer_epoch: t.producer_epoch,
+    };
     let g = GroupRecord { group_id: "conf-txn-group".into(), protocol_type: String::new() };
     store.commit_offsets(&g, &[committed("in", 0, 5, None)]).await.expect("plain commit");
-    store.stage_txn_offsets(&g, 900, &[committed("in", 0, 10, Some("m"))]).await.expect("stage");
-    store
-        .stage_txn_offsets(&g, 900, &[committed("in", 0, 12, Some("m2")), committed("in", 1, 3, None)])
+    assert!(store.stage_txn_offsets(&g, &of(&t900), &[committed("in", 0, 10, Some("m"))]).await.expect("stage"));
+    assert!(store
+        .stage_txn_offsets(&g, &of(&t900), &[committed("in", 0, 12, Some("m2")), committed("in", 1, 3, None)])
         .await
-        .expect("restage");
-    store.stage_txn_offsets(&g, 901, &[committed("in", 2, 7, None)]).await.expect("other producer");
+        .expect("restage"));
+    assert!(store.stage_txn_offsets(&g, &of(&t901), &[committed("in", 2, 7, None)]).await.expect("other producer"));
+    // Refused without staging: a stale epoch, an unknown id, a group not
+    // added, a transaction no longer open.
+    let stale = TxnOffsetsFor { producer_epoch: 1, ..of(&t900) };
+    assert!(!store.stage_txn_offsets(&g, &stale, &[committed("in", 5, 1, None)]).await.expect("stale"));
+    let unknown = TxnOffsetsFor { transactional_id: "offsets-none".into(), ..of(&t900) };
+    assert!(!store.stage_txn_offsets(&g, &unknown, &[committed("in", 5, 1, None)]).await.expect("unknown"));
+    let other = GroupRecord { group_id: "conf-txn-other".into(), protocol_type: String::new() };
+    assert!(!store.stage_txn_offsets(&other, &of(&t900), &[committed("in", 5, 1, None)]).await.expect("not added"));
     assert_eq!(
         store.fetch_offsets("conf-txn-group").await.expect("fetch"),
         vec![committed("in", 0, 5, None)],
@@ -113,9 +137,20 @@ async fn transactional_offsets(store: &dyn MetadataStore) {
     assert_eq!(store.settle_txn_offsets(901, &groups, false).await.expect("abort"), 1);
     assert_eq!(store.fetch_offsets("conf-txn-group").await.expect("fetch").len(), 2, "aborted offsets dropped");
     assert!(store.pending_txn_offsets("conf-txn-group").await.expect("pending").is_empty());
+    // Once the transaction is over, nothing more is staged for it.
+    let mut ended = t901.clone();
+    ended.end(901, 0, false, 3).expect("end");
+    assert!(store.save_transaction(&ended, Some((901, 0, TxnState::Ongoing)), &[]).await.expect("prepare abort"));
+    assert!(!store.stage_txn_offsets(&g, &of(&t901), &[committed("in", 2, 8, None)]).await.expect("ended"));
     // Staging records the group, so it is listed.
+    let lone_txn = {
+        let mut t = TxnMetadata::new("offsets-902", 902, 60_000, 1);
+        t.add(902, 0, &[], Some("conf-txn-lone"), 2).expect("add lone");
+        t
+    };
+    assert!(store.save_transaction(&lone_txn, None, &[]).await.expect("save 902"));
     let lone = GroupRecord { group_id: "conf-txn-lone".into(), protocol_type: String::new() };
-    store.stage_txn_offsets(&lone, 902, &[committed("in", 0, 1, None)]).await.expect("stage lone");
+    assert!(store.stage_txn_offsets(&lone, &of(&lone_txn), &[committed("in", 0, 1, None)]).await.expect("lone"));
     assert!(store.list_groups().await.expect("list").iter().any(|x| x.group_id == "conf-txn-lone"));
 }
 

@@ -210,6 +210,27 @@ pub struct ProducerRecord {
     pub txn_first_offset: Option<i64>,
 }
 
+/// The transaction offsets are staged for: a transactional id and the
+/// producer id and epoch it must still hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxnOffsetsFor {
+    pub transactional_id: String,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+}
+
+impl TxnOffsetsFor {
+    /// Whether `stored` is this producer's open transaction holding `group_id`.
+    pub(crate) fn accepts(&self, stored: Option<&TxnMetadata>, group_id: &str) -> bool {
+        stored.is_some_and(|t| {
+            t.producer_id == self.producer_id
+                && t.producer_epoch == self.producer_epoch
+                && t.state == TxnState::Ongoing
+                && t.groups.contains(group_id)
+        })
+    }
+}
+
 /// A registered broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerRecord {
@@ -380,17 +401,21 @@ pub trait MetadataStore: Send + Sync + 'static {
         open: &[(Uuid, i32)],
     ) -> Result<bool, MetaError>;
 
-    /// In one transaction: records the group (as [`Self::commit_offsets`]
-    /// does) and stages offsets a transactional producer sent to it
-    /// (TxnOffsetCommit), replacing that producer's earlier pending offset
-    /// for the same partition. They take effect only through
-    /// [`Self::settle_txn_offsets`].
+    /// In one transaction, and only while `txn` is the transactional id's
+    /// open transaction and holds the group (see [`TxnOffsetsFor`]): records
+    /// the group (as [`Self::commit_offsets`] does) and stages offsets the
+    /// producer sent to it (TxnOffsetCommit), replacing its earlier pending
+    /// offset for the same partition. They take effect only through
+    /// [`Self::settle_txn_offsets`]. `false` (nothing staged) when the
+    /// transaction is not open any more: the check and the insert are
+    /// atomic with respect to the coordinator ending it, so no staged
+    /// offset outlives its transaction.
     async fn stage_txn_offsets(
         &self,
         group: &GroupRecord,
-        producer_id: i64,
+        txn: &TxnOffsetsFor,
         offsets: &[CommittedOffset],
-    ) -> Result<(), MetaError>;
+    ) -> Result<bool, MetaError>;
 
     /// In one transaction: the producer's transaction ended; its pending
     /// offsets for `groups` become the groups' committed offsets (`commit`)

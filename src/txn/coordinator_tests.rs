@@ -18,7 +18,7 @@ use crate::group::GroupCoordinator;
 use crate::handlers::Context;
 use crate::log::{Log, LogError, LogLimits};
 use crate::metadata::sqlite::SqliteStore;
-use crate::metadata::{CommittedOffset, MetadataStore, PartitionOffsets, TopicRecord};
+use crate::metadata::{CommittedOffset, MetadataStore, PartitionOffsets, TopicRecord, TxnOffsetsFor};
 use crate::object_store::local::LocalStore;
 use crate::object_store::ObjectStore;
 use crate::protocol::batch::tests::build_batch;
@@ -118,7 +118,7 @@ impl Fixture {
         (t.producer_id, t.producer_epoch, t.state)
     }
 
-    async fn stage_offset(&self, group: &str, pid: i64, offset: i64) {
+    async fn stage_offset(&self, id: &str, group: &str, pid: i64, offset: i64) -> Result<(), ErrorCode> {
         let o = CommittedOffset {
             topic: "in".into(),
             partition: 0,
@@ -128,7 +128,8 @@ impl Fixture {
             commit_ms: 1,
         };
         let who = Identity { member_id: "", instance_id: None };
-        self.ctx.groups.stage_txn_offsets(group, &who, -1, pid, vec![o]).await.unwrap();
+        let txn = TxnOffsetsFor { transactional_id: id.to_string(), producer_id: pid, producer_epoch: 0 };
+        self.ctx.groups.stage_txn_offsets(group, &who, -1, &txn, vec![o]).await
     }
 
     async fn committed(&self, group: &str) -> Vec<i64> {
@@ -146,7 +147,8 @@ async fn a_commit_writes_markers_applies_offsets_and_frees_the_stable_offset() {
     assert_eq!(f.produce(0, pid, epoch, 3, 2).await.unwrap(), 3);
     assert_eq!((f.offsets(0).next_offset, f.offsets(0).last_stable_offset), (5, 0), "open transaction holds the LSO");
     f.ctx.txns.add_offsets(&f.ctx, "app", pid, epoch, "g").await.unwrap();
-    f.stage_offset("g", pid, 42).await;
+    assert_eq!(f.stage_offset("app", "other-group", pid, 1).await, Err(ErrorCode::InvalidTxnState), "not added");
+    f.stage_offset("app", "g", pid, 42).await.unwrap();
     assert!(f.committed("g").await.is_empty(), "not before the commit");
 
     f.ctx.txns.end(&f.ctx, "app", pid, epoch, true).await.unwrap();
@@ -158,6 +160,12 @@ async fn a_commit_writes_markers_applies_offsets_and_frees_the_stable_offset() {
     let done = f.ctx.meta.load_transaction("app").await.unwrap().unwrap();
     assert_eq!(done.started_ms, 1_000_000, "a completed transaction keeps its start time");
     assert!(f.ctx.meta.aborted_transactions(f.topic, 0, 0, 100).await.unwrap().is_empty());
+    assert_eq!(
+        f.stage_offset("app", "g", pid, 50).await,
+        Err(ErrorCode::InvalidTxnState),
+        "offsets for a finished transaction are not staged"
+    );
+    assert!(f.ctx.meta.pending_txn_offsets("g").await.unwrap().is_empty());
     // A retried EndTxn(commit) succeeds and writes nothing more.
     f.ctx.txns.end(&f.ctx, "app", pid, epoch, true).await.unwrap();
     assert_eq!(f.offsets(0).next_offset, 6);
@@ -175,7 +183,7 @@ async fn an_abort_records_the_range_and_drops_the_offsets() {
     f.add("app", pid, epoch, &[0]).await.unwrap();
     f.produce(0, pid, epoch, 0, 4).await.unwrap();
     f.ctx.txns.add_offsets(&f.ctx, "app", pid, epoch, "g").await.unwrap();
-    f.stage_offset("g", pid, 7).await;
+    f.stage_offset("app", "g", pid, 7).await.unwrap();
     f.ctx.txns.end(&f.ctx, "app", pid, epoch, false).await.unwrap();
     assert_eq!(f.ctx.meta.aborted_transactions(f.topic, 0, 0, 100).await.unwrap(), vec![(pid, 0)]);
     assert_eq!((f.offsets(0).next_offset, f.offsets(0).last_stable_offset), (5, 5));

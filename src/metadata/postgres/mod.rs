@@ -38,7 +38,7 @@ use feed::{partition_payloads, run_change_feed, CHANNEL};
 
 use super::{
     BrokerRecord, Change, CommitOutcome, CommittedOffset, GroupRecord, IndexRow, MetaError, MetadataStore,
-    ObjectCommit, PartitionOffsets, ProducerRecord, RowMove, SegmentRecord, TopicRecord,
+    ObjectCommit, PartitionOffsets, ProducerRecord, RowMove, SegmentRecord, TopicRecord, TxnOffsetsFor,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -686,12 +686,20 @@ impl MetadataStore for PostgresStore {
     async fn stage_txn_offsets(
         &self,
         group: &GroupRecord,
-        producer_id: i64,
+        txn: &TxnOffsetsFor,
         offsets: &[CommittedOffset],
-    ) -> Result<(), MetaError> {
+    ) -> Result<bool, MetaError> {
         let e = unavailable("stage_txn_offsets");
         let mut c = self.client("stage_txn_offsets").await?;
         let tx = c.transaction().await.map_err(&e)?;
+        // FOR SHARE: a coordinator ending the transaction (an UPDATE of this
+        // row) waits for this commit, or this waits for it and sees its state.
+        let sql = format!("SELECT {TXN_COLUMNS} FROM transactions WHERE transactional_id = $1 FOR SHARE");
+        let stored = tx.query_opt(&sql, &[&txn.transactional_id]).await.map_err(&e)?;
+        let producer_id = txn.producer_id;
+        if !txn.accepts(stored.as_ref().map(row_to_txn).transpose()?.as_ref(), &group.group_id) {
+            return Ok(false);
+        }
         record_group(&tx, group, offsets.first().map_or(0, |o| o.commit_ms)).await.map_err(&e)?;
         let upsert = tx
             .prepare_cached(
@@ -720,7 +728,8 @@ impl MetadataStore for PostgresStore {
             .await
             .map_err(&e)?;
         }
-        tx.commit().await.map_err(&e)
+        tx.commit().await.map_err(&e)?;
+        Ok(true)
     }
 
     async fn settle_txn_offsets(&self, producer_id: i64, groups: &[String], commit: bool) -> Result<u64, MetaError> {

@@ -18,7 +18,7 @@ use crate::txn::{TxnMetadata, TxnState};
 use super::commit_flow::{assign_offsets, run_ready, Assigned};
 use super::{
     BrokerRecord, CommitOutcome, CommittedOffset, GroupRecord, IndexRow, MetaError, MetadataStore, ObjectCommit,
-    PartitionOffsets, ProducerRecord, RowMove, SegmentRecord, TopicRecord,
+    PartitionOffsets, ProducerRecord, RowMove, SegmentRecord, TopicRecord, TxnOffsetsFor,
 };
 
 mod commit;
@@ -725,14 +725,22 @@ impl MetadataStore for SqliteStore {
     async fn stage_txn_offsets(
         &self,
         group: &GroupRecord,
-        producer_id: i64,
+        txn: &TxnOffsetsFor,
         offsets: &[CommittedOffset],
-    ) -> Result<(), MetaError> {
+    ) -> Result<bool, MetaError> {
         let group = group.clone();
+        let txn = txn.clone();
         let offsets = offsets.to_vec();
         self.write(move |conn| {
             let err = unavailable("stage_txn_offsets");
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
+            // The write transaction excludes the coordinator's saves.
+            let sql = format!("SELECT {TXN_COLUMNS} FROM transactions WHERE transactional_id = ?1");
+            let stored = tx.query_row(&sql, [&txn.transactional_id], row_to_txn_parts).optional().map_err(&err)?;
+            let producer_id = txn.producer_id;
+            if !txn.accepts(stored.map(txn_from_parts).transpose()?.as_ref(), &group.group_id) {
+                return Ok(false);
+            }
             record_group(&tx, &group, offsets.first().map_or(0, |o| o.commit_ms)).map_err(&err)?;
             {
                 let mut upsert = tx
@@ -759,7 +767,8 @@ impl MetadataStore for SqliteStore {
                         .map_err(&err)?;
                 }
             }
-            tx.commit().map_err(&err)
+            tx.commit().map_err(&err)?;
+            Ok(true)
         })
         .await
     }

@@ -47,6 +47,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 import kafka_raw as kr
 from backends import s3_args
+from cluster_helpers import create_topic_raw
 from groups_helpers import RawGroupClient, wait_until
 
 HEARTBEAT_MS = 300
@@ -85,22 +86,6 @@ def leaders(md, topic):
         if t["name"] == topic and t["error_code"] == 0:
             return {p["partition_index"]: p["leader_id"] for p in t["partitions"] if p["error_code"] == 0}
     return None
-
-
-def create_topic_raw(bootstrap, topic, partitions):
-    """CreateTopics v4 sent to this very broker (an admin client would go
-    to the controller)."""
-    body = (
-        kr.array([kr.string(topic) + kr.int32(partitions) + kr.int16(1) + kr.array([]) + kr.array([])])
-        + kr.int32(15000)  # timeout_ms
-        + kr.int8(0)  # validate_only
-    )
-    with kr.Conn(bootstrap, timeout=20) as c:
-        corr = c.corr()
-        r = kr.Reader(c.request(kr.request_header(kr.CREATE_TOPICS, 4, corr) + body, corr))
-    r.int32()  # throttle
-    res = r.array(lambda: (r.string(), r.int16(), r.string()))
-    assert [(name, err) for name, err, _msg in res] == [(topic, 0)], "CreateTopics through %s: %r" % (bootstrap, res)
 
 
 def produce_raw(conn, topic, partition, values):

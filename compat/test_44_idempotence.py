@@ -72,6 +72,7 @@ import pytest
 import kafka_raw as kr
 from backends import s3_args
 from broker import Broker
+from cluster_helpers import create_topic_raw, wait_cluster
 from clients import Rec, consume, create_topic
 from clients import produce as client_produce
 from conftest import _LIVE, _teardown
@@ -218,58 +219,6 @@ def high_watermark(bootstrap, topic, partition):
     p = resp["partitions"][(topic, partition)]
     assert p["error_code"] == 0, p
     return p["high_watermark"]
-
-
-def create_topic_raw(bootstrap, topic, partitions):
-    """CreateTopics v4 sent to this very broker."""
-    body = (kr.array([kr.string(topic) + kr.int32(partitions) + kr.int16(1) + kr.array([]) + kr.array([])])
-            + kr.int32(15000) + kr.int8(0))
-    with kr.Conn(bootstrap, timeout=20) as c:
-        corr = c.corr()
-        r = kr.Reader(c.request(kr.request_header(kr.CREATE_TOPICS, 4, corr) + body, corr))
-    r.int32()
-    res = r.array(lambda: (r.string(), r.int16(), r.string()))
-    assert [(n, e) for n, e, _ in res] == [(topic, 0)], res
-
-
-def metadata_v12(bootstrap, topics=None):
-    with kr.Conn(bootstrap, timeout=15) as c:
-        corr = c.corr()
-        body = c.request(kr.metadata_request_v12(topics, False, corr), corr, flexible_response_header=True)
-    return kr.parse_metadata_v12(body)
-
-
-def wait_until(fn, timeout, what, interval=0.1):
-    end = time.monotonic() + timeout
-    while True:
-        try:
-            if fn():
-                return
-        except (OSError, ConnectionError, ValueError):
-            pass
-        if time.monotonic() > end:
-            raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
-        time.sleep(interval)
-
-
-def wait_cluster(brokers, topic=None, partitions=None, timeout=20.0):
-    """Until every broker lists exactly `brokers` (and `topic` with
-    `partitions` partitions, each with a leader)."""
-    want = {(b.node_id, "127.0.0.1", b.port) for b in brokers}
-
-    def ok():
-        for b in brokers:
-            md = metadata_v12(b.bootstrap, None if topic is None else [topic])
-            if {(x["node_id"], x["host"], x["port"]) for x in md["brokers"]} != want:
-                return False
-            if topic is not None:
-                ts = [t for t in md["topics"] if t["name"] == topic and t["error_code"] == 0]
-                if not ts or len([p for p in ts[0]["partitions"] if p["error_code"] == 0]) != partitions:
-                    return False
-        return True
-
-    wait_until(ok, timeout, "brokers %s to agree on the cluster%s" % (
-        [b.node_id for b in brokers], "" if topic is None else " and topic %s" % topic))
 
 
 def duplicates(broker):

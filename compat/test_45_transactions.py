@@ -74,6 +74,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 import kafka_raw as kr
 from backends import s3_args
 from clients import AIOConsumer, KPConsumer, create_topic
+from cluster_helpers import create_topic_raw, wait_cluster, wait_until
 from conftest import _new_broker, _teardown
 
 OFFSET_FETCH = 9
@@ -471,19 +472,6 @@ def check_log(bootstrap, topic, partition, want: Layout, lso=None):
             assert b["attributes"] & ATTR_TRANSACTIONAL, "%s/%d: a data batch at %d is not transactional" % (
                 topic, partition, b["base_offset"])
     return batches
-
-
-def wait_until(fn, timeout, what, interval=0.05):
-    end = time.monotonic() + timeout
-    while True:
-        try:
-            if fn():
-                return
-        except (OSError, ConnectionError, ValueError):
-            pass
-        if time.monotonic() > end:
-            raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
-        time.sleep(interval)
 
 
 # --------------------------------------------------------------------------
@@ -1251,39 +1239,6 @@ def test_python_clients_transactions(tbroker, client):
 
 HEARTBEAT_MS = 300
 SESSION_MS = 2000
-
-
-def metadata_v12(bootstrap, topics=None):
-    with kr.Conn(bootstrap, timeout=15) as c:
-        corr = c.corr()
-        body = c.request(kr.metadata_request_v12(topics, False, corr), corr, flexible_response_header=True)
-    return kr.parse_metadata_v12(body)
-
-
-def wait_cluster(brokers, topic=None, partitions=None, timeout=20.0):
-    want = {(b.node_id, "127.0.0.1", b.port) for b in brokers}
-
-    def ok():
-        for b in brokers:
-            md = metadata_v12(b.bootstrap, None if topic is None else [topic])
-            if {(x["node_id"], x["host"], x["port"]) for x in md["brokers"]} != want:
-                return False
-            if topic is not None:
-                ts = [t for t in md["topics"] if t["name"] == topic and t["error_code"] == 0]
-                if not ts or len([p for p in ts[0]["partitions"] if p["error_code"] == 0]) != partitions:
-                    return False
-        return True
-
-    wait_until(ok, timeout, "brokers %s to agree on the cluster" % [b.node_id for b in brokers], 0.1)
-
-
-def create_topic_raw(bootstrap, topic, partitions):
-    body = (kr.array([kr.string(topic) + kr.int32(partitions) + kr.int16(1) + kr.array([]) + kr.array([])])
-            + kr.int32(15000) + kr.int8(0))
-    r = call(bootstrap, kr.CREATE_TOPICS, 4, body, timeout=20)
-    r.int32()
-    res = r.array(lambda: (r.string(), r.int16(), r.string()))
-    assert [(n, e) for n, e, _ in res] == [(topic, 0)], res
 
 
 def test_coordinator_failover_postgres(broker_factory, pg_url):

@@ -7,7 +7,7 @@
 //! exist, and then OPERATION_NOT_ATTEMPTED for the others of that request,
 //! as Kafka answers; otherwise the coordinator's answer for all of them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use kafka_protocol::messages::add_partitions_to_txn_response::{
@@ -68,7 +68,7 @@ async fn one(
 ) -> Vec<AddPartitionsToTxnTopicResult> {
     // Resolve the partitions; any unknown one fails the whole request.
     let mut wanted: Vec<(TxnPartition, Uuid)> = Vec::new();
-    let mut unknown: BTreeMap<(String, i32), ()> = BTreeMap::new();
+    let mut unknown: BTreeSet<(String, i32)> = BTreeSet::new();
     for t in topics {
         let topic = ctx.topics.get(t.name.as_str());
         for &p in &t.partitions {
@@ -77,7 +77,7 @@ async fn one(
                     wanted.push(((t.name.to_string(), p), topic.record.id))
                 }
                 _ => {
-                    unknown.insert((t.name.to_string(), p), ());
+                    unknown.insert((t.name.to_string(), p));
                 }
             }
         }
@@ -90,7 +90,7 @@ async fn one(
             .iter()
             .flat_map(|t| t.partitions.iter().map(move |p| (t.name.to_string(), *p)))
             .map(|k| {
-                let code = if unknown.contains_key(&k) {
+                let code = if unknown.contains(&k) {
                     ErrorCode::UnknownTopicOrPartition
                 } else {
                     ErrorCode::OperationNotAttempted

@@ -82,6 +82,7 @@ INIT_PRODUCER_ID = 22
 OUT_OF_ORDER_SEQUENCE_NUMBER = 45
 INVALID_PRODUCER_EPOCH = 47
 DUPLICATES = "streamhouse_producer_duplicate_batches_total"
+RECORDS_IN = "streamhouse_produce_records_in_total"
 PG_DATABASE_PREFIX = "compat_idem"
 JS_DIR = Path(__file__).resolve().parent / "js"
 NODE = shutil.which("node")
@@ -221,17 +222,22 @@ def high_watermark(bootstrap, topic, partition):
     return p["high_watermark"]
 
 
-def duplicates(broker):
-    """streamhouse_producer_duplicate_batches_total of this broker (0 when
-    not exported yet)."""
+def counter(broker, name):
+    """A counter of this broker, summed over its labels (0 when not
+    exported yet)."""
     with urllib.request.urlopen(broker.metrics_url + "/metrics", timeout=10) as r:
         text = r.read().decode()
     total = 0.0
     for line in text.splitlines():
-        m = re.match(r"^%s(\{[^}]*\})?\s+(\S+)$" % DUPLICATES, line)
+        m = re.match(r"^%s(\{[^}]*\})?\s+(\S+)$" % name, line)
         if m:
             total += float(m.group(2))
     return int(total)
+
+
+def duplicates(broker):
+    """streamhouse_producer_duplicate_batches_total of this broker."""
+    return counter(broker, DUPLICATES)
 
 
 def vals(tag, start, n):
@@ -271,7 +277,7 @@ def test_raw_sequences_retries_gaps_and_epochs(backend_broker):
     topic = uid("idem-raw")
     create_topic_raw(b.bootstrap, topic, 2)
     wait_cluster([b], topic, 2)
-    dup0 = duplicates(b)
+    dup0, records0 = duplicates(b), counter(b, RECORDS_IN)
     dups = 0
     err, pid, epoch = init_producer_id_v0(b.bootstrap)
     assert (err, epoch) == (0, 0) and pid >= 0
@@ -404,6 +410,8 @@ def test_raw_sequences_retries_gaps_and_epochs(backend_broker):
     got = consume("confluent-kafka", b.bootstrap, topic, len(expected), partitions=(0,), start=0, timeout=30)
     assert [(g.offset, g.value) for g in got] == expected
     assert duplicates(b) - dup0 == dups == 10
+    # Records are counted once, when stored: not the retries, not the refused.
+    assert counter(b, RECORDS_IN) - records0 == len(expected) + hw1
 
 
 def concurrently(fns, timeout=30.0):

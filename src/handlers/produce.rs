@@ -141,7 +141,6 @@ async fn admit_partition(
     };
     metrics::counter!(m::BYTES_IN_TOTAL).increment(bytes.len() as u64);
     metrics::counter!(m::TOPIC_BYTES_IN_TOTAL, "topic" => name.to_string()).increment(bytes.len() as u64);
-    metrics::counter!(m::RECORDS_IN_TOTAL).increment(header.records_count as u64);
     match tokio::time::timeout_at(deadline, ctx.log.writer().admit((topic.record.id, index), bytes, header)).await {
         Ok(Ok(receipt)) => Slot::Waiting { index, receipt, log_append_time_ms },
         Ok(Err(e)) => Slot::Done(index, ErrorCode::from(&e), Some(e.to_string())),

@@ -256,8 +256,13 @@ async fn commit(shared: &Arc<Shared>, flush: Staged) {
     debug!(object = %key, bytes = object.len(), batches = pending.len(), "object committed");
 
     for (a, outcome) in pending.into_iter().zip(committed.batches) {
-        if let Ok(Appended::Duplicate(_)) = outcome {
-            metrics::counter!(m::PRODUCER_DUPLICATES_TOTAL).increment(1);
+        match outcome {
+            Ok(Appended::Duplicate(_)) => metrics::counter!(m::PRODUCER_DUPLICATES_TOTAL).increment(1),
+            // Produced records stored now (markers are not produced records).
+            Ok(Appended::New(_)) if !matches!(a.kind, BatchKind::Marker { .. }) => {
+                metrics::counter!(m::RECORDS_IN_TOTAL).increment(a.header.records_count as u64)
+            }
+            _ => {}
         }
         let _ = a.done.send(outcome.map(|o| o.base_offset()).map_err(LogError::from));
     }

@@ -98,7 +98,10 @@ fn describe() {
     describe_counter!(REQUESTS_TOTAL, "Requests handled, by API");
     describe_histogram!(REQUEST_SECONDS, Unit::Seconds, "Request latency from decode to response, by API");
     describe_counter!(BYTES_IN_TOTAL, Unit::Bytes, "Record batch bytes accepted by Produce");
-    describe_counter!(RECORDS_IN_TOTAL, "Records accepted by Produce");
+    describe_counter!(
+        RECORDS_IN_TOTAL,
+        "Produced records stored (counted at commit; refused batches and retried duplicates are not)"
+    );
     describe_counter!(BATCHES_REJECTED_TOTAL, "Produced batches refused, by Kafka error name");
     describe_counter!(
         PRODUCER_DUPLICATES_TOTAL,

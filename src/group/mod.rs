@@ -309,8 +309,8 @@ impl GroupCoordinator {
     /// group, staged until its transaction ends (the transaction
     /// coordinator applies or drops them). The committer is checked only
     /// when it names a member or generation (v3+ clients, KIP-447); older
-    /// requests carry neither. INVALID_TXN_STATE when `txn` is not (or no
-    /// longer) an open transaction holding the group.
+    /// requests carry neither. The store checks `txn` (see
+    /// [`MetadataStore::stage_txn_offsets`]).
     pub async fn stage_txn_offsets(
         &self,
         group_id: &str,
@@ -325,11 +325,7 @@ impl GroupCoordinator {
         } else {
             self.check_committer(group_id, who, generation_id)?
         };
-        match self.meta.stage_txn_offsets(&record, txn, &offsets).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(ErrorCode::InvalidTxnState),
-            Err(e) => Err(ErrorCode::from(&e)),
-        }
+        self.meta.stage_txn_offsets(&record, txn, &offsets).await.map_err(|e| ErrorCode::from(&e))
     }
 
     /// Whether `who` may commit offsets for the group now; the group's

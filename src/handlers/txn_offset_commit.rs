@@ -13,7 +13,6 @@ use super::offset_commit::{check_offsets, partition_code, OffsetIn};
 use super::Context;
 use crate::group::machine::Identity;
 use crate::metadata::TxnOffsetsFor;
-use crate::protocol::ErrorCode;
 
 pub const VERSION_MIN: i16 = 0;
 pub const VERSION_MAX: i16 = 3;
@@ -47,12 +46,17 @@ pub async fn handle(ctx: &Context, version: i16, req: TxnOffsetCommitRequest) ->
         producer_id: req.producer_id.0,
         producer_epoch: req.producer_epoch,
     };
-    // The precise error first; the store checks again atomically with the
-    // insert, in case the transaction ends meanwhile.
-    let group_result = match check_transaction(ctx, &req).await {
-        Err(code) => Err(super::fenced_for(version, FENCED_FROM, code)),
-        Ok(()) if offsets.is_empty() => Ok(()),
-        Ok(()) => ctx.groups.stage_txn_offsets(req.group_id.0.as_str(), &who, generation_id, &txn, offsets).await,
+    // The producer must hold the id's current epoch and have added the group
+    // to its open transaction (AddOffsetsToTxn); the store checks that in
+    // the transaction that stages the offsets. Kafka gets the same from the
+    // producer-epoch check of its offsets log.
+    let group_result = if offsets.is_empty() {
+        Ok(())
+    } else {
+        ctx.groups
+            .stage_txn_offsets(req.group_id.0.as_str(), &who, generation_id, &txn, offsets)
+            .await
+            .map_err(|code| super::fenced_for(version, FENCED_FROM, code))
     };
     let topics = req
         .topics
@@ -73,28 +77,4 @@ pub async fn handle(ctx: &Context, version: i16, req: TxnOffsetCommitRequest) ->
         })
         .collect();
     TxnOffsetCommitResponse::default().with_topics(topics)
-}
-
-/// The producer must hold the transactional id's current epoch and have
-/// added the group to its open transaction (AddOffsetsToTxn): offsets of a
-/// fenced producer, or that no transaction end would ever settle, are
-/// refused. Kafka gets the same from the producer-epoch check of its
-/// offsets log.
-async fn check_transaction(ctx: &Context, req: &TxnOffsetCommitRequest) -> Result<(), ErrorCode> {
-    let txn = ctx
-        .meta
-        .load_transaction(req.transactional_id.as_str())
-        .await
-        .map_err(|e| ErrorCode::from(&e))?
-        .ok_or(ErrorCode::InvalidProducerIdMapping)?;
-    if txn.producer_id != req.producer_id.0 {
-        return Err(ErrorCode::InvalidProducerIdMapping);
-    }
-    if txn.producer_epoch != req.producer_epoch {
-        return Err(ErrorCode::ProducerFenced);
-    }
-    if txn.state != crate::txn::TxnState::Ongoing || !txn.groups.contains(req.group_id.as_str()) {
-        return Err(ErrorCode::InvalidTxnState);
-    }
-    Ok(())
 }

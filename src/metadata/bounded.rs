@@ -187,7 +187,7 @@ impl<S: MetadataStore> MetadataStore for Bounded<S> {
         group: &GroupRecord,
         txn: &TxnOffsetsFor,
         offsets: &[CommittedOffset],
-    ) -> Result<bool, MetaError> {
+    ) -> Result<(), MetaError> {
         self.run("stage_txn_offsets", self.inner.stage_txn_offsets(group, txn, offsets)).await
     }
 
@@ -324,7 +324,7 @@ mod tests {
             _: &GroupRecord,
             _: &TxnOffsetsFor,
             _: &[CommittedOffset],
-        ) -> Result<bool, MetaError> {
+        ) -> Result<(), MetaError> {
             unreachable!()
         }
         async fn settle_txn_offsets(&self, _: i64, _: &[String], _: bool) -> Result<u64, MetaError> {

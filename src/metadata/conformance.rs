@@ -86,7 +86,15 @@ pub async fn run(store: &dyn MetadataStore) {
 
 /// TxnOffsetCommit's offsets wait in the store until the transaction ends:
 /// a commit applies them, an abort drops them, other producers' stay.
+fn assert_refused(got: Result<(), MetaError>, want: super::TxnOffsetsRefusal, what: &str) {
+    match got {
+        Err(MetaError::TxnOffsetsRefused { refusal, .. }) => assert_eq!(refusal, want, "{what}"),
+        other => panic!("{what}: expected refusal {want:?}, got {other:?}"),
+    }
+}
+
 async fn transactional_offsets(store: &dyn MetadataStore) {
+    use super::TxnOffsetsRefusal;
     use crate::txn::{TxnMetadata, TxnState};
     // Two producers with open transactions that hold the group.
     let open = |id: &str, pid: i64| {
@@ -104,20 +112,32 @@ async fn transactional_offsets(store: &dyn MetadataStore) {
     };
     let g = GroupRecord { group_id: "conf-txn-group".into(), protocol_type: String::new() };
     store.commit_offsets(&g, &[committed("in", 0, 5, None)]).await.expect("plain commit");
-    assert!(store.stage_txn_offsets(&g, &of(&t900), &[committed("in", 0, 10, Some("m"))]).await.expect("stage"));
-    assert!(store
+    store.stage_txn_offsets(&g, &of(&t900), &[committed("in", 0, 10, Some("m"))]).await.expect("stage");
+    store
         .stage_txn_offsets(&g, &of(&t900), &[committed("in", 0, 12, Some("m2")), committed("in", 1, 3, None)])
         .await
-        .expect("restage"));
-    assert!(store.stage_txn_offsets(&g, &of(&t901), &[committed("in", 2, 7, None)]).await.expect("other producer"));
+        .expect("restage");
+    store.stage_txn_offsets(&g, &of(&t901), &[committed("in", 2, 7, None)]).await.expect("other producer");
     // Refused without staging: a stale epoch, an unknown id, a group not
     // added, a transaction no longer open.
     let stale = TxnOffsetsFor { producer_epoch: 1, ..of(&t900) };
-    assert!(!store.stage_txn_offsets(&g, &stale, &[committed("in", 5, 1, None)]).await.expect("stale"));
+    assert_refused(
+        store.stage_txn_offsets(&g, &stale, &[committed("in", 5, 1, None)]).await,
+        TxnOffsetsRefusal::Fenced,
+        "stale",
+    );
     let unknown = TxnOffsetsFor { transactional_id: "offsets-none".into(), ..of(&t900) };
-    assert!(!store.stage_txn_offsets(&g, &unknown, &[committed("in", 5, 1, None)]).await.expect("unknown"));
+    assert_refused(
+        store.stage_txn_offsets(&g, &unknown, &[committed("in", 5, 1, None)]).await,
+        TxnOffsetsRefusal::UnknownProducer,
+        "unknown",
+    );
     let other = GroupRecord { group_id: "conf-txn-other".into(), protocol_type: String::new() };
-    assert!(!store.stage_txn_offsets(&other, &of(&t900), &[committed("in", 5, 1, None)]).await.expect("not added"));
+    assert_refused(
+        store.stage_txn_offsets(&other, &of(&t900), &[committed("in", 5, 1, None)]).await,
+        TxnOffsetsRefusal::NotInTransaction,
+        "not added",
+    );
     assert_eq!(
         store.fetch_offsets("conf-txn-group").await.expect("fetch"),
         vec![committed("in", 0, 5, None)],
@@ -141,7 +161,11 @@ async fn transactional_offsets(store: &dyn MetadataStore) {
     let mut ended = t901.clone();
     ended.end(901, 0, false, 3).expect("end");
     assert!(store.save_transaction(&ended, Some((901, 0, TxnState::Ongoing)), &[]).await.expect("prepare abort"));
-    assert!(!store.stage_txn_offsets(&g, &of(&t901), &[committed("in", 2, 8, None)]).await.expect("ended"));
+    assert_refused(
+        store.stage_txn_offsets(&g, &of(&t901), &[committed("in", 2, 8, None)]).await,
+        TxnOffsetsRefusal::NotInTransaction,
+        "ended",
+    );
     // Staging records the group, so it is listed.
     let lone_txn = {
         let mut t = TxnMetadata::new("offsets-902", 902, 60_000, 1);
@@ -150,7 +174,7 @@ async fn transactional_offsets(store: &dyn MetadataStore) {
     };
     assert!(store.save_transaction(&lone_txn, None, &[]).await.expect("save 902"));
     let lone = GroupRecord { group_id: "conf-txn-lone".into(), protocol_type: String::new() };
-    assert!(store.stage_txn_offsets(&lone, &of(&lone_txn), &[committed("in", 0, 1, None)]).await.expect("lone"));
+    store.stage_txn_offsets(&lone, &of(&lone_txn), &[committed("in", 0, 1, None)]).await.expect("lone");
     assert!(store.list_groups().await.expect("list").iter().any(|x| x.group_id == "conf-txn-lone"));
 }
 

@@ -43,6 +43,8 @@ pub enum MetaError {
     Sequence { producer_id: i64, error: SequenceError },
     #[error("producer {producer_id} epoch {producer_epoch} has no open transaction on partition {partition} of topic {topic_id}")]
     NotInTransaction { producer_id: i64, producer_epoch: i16, topic_id: Uuid, partition: i32 },
+    #[error("offsets for transactional id {transactional_id:?} not staged: {refusal}")]
+    TxnOffsetsRefused { transactional_id: String, refusal: TxnOffsetsRefusal },
     #[error("metadata store holds inconsistent data: {detail}")]
     Corrupt { detail: String },
 }
@@ -219,15 +221,36 @@ pub struct TxnOffsetsFor {
     pub producer_epoch: i16,
 }
 
+/// Why offsets were not staged for a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum TxnOffsetsRefusal {
+    #[error("the transactional id is unknown or held by another producer id")]
+    UnknownProducer,
+    #[error("the producer's epoch is not the transactional id's current one")]
+    Fenced,
+    #[error("the producer has no open transaction holding the group")]
+    NotInTransaction,
+}
+
 impl TxnOffsetsFor {
-    /// Whether `stored` is this producer's open transaction holding `group_id`.
-    pub(crate) fn accepts(&self, stored: Option<&TxnMetadata>, group_id: &str) -> bool {
-        stored.is_some_and(|t| {
-            t.producer_id == self.producer_id
-                && t.producer_epoch == self.producer_epoch
-                && t.state == TxnState::Ongoing
-                && t.groups.contains(group_id)
-        })
+    /// Whether `stored` is this producer's open transaction holding
+    /// `group_id`; why not, otherwise.
+    pub(crate) fn check(&self, stored: Option<&TxnMetadata>, group_id: &str) -> Result<(), MetaError> {
+        let refusal = match stored {
+            Some(t) if t.producer_id != self.producer_id => Some(TxnOffsetsRefusal::UnknownProducer),
+            None => Some(TxnOffsetsRefusal::UnknownProducer),
+            Some(t) if t.producer_epoch != self.producer_epoch => Some(TxnOffsetsRefusal::Fenced),
+            Some(t) if t.state != TxnState::Ongoing || !t.groups.contains(group_id) => {
+                Some(TxnOffsetsRefusal::NotInTransaction)
+            }
+            Some(_) => None,
+        };
+        match refusal {
+            None => Ok(()),
+            Some(refusal) => {
+                Err(MetaError::TxnOffsetsRefused { transactional_id: self.transactional_id.clone(), refusal })
+            }
+        }
     }
 }
 
@@ -406,16 +429,16 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// the group (as [`Self::commit_offsets`] does) and stages offsets the
     /// producer sent to it (TxnOffsetCommit), replacing its earlier pending
     /// offset for the same partition. They take effect only through
-    /// [`Self::settle_txn_offsets`]. `false` (nothing staged) when the
-    /// transaction is not open any more: the check and the insert are
-    /// atomic with respect to the coordinator ending it, so no staged
-    /// offset outlives its transaction.
+    /// [`Self::settle_txn_offsets`]. [`MetaError::TxnOffsetsRefused`]
+    /// (nothing staged) otherwise: the check and the insert are atomic with
+    /// respect to the coordinator ending the transaction, so no staged
+    /// offset outlives it.
     async fn stage_txn_offsets(
         &self,
         group: &GroupRecord,
         txn: &TxnOffsetsFor,
         offsets: &[CommittedOffset],
-    ) -> Result<bool, MetaError>;
+    ) -> Result<(), MetaError>;
 
     /// In one transaction: the producer's transaction ended; its pending
     /// offsets for `groups` become the groups' committed offsets (`commit`)

@@ -4,7 +4,7 @@
 //! else, so the mapping a client sees is written down once and table-tested.
 
 use crate::log::LogError;
-use crate::metadata::MetaError;
+use crate::metadata::{MetaError, TxnOffsetsRefusal};
 use crate::object_store::StoreError;
 use crate::producer::SequenceError;
 use crate::protocol::batch::BatchError;
@@ -130,6 +130,11 @@ impl From<&MetaError> for ErrorCode {
             MetaError::Sequence { error: SequenceError::OutOfOrder { .. }, .. } => ErrorCode::OutOfOrderSequenceNumber,
             MetaError::Sequence { error: SequenceError::InvalidEpoch { .. }, .. } => ErrorCode::InvalidProducerEpoch,
             MetaError::NotInTransaction { .. } => ErrorCode::InvalidTxnState,
+            MetaError::TxnOffsetsRefused { refusal, .. } => match refusal {
+                TxnOffsetsRefusal::UnknownProducer => ErrorCode::InvalidProducerIdMapping,
+                TxnOffsetsRefusal::Fenced => ErrorCode::ProducerFenced,
+                TxnOffsetsRefusal::NotInTransaction => ErrorCode::InvalidTxnState,
+            },
         }
     }
 }

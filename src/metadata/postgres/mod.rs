@@ -688,7 +688,7 @@ impl MetadataStore for PostgresStore {
         group: &GroupRecord,
         txn: &TxnOffsetsFor,
         offsets: &[CommittedOffset],
-    ) -> Result<bool, MetaError> {
+    ) -> Result<(), MetaError> {
         let e = unavailable("stage_txn_offsets");
         let mut c = self.client("stage_txn_offsets").await?;
         let tx = c.transaction().await.map_err(&e)?;
@@ -697,9 +697,7 @@ impl MetadataStore for PostgresStore {
         let sql = format!("SELECT {TXN_COLUMNS} FROM transactions WHERE transactional_id = $1 FOR SHARE");
         let stored = tx.query_opt(&sql, &[&txn.transactional_id]).await.map_err(&e)?;
         let producer_id = txn.producer_id;
-        if !txn.accepts(stored.as_ref().map(row_to_txn).transpose()?.as_ref(), &group.group_id) {
-            return Ok(false);
-        }
+        txn.check(stored.as_ref().map(row_to_txn).transpose()?.as_ref(), &group.group_id)?;
         record_group(&tx, group, offsets.first().map_or(0, |o| o.commit_ms)).await.map_err(&e)?;
         let upsert = tx
             .prepare_cached(
@@ -728,8 +726,7 @@ impl MetadataStore for PostgresStore {
             .await
             .map_err(&e)?;
         }
-        tx.commit().await.map_err(&e)?;
-        Ok(true)
+        tx.commit().await.map_err(&e)
     }
 
     async fn settle_txn_offsets(&self, producer_id: i64, groups: &[String], commit: bool) -> Result<u64, MetaError> {

@@ -727,7 +727,7 @@ impl MetadataStore for SqliteStore {
         group: &GroupRecord,
         txn: &TxnOffsetsFor,
         offsets: &[CommittedOffset],
-    ) -> Result<bool, MetaError> {
+    ) -> Result<(), MetaError> {
         let group = group.clone();
         let txn = txn.clone();
         let offsets = offsets.to_vec();
@@ -738,9 +738,7 @@ impl MetadataStore for SqliteStore {
             let sql = format!("SELECT {TXN_COLUMNS} FROM transactions WHERE transactional_id = ?1");
             let stored = tx.query_row(&sql, [&txn.transactional_id], row_to_txn_parts).optional().map_err(&err)?;
             let producer_id = txn.producer_id;
-            if !txn.accepts(stored.map(txn_from_parts).transpose()?.as_ref(), &group.group_id) {
-                return Ok(false);
-            }
+            txn.check(stored.map(txn_from_parts).transpose()?.as_ref(), &group.group_id)?;
             record_group(&tx, &group, offsets.first().map_or(0, |o| o.commit_ms)).map_err(&err)?;
             {
                 let mut upsert = tx
@@ -767,8 +765,7 @@ impl MetadataStore for SqliteStore {
                         .map_err(&err)?;
                 }
             }
-            tx.commit().map_err(&err)?;
-            Ok(true)
+            tx.commit().map_err(&err)
         })
         .await
     }

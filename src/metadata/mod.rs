@@ -221,6 +221,11 @@ pub struct TxnOffsetsFor {
     pub producer_epoch: i16,
 }
 
+/// The columns of the `transactions` table, in the order both stores read
+/// them into a [`TxnMetadata`].
+pub(crate) const TXN_COLUMNS: &str =
+    "transactional_id, producer_id, producer_epoch, state, timeout_ms, partitions, groups, started_ms, updated_ms";
+
 /// Why offsets were not staged for a transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 pub enum TxnOffsetsRefusal {

@@ -1340,7 +1340,9 @@ where
         return Err("request re-encode differs".into());
     }
     // The broker walks every request body before decoding it.
-    wire_guard::check_request(api, v, &req_bytes).map_err(|e| format!("wire guard refused a valid request: {e}"))?;
+    let layout = handlers::request_layout(api).ok_or_else(|| format!("{api:?} has no layout"))?;
+    wire_guard::check_request(api, v, layout, &req_bytes)
+        .map_err(|e| format!("wire guard refused a valid request: {e}"))?;
 
     // response round trip
     if resp == Resp::default() {
@@ -1477,7 +1479,8 @@ fn api_versions_handle_matches_golden_files() {
     let want: Vec<(i16, i16, i16)> = SUPPORTED_APIS.iter().map(|(k, lo, hi)| (*k as i16, *lo, *hi)).collect();
     let mut failures = Vec::new();
     for v in api_versions::VERSION_MIN..=api_versions::VERSION_MAX {
-        let frame = encode_response(ApiKey::ApiVersions, v, CORRELATION_ID, &api_versions::handle()).expect("encodes");
+        let frame =
+            encode_response(ApiKey::ApiVersions, v, CORRELATION_ID, &api_versions::response()).expect("encodes");
         // Header v0 whatever the version: the body starts right after the correlation id.
         let (corr, r): (i32, ApiVersionsResponse) = decode_frame(&frame, 0, v);
         assert_eq!(corr, CORRELATION_ID);
@@ -1614,7 +1617,8 @@ fn check_captured(c: &Captured) -> Result<(ApiKey, i16), String> {
     }
     // body: the broker's structural walk (for served versions), then the codec
     if v <= hi {
-        wire_guard::check_request(api, v, &body).map_err(|e| format!("wire guard: {e}"))?;
+        let layout = handlers::request_layout(api).ok_or_else(|| format!("{api:?} has no layout"))?;
+        wire_guard::check_request(api, v, layout, &body).map_err(|e| format!("wire guard: {e}"))?;
     }
     let body_bytes = reencode_request(api, v, &body)?;
     let mut again = BytesMut::from(&header_bytes[..]);

@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::clock::Clock;
-use crate::metadata::{MetaError, MetadataStore};
+use crate::metadata::{BrokerRegistry, MetaError};
 use crate::metrics as m;
 
 pub mod placement;
@@ -66,7 +66,7 @@ pub struct Membership {
 impl Membership {
     /// Registers this broker and reads the live set.
     pub async fn register(
-        meta: &dyn MetadataStore,
+        meta: &dyn BrokerRegistry,
         clock: Arc<dyn Clock>,
         cfg: MembershipConfig,
     ) -> Result<Self, MetaError> {
@@ -154,7 +154,7 @@ impl Membership {
     }
 
     /// One heartbeat: renew the registration, then re-read the live set.
-    pub async fn heartbeat(&self, meta: &dyn MetadataStore) {
+    pub async fn heartbeat(&self, meta: &dyn BrokerRegistry) {
         let was_live = self.is_live();
         let sent_ms = self.clock.now_ms();
         let started = Instant::now();
@@ -215,12 +215,11 @@ impl Membership {
     }
 
     /// Heartbeats every interval, for as long as the broker runs.
-    pub async fn run(self: Arc<Self>, meta: Arc<dyn MetadataStore>) {
+    pub async fn run(self: Arc<Self>, meta: Arc<dyn BrokerRegistry>) {
         let every = Duration::from_millis(self.cfg.heartbeat_interval_ms.max(1));
         loop {
             tokio::time::sleep(every).await;
             self.heartbeat(meta.as_ref()).await;
-            meta.report_metrics();
         }
     }
 }

@@ -1,22 +1,85 @@
 //! Every bound the broker enforces, in one place, with Kafka's defaults
-//! where Kafka has one. Units are the last word of each name.
+//! where Kafka has one. Names end in their unit (`_ms`, `_bytes`) or in
+//! `_max` / `_min` for counts.
+//!
+//! The `*_DEFAULT` values are the defaults of command-line flags (see
+//! [`super::Args`], each also a `STREAMHOUSE_*` variable); the others are
+//! fixed because changing them would not help anyone: they bound work per
+//! step, not what a user can do.
+
+// ---- Requests and connections (flags) ----
 
 /// Kafka's `socket.request.max.bytes`.
 pub const REQUEST_SIZE_BYTES_MAX_DEFAULT: usize = 104_857_600;
 /// Kafka's `message.max.bytes` (a record batch, after compression).
 pub const MESSAGE_BYTES_MAX_DEFAULT: usize = 1_048_588;
 pub const CONNECTIONS_MAX_DEFAULT: usize = 10_000;
+/// Inflating one compressed batch (to check its records) may not produce
+/// more than this.
+pub const DECOMPRESSED_BYTES_MAX_DEFAULT: usize = 64 * 1024 * 1024;
+/// Compressed batches inflated at once while checking produce requests:
+/// with the per-batch budget this bounds the memory the checks can take.
+pub const PRODUCE_DECOMPRESSIONS_MAX_DEFAULT: usize = 4;
+/// A Fetch never waits longer than this, whatever the client asks.
+pub const FETCH_WAIT_MS_MAX_DEFAULT: u64 = 30_000;
+/// Kafka's `offset.metadata.max.bytes`.
+pub const OFFSET_METADATA_BYTES_MAX_DEFAULT: usize = 4096;
+
+// ---- Requests and connections (fixed) ----
+
 /// Requests read ahead of their responses on one connection.
 pub const IN_FLIGHT_REQUESTS_PER_CONNECTION_MAX: usize = 32;
+/// Partitions one CreateTopics may create per topic.
+pub const PARTITIONS_PER_TOPIC_MAX: i32 = 10_000;
+/// Transactional ids one DescribeTransactions may name.
+pub const DESCRIBE_TRANSACTIONS_IDS_MAX: usize = 1000;
+/// Partitions one DescribeProducers may name.
+pub const DESCRIBE_PRODUCERS_PARTITIONS_MAX: usize = 1000;
+/// Partitions one transaction may add in one AddPartitionsToTxn.
+pub const ADD_PARTITIONS_TO_TXN_PARTITIONS_MAX: usize = 10_000;
+/// The wait of a Produce request whose timeout_ms is not positive.
+pub const PRODUCE_TIMEOUT_MS_DEFAULT: u64 = 30_000;
+
+// ---- The writer, the reader and the caches (flags) ----
+
 pub const FLUSH_BYTES_MAX_DEFAULT: usize = 8 * 1024 * 1024;
 pub const WRITER_BUFFERED_BYTES_MAX_DEFAULT: usize = 256 * 1024 * 1024;
 pub const OBJECT_CACHE_BYTES_MAX_DEFAULT: usize = 256 * 1024 * 1024;
+/// Index rows per partition kept in memory near the tail.
 pub const INDEX_TAIL_ROWS_MAX_DEFAULT: usize = 512;
-/// Inflating one batch for a timestamp lookup may not exceed this.
-pub const DECOMPRESSED_BYTES_MAX: usize = 64 * 1024 * 1024;
-/// A Fetch never waits longer than this, whatever the client asks.
-pub const FETCH_WAIT_MS_MAX: u64 = 30_000;
-/// Topics and partitions one CreateTopics may create.
-pub const PARTITIONS_PER_TOPIC_MAX: i32 = 10_000;
+
+// ---- Background passes (flags) ----
+
+/// Unreferenced objects younger than this are never deleted.
 pub const ORPHAN_GRACE_MS_DEFAULT: i64 = 10 * 60 * 1000;
 pub const GC_INTERVAL_MS_DEFAULT: u64 = 60_000;
+
+// ---- Stores (flags) ----
+
+/// Longest a metadata operation may take before it fails as timed out.
+pub const METADATA_OPERATION_TIMEOUT_MS_DEFAULT: u64 = 10_000;
+/// Connections each broker keeps to PostgreSQL.
+pub const POSTGRES_CONNECTIONS_MAX_DEFAULT: usize = 16;
+/// Attempts per S3 request, with the SDK's backoff and jitter in between.
+pub const S3_ATTEMPTS_MAX_DEFAULT: u32 = 3;
+/// Concurrent requests to the object store.
+pub const S3_REQUESTS_MAX_DEFAULT: usize = 64;
+
+// ---- Coordinators (flags) ----
+
+/// How often group timeouts (sessions, rebalances) are checked.
+pub const GROUP_TICK_MS_DEFAULT: u64 = 100;
+/// How often the consumer-lag gauges are refreshed.
+pub const GROUP_LAG_METRICS_INTERVAL_MS_DEFAULT: u64 = 5_000;
+/// Longest wait for a transaction's markers to be committed before the
+/// attempt is given up (and retried by the coordinator's next pass).
+pub const TRANSACTION_MARKER_WRITE_TIMEOUT_MS_DEFAULT: u64 = 30_000;
+
+// ---- Coordinators and change feeds (fixed) ----
+
+/// Requests for the same transactional id are serialised on one of this
+/// many locks (by hash), which bounds memory whatever ids clients use.
+pub const TXN_LOCK_STRIPES: usize = 64;
+/// The pause before reloading topics and offsets again after a failed
+/// reload (the change feed reconnected, or reported a topic change).
+pub const RESYNC_RETRY_MS: u64 = 1_000;

@@ -84,8 +84,37 @@ pub struct Args {
     #[arg(long, env = "STREAMHOUSE_S3_PATH_STYLE", default_value_t = false, action = clap::ArgAction::Set)]
     pub s3_path_style: bool,
     /// Concurrent requests to the object store.
-    #[arg(long, env = "STREAMHOUSE_S3_REQUESTS_MAX", default_value_t = 64)]
+    #[arg(long, env = "STREAMHOUSE_S3_REQUESTS_MAX", default_value_t = limits::S3_REQUESTS_MAX_DEFAULT)]
     pub s3_requests_max: usize,
+    /// Attempts per object-store request, with backoff and jitter between.
+    #[arg(long, env = "STREAMHOUSE_S3_ATTEMPTS_MAX", default_value_t = limits::S3_ATTEMPTS_MAX_DEFAULT)]
+    pub s3_attempts_max: u32,
+    /// A metadata-store operation taking longer fails as timed out (the
+    /// client retries; the operation may or may not have taken effect).
+    #[arg(long, env = "STREAMHOUSE_METADATA_OPERATION_TIMEOUT_MS", default_value_t = limits::METADATA_OPERATION_TIMEOUT_MS_DEFAULT)]
+    pub metadata_operation_timeout_ms: u64,
+    /// Connections each broker keeps to PostgreSQL.
+    #[arg(long, env = "STREAMHOUSE_POSTGRES_CONNECTIONS_MAX", default_value_t = limits::POSTGRES_CONNECTIONS_MAX_DEFAULT)]
+    pub postgres_connections_max: usize,
+    /// Index rows per partition kept in memory near the tail, so fetches
+    /// of recent data need no index lookup.
+    #[arg(long, env = "STREAMHOUSE_INDEX_TAIL_ROWS_MAX", default_value_t = limits::INDEX_TAIL_ROWS_MAX_DEFAULT)]
+    pub index_tail_rows_max: usize,
+    /// Largest size one compressed batch may inflate to when its records
+    /// are checked; a larger one is refused as corrupt.
+    #[arg(long, env = "STREAMHOUSE_DECOMPRESSED_BYTES_MAX", default_value_t = limits::DECOMPRESSED_BYTES_MAX_DEFAULT)]
+    pub decompressed_bytes_max: usize,
+    /// Compressed produced batches inflated at once (each within
+    /// --decompressed-bytes-max); more wait.
+    #[arg(long, env = "STREAMHOUSE_PRODUCE_DECOMPRESSIONS_MAX", default_value_t = limits::PRODUCE_DECOMPRESSIONS_MAX_DEFAULT)]
+    pub produce_decompressions_max: usize,
+    /// Longest a Fetch waits for data, whatever max_wait_ms it asks for.
+    #[arg(long, env = "STREAMHOUSE_FETCH_WAIT_MS_MAX", default_value_t = limits::FETCH_WAIT_MS_MAX_DEFAULT)]
+    pub fetch_wait_ms_max: u64,
+    /// Longest metadata string of a committed offset (Kafka's
+    /// offset.metadata.max.bytes).
+    #[arg(long, env = "STREAMHOUSE_OFFSET_METADATA_MAX_BYTES", default_value_t = limits::OFFSET_METADATA_BYTES_MAX_DEFAULT)]
+    pub offset_metadata_max_bytes: usize,
     /// A new group waits this long for more members before its first
     /// rebalance completes (Kafka's group.initial.rebalance.delay.ms).
     #[arg(long, env = "STREAMHOUSE_GROUP_INITIAL_REBALANCE_DELAY_MS", default_value_t = 3000)]
@@ -97,6 +126,12 @@ pub struct Args {
     /// Largest session timeout (Kafka's group.max.session.timeout.ms).
     #[arg(long, env = "STREAMHOUSE_GROUP_MAX_SESSION_TIMEOUT_MS", default_value_t = 1_800_000)]
     pub group_max_session_timeout_ms: i32,
+    /// How often group sessions and rebalance timeouts are checked.
+    #[arg(long, env = "STREAMHOUSE_GROUP_TICK_MS", default_value_t = limits::GROUP_TICK_MS_DEFAULT)]
+    pub group_tick_ms: u64,
+    /// How often the consumer-lag gauges are refreshed.
+    #[arg(long, env = "STREAMHOUSE_GROUP_LAG_METRICS_INTERVAL_MS", default_value_t = limits::GROUP_LAG_METRICS_INTERVAL_MS_DEFAULT)]
+    pub group_lag_metrics_interval_ms: u64,
     /// Milliseconds between renewals of this broker's registration
     /// (Kafka's broker.heartbeat.interval.ms).
     #[arg(long, env = "STREAMHOUSE_BROKER_HEARTBEAT_INTERVAL_MS", default_value_t = 2000)]
@@ -150,6 +185,11 @@ pub struct Args {
     /// long is forgotten (Kafka's transactional.id.expiration.ms).
     #[arg(long, env = "STREAMHOUSE_TRANSACTIONAL_ID_EXPIRATION_MS", default_value_t = 604_800_000)]
     pub transactional_id_expiration_ms: i64,
+
+    /// Longest wait for a transaction's commit or abort markers to be
+    /// stored; past it the transaction is finished by a later pass.
+    #[arg(long, env = "STREAMHOUSE_TRANSACTION_MARKER_WRITE_TIMEOUT_MS", default_value_t = limits::TRANSACTION_MARKER_WRITE_TIMEOUT_MS_DEFAULT)]
+    pub transaction_marker_write_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,7 +234,17 @@ pub struct Config {
     pub gc_interval_ms: u64,
     pub s3_path_style: bool,
     pub s3_requests_max: usize,
+    pub s3_attempts_max: u32,
+    pub metadata_operation_timeout_ms: u64,
+    pub postgres_connections_max: usize,
+    pub index_tail_rows_max: usize,
+    pub decompressed_bytes_max: usize,
+    pub produce_decompressions_max: usize,
+    pub fetch_wait_ms_max: u64,
+    pub offset_metadata_bytes_max: usize,
     pub group: crate::group::machine::GroupConfig,
+    pub group_tick_ms: u64,
+    pub group_lag_metrics_interval_ms: u64,
     pub broker_heartbeat_interval_ms: u64,
     pub broker_session_timeout_ms: u64,
     pub topic_defaults: crate::topics::TopicDefaults,
@@ -205,6 +255,7 @@ pub struct Config {
     pub transaction_abort_check_interval_ms: u64,
     pub transaction_max_timeout_ms: i32,
     pub transactional_id_expiration_ms: i64,
+    pub transaction_marker_write_timeout_ms: u64,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -335,6 +386,33 @@ impl Config {
         at_least("--merge-interval-ms", a.merge_interval_ms as i64, 10, "at least 10")?;
         at_least("--merge-segment-bytes-max", a.merge_segment_bytes_max as i64, 1024, "at least 1024")?;
         at_least("--merge-batches-min", a.merge_batches_min as i64, 2, "at least 2")?;
+        at_least("--s3-requests-max", a.s3_requests_max as i64, 1, "1 or more")?;
+        at_least("--s3-attempts-max", i64::from(a.s3_attempts_max), 1, "1 or more")?;
+        at_least("--metadata-operation-timeout-ms", a.metadata_operation_timeout_ms as i64, 100, "at least 100")?;
+        at_least("--postgres-connections-max", a.postgres_connections_max as i64, 2, "at least 2")?;
+        at_least("--index-tail-rows-max", a.index_tail_rows_max as i64, 1, "1 or more")?;
+        at_least(
+            "--decompressed-bytes-max",
+            a.decompressed_bytes_max as i64,
+            a.message_max_bytes as i64,
+            "at least --message-max-bytes",
+        )?;
+        at_least("--produce-decompressions-max", a.produce_decompressions_max as i64, 1, "1 or more")?;
+        at_least("--fetch-wait-ms-max", a.fetch_wait_ms_max as i64, 0, "0 or more")?;
+        at_least("--offset-metadata-max-bytes", a.offset_metadata_max_bytes as i64, 0, "0 or more")?;
+        at_least("--group-tick-ms", a.group_tick_ms as i64, 10, "at least 10")?;
+        at_least(
+            "--group-lag-metrics-interval-ms",
+            a.group_lag_metrics_interval_ms as i64,
+            a.group_tick_ms as i64,
+            "at least --group-tick-ms",
+        )?;
+        at_least(
+            "--transaction-marker-write-timeout-ms",
+            a.transaction_marker_write_timeout_ms as i64,
+            100,
+            "at least 100",
+        )?;
         let topic_defaults = crate::topics::TopicDefaults {
             message_bytes_max: a.message_max_bytes,
             retention_ms: a.log_retention_ms,
@@ -369,7 +447,17 @@ impl Config {
             gc_interval_ms: a.gc_interval_ms,
             s3_path_style: a.s3_path_style,
             s3_requests_max: a.s3_requests_max,
+            s3_attempts_max: a.s3_attempts_max,
+            metadata_operation_timeout_ms: a.metadata_operation_timeout_ms,
+            postgres_connections_max: a.postgres_connections_max,
+            index_tail_rows_max: a.index_tail_rows_max,
+            decompressed_bytes_max: a.decompressed_bytes_max,
+            produce_decompressions_max: a.produce_decompressions_max,
+            fetch_wait_ms_max: a.fetch_wait_ms_max,
+            offset_metadata_bytes_max: a.offset_metadata_max_bytes,
             group,
+            group_tick_ms: a.group_tick_ms,
+            group_lag_metrics_interval_ms: a.group_lag_metrics_interval_ms,
             broker_heartbeat_interval_ms: a.broker_heartbeat_interval_ms,
             broker_session_timeout_ms: a.broker_session_timeout_ms,
             topic_defaults,
@@ -383,6 +471,7 @@ impl Config {
             transaction_abort_check_interval_ms: a.transaction_abort_check_interval_ms,
             transaction_max_timeout_ms: a.transaction_max_timeout_ms,
             transactional_id_expiration_ms: a.transactional_id_expiration_ms,
+            transaction_marker_write_timeout_ms: a.transaction_marker_write_timeout_ms,
         })
     }
 }

@@ -6,14 +6,16 @@
 //!
 //! [`GroupCoordinator`] owns every group behind one mutex (short sections,
 //! no `.await` inside), persists committed offsets through the metadata
-//! store before answering, and is driven by a ticker for timeouts. Groups
-//! known to the store (they have committed offsets) are loaded at start-up
-//! as Empty; members rebuild membership by rejoining.
+//! store before answering, and is driven by its ticker ([`GroupCoordinator::run`])
+//! for timeouts. Groups known to the store (they have committed offsets)
+//! are loaded at start-up as Empty; members rebuild membership by rejoining.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use tracing::info;
+use thiserror::Error;
+use tracing::{info, warn};
 
 pub mod consumer;
 pub mod consumer_protocol;
@@ -24,7 +26,7 @@ pub mod state;
 
 use crate::clock::Clock;
 use crate::cluster::Membership;
-use crate::metadata::{CommittedOffset, GroupRecord, MetadataStore, TxnOffsetsFor};
+use crate::metadata::{CommittedOffset, GroupOffsets, GroupRecord, MetaError, TxnOffsetsFor};
 use crate::metrics as m;
 use crate::protocol::ErrorCode;
 use consumer::{ConsumerGroup, ConsumerGroupConfig, HeartbeatRequest, HeartbeatResult, TopicInfo};
@@ -74,6 +76,33 @@ pub struct GroupDescription {
 /// Committed offset by (topic, partition).
 type OffsetsByPartition = BTreeMap<(String, i32), i64>;
 
+/// Why a group request failed.
+#[derive(Debug, Error)]
+pub enum GroupError {
+    /// The answer Kafka's coordinator gives in this situation.
+    #[error("refused with {0:?}")]
+    Refused(ErrorCode),
+    #[error(transparent)]
+    Store(#[from] MetaError),
+}
+
+impl From<ErrorCode> for GroupError {
+    fn from(code: ErrorCode) -> Self {
+        GroupError::Refused(code)
+    }
+}
+
+/// A partition's log end offset by topic name and partition, for the lag
+/// gauges; `None` for a partition not known.
+pub type EndOffsets = Box<dyn Fn(&str, i32) -> Option<i64> + Send + Sync>;
+
+/// How often the ticker runs, and how often it refreshes the lag gauges.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupTicks {
+    pub tick_ms: u64,
+    pub lag_metrics_interval_ms: u64,
+}
+
 /// Every group this broker coordinates, by protocol. A group id lives in
 /// at most one of the two maps.
 #[derive(Default)]
@@ -114,7 +143,7 @@ pub struct GroupCoordinator {
     committed: Mutex<HashMap<String, OffsetsByPartition>>,
     cfg: GroupConfig,
     consumer_cfg: ConsumerGroupConfig,
-    meta: Arc<dyn MetadataStore>,
+    store: Arc<dyn GroupOffsets>,
     clock: Arc<dyn Clock>,
     membership: Arc<Membership>,
 }
@@ -126,17 +155,17 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl GroupCoordinator {
     /// A coordinator holding the stored groups this broker coordinates.
     pub async fn load(
-        meta: Arc<dyn MetadataStore>,
+        store: Arc<dyn GroupOffsets>,
         clock: Arc<dyn Clock>,
         cfg: GroupConfig,
         membership: Arc<Membership>,
-    ) -> Result<Self, crate::metadata::MetaError> {
+    ) -> Result<Self, MetaError> {
         let c = Self {
             groups: Mutex::new(Groups::default()),
             committed: Mutex::new(HashMap::new()),
             cfg,
             consumer_cfg: ConsumerGroupConfig::default(),
-            meta,
+            store,
             clock,
             membership,
         };
@@ -149,9 +178,9 @@ impl GroupCoordinator {
     /// broker coordinates but does not hold yet, as Empty groups: after a
     /// start, or when another broker's groups move here. Members rebuild
     /// membership by rejoining. Returns how many were adopted.
-    pub async fn adopt_owned_groups(&self) -> Result<usize, crate::metadata::MetaError> {
+    pub async fn adopt_owned_groups(&self) -> Result<usize, MetaError> {
         let mut adopted = 0;
-        for g in self.meta.list_groups().await? {
+        for g in self.store.list_groups().await? {
             if !self.membership.owns(&g.group_id) {
                 continue;
             }
@@ -162,7 +191,7 @@ impl GroupCoordinator {
             if held {
                 continue;
             }
-            let offsets = self.meta.fetch_offsets(&g.group_id).await?;
+            let offsets = self.store.fetch_offsets(&g.group_id).await?;
             let offsets: OffsetsByPartition = offsets.into_iter().map(|o| ((o.topic, o.partition), o.offset)).collect();
             let mut groups = lock(&self.groups);
             if groups.classic.contains_key(&g.group_id) || groups.consumer.contains_key(&g.group_id) {
@@ -292,10 +321,10 @@ impl GroupCoordinator {
         who: &Identity<'_>,
         generation_id: i32,
         offsets: Vec<CommittedOffset>,
-    ) -> Result<(), ErrorCode> {
+    ) -> Result<(), GroupError> {
         self.check_coordinator(group_id)?;
         let record = self.check_committer(group_id, who, generation_id)?;
-        self.meta.commit_offsets(&record, &offsets).await.map_err(|e| ErrorCode::from(&e))?;
+        self.store.commit_offsets(&record, &offsets).await?;
         metrics::counter!(m::GROUP_OFFSET_COMMITS_TOTAL).increment(offsets.len() as u64);
         let mut committed = lock(&self.committed);
         let mine = committed.entry(group_id.to_string()).or_default();
@@ -310,7 +339,7 @@ impl GroupCoordinator {
     /// coordinator applies or drops them). The committer is checked only
     /// when it names a member or generation (v3+ clients, KIP-447); older
     /// requests carry neither. The store checks `txn` (see
-    /// [`MetadataStore::stage_txn_offsets`]).
+    /// [`GroupOffsets::stage_txn_offsets`]).
     pub async fn stage_txn_offsets(
         &self,
         group_id: &str,
@@ -318,14 +347,14 @@ impl GroupCoordinator {
         generation_id: i32,
         txn: &TxnOffsetsFor,
         offsets: Vec<CommittedOffset>,
-    ) -> Result<(), ErrorCode> {
+    ) -> Result<(), GroupError> {
         self.check_coordinator(group_id)?;
         let record = if generation_id < 0 && who.member_id.is_empty() {
             GroupRecord { group_id: group_id.to_string(), protocol_type: String::new() }
         } else {
             self.check_committer(group_id, who, generation_id)?
         };
-        self.meta.stage_txn_offsets(&record, txn, &offsets).await.map_err(|e| ErrorCode::from(&e))
+        Ok(self.store.stage_txn_offsets(&record, txn, &offsets).await?)
     }
 
     /// Whether `who` may commit offsets for the group now; the group's
@@ -358,9 +387,16 @@ impl GroupCoordinator {
         Ok(GroupRecord { group_id: group_id.to_string(), protocol_type })
     }
 
-    pub async fn fetch_offsets(&self, group_id: &str) -> Result<Vec<CommittedOffset>, ErrorCode> {
+    pub async fn fetch_offsets(&self, group_id: &str) -> Result<Vec<CommittedOffset>, GroupError> {
         self.check_coordinator(group_id)?;
-        self.meta.fetch_offsets(group_id).await.map_err(|e| ErrorCode::from(&e))
+        Ok(self.store.fetch_offsets(group_id).await?)
+    }
+
+    /// The partitions whose offsets some open transaction has staged for
+    /// the group (OffsetFetch's require_stable).
+    pub async fn pending_txn_offsets(&self, group_id: &str) -> Result<Vec<(String, i32)>, GroupError> {
+        self.check_coordinator(group_id)?;
+        Ok(self.store.pending_txn_offsets(group_id).await?)
     }
 
     pub fn describe(&self, group_id: &str) -> Result<Option<GroupDescription>, ErrorCode> {
@@ -423,21 +459,21 @@ impl GroupCoordinator {
     }
 
     /// DeleteGroups for one group: only groups without members.
-    pub async fn delete_group(&self, group_id: &str) -> ErrorCode {
-        if let Err(code) = self.check_coordinator(group_id) {
-            return code;
-        }
+    pub async fn delete_group(&self, group_id: &str) -> Result<(), GroupError> {
+        self.check_coordinator(group_id)?;
         let existed = {
             let mut all = lock(&self.groups);
             if let Some(g) = all.consumer.get(group_id) {
                 if !g.members.is_empty() {
-                    return ErrorCode::NonEmptyGroup;
+                    return Err(ErrorCode::NonEmptyGroup.into());
                 }
                 all.consumer.remove(group_id);
                 true
             } else {
                 match all.classic.get_mut(group_id) {
-                    Some(g) if !g.is_empty() || g.state != GroupState::Empty => return ErrorCode::NonEmptyGroup,
+                    Some(g) if !g.is_empty() || g.state != GroupState::Empty => {
+                        return Err(ErrorCode::NonEmptyGroup.into())
+                    }
                     Some(g) => {
                         g.kill();
                         all.classic.remove(group_id);
@@ -448,34 +484,33 @@ impl GroupCoordinator {
             }
         };
         if !existed && !self.has_committed(group_id) {
-            return ErrorCode::GroupIdNotFound;
+            return Err(ErrorCode::GroupIdNotFound.into());
         }
         lock(&self.committed).remove(group_id);
-        match self.meta.delete_offsets(group_id, None).await {
-            Ok(()) => ErrorCode::None,
-            Err(e) => ErrorCode::from(&e),
-        }
+        Ok(self.store.delete_offsets(group_id, None).await?)
     }
 
     /// OffsetDelete: refuses partitions of topics the group subscribes to.
-    /// Returns the top-level error and a code per requested partition.
-    pub async fn delete_offsets(&self, group_id: &str, partitions: &[(String, i32)]) -> (ErrorCode, Vec<ErrorCode>) {
-        if let Err(code) = self.check_coordinator(group_id) {
-            return (code, Vec::new());
-        }
+    /// Returns a code per requested partition.
+    pub async fn delete_offsets(
+        &self,
+        group_id: &str,
+        partitions: &[(String, i32)],
+    ) -> Result<Vec<ErrorCode>, GroupError> {
+        self.check_coordinator(group_id)?;
         let subscribed = {
             let groups = lock(&self.groups);
             if let Some(g) = groups.consumer.get(group_id) {
                 Some(g.members.values().flat_map(|m| m.subscribed_topics.iter().cloned()).collect())
             } else {
                 match groups.classic.get(group_id) {
-                    None => return (ErrorCode::GroupIdNotFound, Vec::new()),
+                    None => return Err(ErrorCode::GroupIdNotFound.into()),
                     Some(g) if g.is_empty() => None,
                     Some(g) => match g.subscribed_topics() {
                         Some(topics) => Some(topics),
                         // Members whose protocol we cannot read: refuse, as
                         // Kafka refuses for non-consumer groups with members.
-                        None => return (ErrorCode::NonEmptyGroup, Vec::new()),
+                        None => return Err(ErrorCode::NonEmptyGroup.into()),
                     },
                 }
             }
@@ -489,15 +524,13 @@ impl GroupCoordinator {
             .collect();
         let deletable: Vec<(String, i32)> =
             partitions.iter().zip(&codes).filter(|(_, c)| **c == ErrorCode::None).map(|(p, _)| p.clone()).collect();
-        if let Err(e) = self.meta.delete_offsets(group_id, Some(&deletable)).await {
-            return (ErrorCode::from(&e), Vec::new());
-        }
+        self.store.delete_offsets(group_id, Some(&deletable)).await?;
         if let Some(mine) = lock(&self.committed).get_mut(group_id) {
             for p in &deletable {
                 mine.remove(p);
             }
         }
-        (ErrorCode::None, codes)
+        Ok(codes)
     }
 
     /// Releases groups coordinated elsewhere, expires sessions and completes
@@ -579,6 +612,47 @@ impl GroupCoordinator {
             assignor: g.assignor.clone(),
             members: g.members.values().map(|m| (m.clone(), g.target_of(&m.member_id))).collect(),
         })
+    }
+
+    /// The coordinator's ticker, until the process ends: timeouts every
+    /// `tick_ms`; groups taken over from the store when brokers come or go;
+    /// the lag gauges every `lag_metrics_interval_ms`.
+    pub async fn run(self: Arc<Self>, ticks: GroupTicks, end_offsets: EndOffsets) {
+        let mut membership = self.membership.subscribe();
+        let lag_every = (ticks.lag_metrics_interval_ms / ticks.tick_ms.max(1)).max(1);
+        let mut n = 0u64;
+        loop {
+            tokio::time::sleep(Duration::from_millis(ticks.tick_ms)).await;
+            self.tick();
+            if membership.has_changed().unwrap_or(false) {
+                membership.mark_unchanged();
+                // Groups of a broker that left (or that moved here) are
+                // loaded from the store; until then their members rejoin
+                // an empty group.
+                match self.adopt_owned_groups().await {
+                    Ok(0) => {}
+                    Ok(adopted) => info!(adopted, "took over groups from the store"),
+                    Err(e) => {
+                        warn!(error = %e, "cannot load groups this broker now coordinates; retrying");
+                        membership.mark_changed();
+                    }
+                }
+            }
+            n += 1;
+            if n.is_multiple_of(lag_every) {
+                self.report_lag(&end_offsets);
+            }
+        }
+    }
+
+    /// Sets the lag gauge of every committed partition.
+    fn report_lag(&self, end_offsets: &EndOffsets) {
+        for (group, topic, partition, committed) in self.committed_offsets() {
+            let Some(end) = end_offsets(&topic, partition) else { continue };
+            let lag = (end - committed).max(0);
+            metrics::gauge!(m::GROUP_CONSUMER_LAG, "group" => group, "topic" => topic, "partition" => partition.to_string())
+                .set(lag as f64);
+        }
     }
 
     /// Committed offsets of every group, for lag metrics.

@@ -7,11 +7,21 @@ use tokio::sync::oneshot;
 
 use super::machine::*;
 use super::state::GroupState;
-use super::GroupCoordinator;
+use super::{GroupCoordinator, GroupError};
 use crate::clock::ManualClock;
 use crate::metadata::sqlite::SqliteStore;
 use crate::metadata::{CommittedOffset, MetadataStore};
 use crate::protocol::ErrorCode;
+
+/// The code a client would see.
+fn code<T>(r: Result<T, GroupError>) -> Result<T, ErrorCode> {
+    r.map_err(|e| ErrorCode::from(&e))
+}
+
+/// The code a client would see for a request answered with a code only.
+fn done(r: Result<(), GroupError>) -> ErrorCode {
+    r.err().map_or(ErrorCode::None, |e| ErrorCode::from(&e))
+}
 
 fn cfg() -> GroupConfig {
     GroupConfig { initial_rebalance_delay_ms: 100, ..GroupConfig::default() }
@@ -348,10 +358,10 @@ async fn commits_are_checked_against_the_group_and_survive_a_restart() {
     c.commit_offsets("simple", &id(""), -1, vec![offset("t", 0, 42)]).await.unwrap();
     assert_eq!(c.fetch_offsets("simple").await.unwrap(), vec![offset("t", 0, 42)]);
     assert_eq!(
-        c.commit_offsets("simple", &id("ghost"), 3, vec![offset("t", 0, 1)]).await,
+        code(c.commit_offsets("simple", &id("ghost"), 3, vec![offset("t", 0, 1)]).await),
         Err(ErrorCode::UnknownMemberId)
     );
-    assert_eq!(c.commit_offsets("", &id(""), -1, vec![]).await, Err(ErrorCode::InvalidGroupId));
+    assert_eq!(code(c.commit_offsets("", &id(""), -1, vec![]).await), Err(ErrorCode::InvalidGroupId));
 
     let first = c.join("live", join_req("", None, &["range"])).await;
     let pending = c.join("live", join_req(&first.member_id, None, &["range"]));
@@ -363,7 +373,7 @@ async fn commits_are_checked_against_the_group_and_survive_a_restart() {
     assert_eq!(joined.generation_id, 1);
     let m = joined.member_id.clone();
     assert_eq!(
-        c.commit_offsets("live", &id(&m), 1, vec![offset("t", 1, 7)]).await,
+        code(c.commit_offsets("live", &id(&m), 1, vec![offset("t", 1, 7)]).await),
         Err(ErrorCode::RebalanceInProgress)
     );
     let sync = c
@@ -380,9 +390,12 @@ async fn commits_are_checked_against_the_group_and_survive_a_restart() {
         )
         .await;
     assert_eq!(sync.assignment, Bytes::from_static(b"x"));
-    assert_eq!(c.commit_offsets("live", &id(&m), 0, vec![offset("t", 1, 7)]).await, Err(ErrorCode::IllegalGeneration));
+    assert_eq!(
+        code(c.commit_offsets("live", &id(&m), 0, vec![offset("t", 1, 7)]).await),
+        Err(ErrorCode::IllegalGeneration)
+    );
     c.commit_offsets("live", &id(&m), 1, vec![offset("t", 1, 7)]).await.unwrap();
-    assert_eq!(c.delete_group("live").await, ErrorCode::NonEmptyGroup);
+    assert_eq!(done(c.delete_group("live").await), ErrorCode::NonEmptyGroup);
     let described = c.describe("live").unwrap().unwrap();
     assert_eq!(
         (described.state, described.protocol_name.as_str(), described.members.len()),
@@ -399,9 +412,9 @@ async fn commits_are_checked_against_the_group_and_survive_a_restart() {
         c.list().into_iter().map(|g| (g.group_id, g.protocol_type, g.state)).collect();
     assert_eq!(listed, vec![("live".into(), "consumer".into(), "Empty"), ("simple".into(), String::new(), "Empty")]);
     assert_eq!(c.fetch_offsets("live").await.unwrap(), vec![offset("t", 1, 7)]);
-    assert_eq!(c.delete_group("live").await, ErrorCode::None);
+    assert_eq!(done(c.delete_group("live").await), ErrorCode::None);
     assert!(c.fetch_offsets("live").await.unwrap().is_empty());
-    assert_eq!(c.delete_group("live").await, ErrorCode::GroupIdNotFound);
+    assert_eq!(done(c.delete_group("live").await), ErrorCode::GroupIdNotFound);
     drop(dir);
 }
 
@@ -447,13 +460,13 @@ async fn consumer_protocol_groups_are_listed_deleted_and_refuse_classic_members(
     assert_eq!(listed, vec![("cg".to_string(), "Stable", "consumer")]);
     assert_eq!(c.join("cg", join_req("", None, &["range"])).await.error, ErrorCode::InconsistentGroupProtocol);
     assert_eq!(c.describe("cg"), Err(ErrorCode::GroupIdNotFound), "not a classic group");
-    assert_eq!(c.delete_group("cg").await, ErrorCode::NonEmptyGroup);
-    let (top, codes) = c.delete_offsets("cg", &[("t".into(), 0), ("other".into(), 0)]).await;
-    assert_eq!((top, codes), (ErrorCode::None, vec![ErrorCode::GroupSubscribedToTopic, ErrorCode::None]));
+    assert_eq!(done(c.delete_group("cg").await), ErrorCode::NonEmptyGroup);
+    let codes = c.delete_offsets("cg", &[("t".into(), 0), ("other".into(), 0)]).await.unwrap();
+    assert_eq!(codes, vec![ErrorCode::GroupSubscribedToTopic, ErrorCode::None]);
     let leave = super::consumer::HeartbeatRequest { member_epoch: -1, subscribed_topics: None, ..hb };
     assert_eq!(c.consumer_heartbeat("cg", leave, &topics).error, ErrorCode::None);
-    assert_eq!(c.delete_group("cg").await, ErrorCode::None, "an empty consumer group without offsets");
-    assert_eq!(c.delete_group("cg").await, ErrorCode::GroupIdNotFound);
+    assert_eq!(done(c.delete_group("cg").await), ErrorCode::None, "an empty consumer group without offsets");
+    assert_eq!(done(c.delete_group("cg").await), ErrorCode::GroupIdNotFound);
 }
 
 /// Two brokers on one store: each coordinates its share of the groups;
@@ -491,7 +504,7 @@ async fn groups_move_to_the_surviving_broker() {
             metadata: None,
             commit_ms: 1,
         }];
-        assert_eq!(wrong.commit_offsets(g, &simple, -1, offsets.clone()).await, Err(ErrorCode::NotCoordinator));
+        assert_eq!(code(wrong.commit_offsets(g, &simple, -1, offsets.clone()).await), Err(ErrorCode::NotCoordinator));
         right.commit_offsets(g, &simple, -1, offsets).await.unwrap();
     }
     assert_eq!(c2.list().len(), on2.len());
@@ -515,5 +528,5 @@ async fn groups_move_to_the_surviving_broker() {
     // The lapsed broker releases everything on its next tick.
     c2.tick();
     assert!(c2.list().is_empty());
-    assert_eq!(c2.fetch_offsets(on2[0]).await, Err(ErrorCode::NotCoordinator));
+    assert_eq!(code(c2.fetch_offsets(on2[0]).await), Err(ErrorCode::NotCoordinator));
 }

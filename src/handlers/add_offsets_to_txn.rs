@@ -17,19 +17,10 @@ pub async fn handle(ctx: &Context, version: i16, req: AddOffsetsToTxnRequest) ->
     let code = if req.group_id.is_empty() {
         ErrorCode::InvalidGroupId
     } else {
-        match ctx
-            .txns
-            .add_offsets(
-                ctx,
-                req.transactional_id.as_str(),
-                req.producer_id.0,
-                req.producer_epoch,
-                req.group_id.as_str(),
-            )
-            .await
-        {
+        let (id, group) = (req.transactional_id.as_str(), req.group_id.as_str());
+        match ctx.txns.add_offsets(id, req.producer_id.0, req.producer_epoch, group).await {
             Ok(()) => ErrorCode::None,
-            Err(code) => super::fenced_for(version, FENCED_FROM, code),
+            Err(e) => super::fenced_for(version, FENCED_FROM, ErrorCode::from(&e)),
         }
     };
     AddOffsetsToTxnResponse::default().with_error_code(code.code())

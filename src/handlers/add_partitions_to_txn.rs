@@ -17,6 +17,7 @@ use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResp
 use uuid::Uuid;
 
 use super::Context;
+use crate::config::limits::ADD_PARTITIONS_TO_TXN_PARTITIONS_MAX;
 use crate::protocol::ErrorCode;
 use crate::txn::TxnPartition;
 
@@ -25,9 +26,6 @@ pub const VERSION_MAX: i16 = 4;
 
 /// PRODUCER_FENCED exists from v2 (KIP-588).
 const FENCED_FROM: i16 = 2;
-
-/// The most partitions one transaction may add in one request.
-const PARTITIONS_MAX: usize = 10_000;
 
 pub async fn handle(ctx: &Context, version: i16, req: AddPartitionsToTxnRequest) -> AddPartitionsToTxnResponse {
     if version <= 3 {
@@ -83,7 +81,7 @@ async fn one(
         }
     }
     let count = wanted.len() + unknown.len();
-    let outcome: BTreeMap<(String, i32), ErrorCode> = if count > PARTITIONS_MAX {
+    let outcome: BTreeMap<(String, i32), ErrorCode> = if count > ADD_PARTITIONS_TO_TXN_PARTITIONS_MAX {
         all_with(topics, ErrorCode::InvalidRequest)
     } else if !unknown.is_empty() {
         topics
@@ -100,14 +98,14 @@ async fn one(
             .collect()
     } else if verify_only {
         let names: Vec<TxnPartition> = wanted.iter().map(|(p, _)| p.clone()).collect();
-        match ctx.txns.verify_partitions(ctx, transactional_id, producer_id, producer_epoch, &names).await {
+        match ctx.txns.verify_partitions(transactional_id, producer_id, producer_epoch, &names).await {
             Ok(codes) => names.into_iter().zip(codes).collect(),
-            Err(code) => all_with(topics, super::fenced_for(version, FENCED_FROM, code)),
+            Err(e) => all_with(topics, super::fenced_for(version, FENCED_FROM, ErrorCode::from(&e))),
         }
     } else {
-        let code = match ctx.txns.add_partitions(ctx, transactional_id, producer_id, producer_epoch, &wanted).await {
+        let code = match ctx.txns.add_partitions(transactional_id, producer_id, producer_epoch, &wanted).await {
             Ok(()) => ErrorCode::None,
-            Err(code) => super::fenced_for(version, FENCED_FROM, code),
+            Err(e) => super::fenced_for(version, FENCED_FROM, ErrorCode::from(&e)),
         };
         all_with(topics, code)
     };

@@ -4,9 +4,9 @@
 //! version we know (KIP-511).
 
 use kafka_protocol::messages::api_versions_response::ApiVersion;
-use kafka_protocol::messages::ApiVersionsResponse;
+use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 
-use super::SUPPORTED_APIS;
+use super::{Context, SUPPORTED_APIS};
 use crate::protocol::ErrorCode;
 
 pub const VERSION_MIN: i16 = 0;
@@ -21,12 +21,21 @@ fn api_list() -> Vec<ApiVersion> {
         .collect()
 }
 
-pub fn handle() -> ApiVersionsResponse {
-    ApiVersionsResponse::default().with_error_code(ErrorCode::None.code()).with_api_keys(api_list())
+fn answer(code: ErrorCode) -> ApiVersionsResponse {
+    ApiVersionsResponse::default().with_error_code(code.code()).with_api_keys(api_list())
+}
+
+/// The answer to every supported version: the same whoever asks.
+pub fn response() -> ApiVersionsResponse {
+    answer(ErrorCode::None)
+}
+
+pub fn handle(_ctx: &Context, _version: i16, _req: ApiVersionsRequest) -> ApiVersionsResponse {
+    response()
 }
 
 pub fn unsupported_version() -> ApiVersionsResponse {
-    ApiVersionsResponse::default().with_error_code(ErrorCode::UnsupportedVersion.code()).with_api_keys(api_list())
+    answer(ErrorCode::UnsupportedVersion)
 }
 
 #[cfg(test)]
@@ -36,7 +45,7 @@ mod tests {
 
     #[test]
     fn lists_every_registered_api_within_the_codec_range() {
-        let r = handle();
+        let r = response();
         assert_eq!(r.api_keys.len(), SUPPORTED_APIS.len());
         for v in &r.api_keys {
             let key = ApiKey::try_from(v.api_key).unwrap();

@@ -7,21 +7,18 @@
 //! and reported back as asked; it changes nothing.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
 
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
-use tracing::info;
 use uuid::Uuid;
 
 use super::Context;
 use crate::config::limits::PARTITIONS_PER_TOPIC_MAX;
-use crate::metadata::{MetaError, TopicRecord};
 use crate::protocol::names::topic_name_problem;
 use crate::protocol::ErrorCode;
-use crate::topics::{validate_configs, Topic};
+use crate::topics::validate_configs;
 
 pub const VERSION_MIN: i16 = 2;
 pub const VERSION_MAX: i16 = 7;
@@ -30,41 +27,6 @@ pub const VERSION_MAX: i16 = 7;
 const CONFIG_SOURCE_TOPIC: i8 = 1;
 
 type Refusal = (ErrorCode, String);
-
-/// Creates a topic in the store, the registry and the log. Shared with
-/// Metadata's auto-creation. A topic created concurrently by someone else
-/// counts as TOPIC_ALREADY_EXISTS.
-pub async fn create_topic(
-    ctx: &Context,
-    name: &str,
-    partitions: i32,
-    configs: BTreeMap<String, String>,
-) -> Result<Arc<Topic>, Refusal> {
-    if let Some(problem) = topic_name_problem(name) {
-        return Err((ErrorCode::InvalidTopicException, problem.to_string()));
-    }
-    let record =
-        TopicRecord { id: Uuid::new_v4(), name: name.to_string(), partitions, configs, created_ms: ctx.clock.now_ms() };
-    match ctx.meta.create_topic(&record).await {
-        Ok(()) => {}
-        Err(e @ MetaError::TopicExists { .. }) => {
-            // Another request won the race; make sure we know its topic.
-            if let Ok(all) = ctx.meta.list_topics().await {
-                if let Some(existing) = all.into_iter().find(|t| t.name == name) {
-                    if ctx.topics.get(name).is_none() {
-                        ctx.log.add_topic(&existing);
-                        ctx.topics.insert(existing);
-                    }
-                }
-            }
-            return Err((ErrorCode::TopicAlreadyExists, format!("Topic '{name}' already exists. ({e})")));
-        }
-        Err(e) => return Err((ErrorCode::from(&e), e.to_string())),
-    }
-    ctx.log.add_topic(&record);
-    info!(topic = %name, partitions, id = %record.id, "topic created");
-    Ok(ctx.topics.insert(record))
-}
 
 /// The partition count, or why the request is refused.
 fn partition_count(ctx: &Context, t: &CreatableTopic) -> Result<i32, Refusal> {
@@ -136,7 +98,8 @@ async fn create_one(
         }
         return Ok((Uuid::nil(), partitions, configs));
     }
-    let topic = create_topic(ctx, name, partitions, configs.clone()).await?;
+    let topic =
+        ctx.topics.create(name, partitions, configs.clone()).await.map_err(|e| (ErrorCode::from(&e), e.to_string()))?;
     Ok((topic.record.id, partitions, configs))
 }
 

@@ -5,7 +5,6 @@
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
-use tracing::info;
 use uuid::Uuid;
 
 use super::Context;
@@ -45,12 +44,8 @@ pub async fn handle(ctx: &Context, version: i16, req: DeleteTopicsRequest) -> De
             r.name = Some(TopicName(StrBytes::from_string(topic.record.name.clone())));
             r.topic_id = topic.record.id;
         }
-        match ctx.meta.delete_topic(&topic.record.name).await {
-            Ok(_) => {
-                ctx.topics.remove(&topic.record.name);
-                ctx.log.remove_topic(&topic.record);
-                info!(topic = %topic.record.name, id = %topic.record.id, "topic deleted");
-            }
+        match ctx.topics.delete(&topic).await {
+            Ok(()) => {}
             Err(e) => {
                 r.error_code = ErrorCode::from(&e).code();
                 if version >= 5 {

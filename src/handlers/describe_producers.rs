@@ -6,16 +6,14 @@ use kafka_protocol::messages::describe_producers_response::{PartitionResponse, P
 use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse, ProducerId};
 
 use super::Context;
+use crate::config::limits::DESCRIBE_PRODUCERS_PARTITIONS_MAX;
 use crate::protocol::ErrorCode;
 
 pub const VERSION_MIN: i16 = 0;
 pub const VERSION_MAX: i16 = 0;
 
-/// The most partitions described in one request.
-const PARTITIONS_MAX: usize = 1000;
-
 pub async fn handle(ctx: &Context, _version: i16, req: DescribeProducersRequest) -> DescribeProducersResponse {
-    let mut budget = PARTITIONS_MAX;
+    let mut budget = DESCRIBE_PRODUCERS_PARTITIONS_MAX;
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let topic = ctx.topics.get(t.name.as_str());
@@ -26,7 +24,7 @@ pub async fn handle(ctx: &Context, _version: i16, req: DescribeProducersRequest)
                 _ if budget == 0 => Err(ErrorCode::InvalidRequest),
                 Some(topic) if (0..topic.record.partitions).contains(&p) => {
                     budget -= 1;
-                    ctx.meta.partition_producers(topic.record.id, p).await.map_err(|e| ErrorCode::from(&e))
+                    ctx.log.producers(topic.record.id, p).await.map_err(|e| ErrorCode::from(&e))
                 }
                 _ => Err(ErrorCode::UnknownTopicOrPartition),
             };

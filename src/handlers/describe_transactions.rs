@@ -11,28 +11,22 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::Context;
 use crate::protocol::ErrorCode;
-use crate::txn::TxnCoordinator;
+use crate::config::limits::DESCRIBE_TRANSACTIONS_IDS_MAX;
 
 pub const VERSION_MIN: i16 = 0;
 pub const VERSION_MAX: i16 = 0;
 
-/// The most ids described in one request.
-const IDS_MAX: usize = 1000;
-
 pub async fn handle(ctx: &Context, _version: i16, req: DescribeTransactionsRequest) -> DescribeTransactionsResponse {
-    let mut states = Vec::with_capacity(req.transactional_ids.len().min(IDS_MAX));
+    let mut states = Vec::with_capacity(req.transactional_ids.len().min(DESCRIBE_TRANSACTIONS_IDS_MAX));
     for (i, id) in req.transactional_ids.into_iter().enumerate() {
         let state = TransactionState::default().with_transactional_id(id.clone()).with_producer_id(ProducerId(-1));
-        let found = if i >= IDS_MAX {
+        let found = if i >= DESCRIBE_TRANSACTIONS_IDS_MAX {
             Err(ErrorCode::InvalidRequest)
         } else {
-            match TxnCoordinator::check_coordinator(ctx, id.as_str()) {
-                Err(code) => Err(code),
-                Ok(()) => match ctx.meta.load_transaction(id.as_str()).await {
-                    Ok(Some(txn)) => Ok(txn),
-                    Ok(None) => Err(ErrorCode::TransactionalIdNotFound),
-                    Err(e) => Err(ErrorCode::from(&e)),
-                },
+            match ctx.txns.describe(id.as_str()).await {
+                Ok(Some(txn)) => Ok(txn),
+                Ok(None) => Err(ErrorCode::TransactionalIdNotFound),
+                Err(e) => Err(ErrorCode::from(&e)),
             }
         };
         states.push(match found {

@@ -14,11 +14,10 @@ pub const VERSION_MAX: i16 = 3;
 const FENCED_FROM: i16 = 2;
 
 pub async fn handle(ctx: &Context, version: i16, req: EndTxnRequest) -> EndTxnResponse {
-    let result =
-        ctx.txns.end(ctx, req.transactional_id.as_str(), req.producer_id.0, req.producer_epoch, req.committed).await;
+    let result = ctx.txns.end(req.transactional_id.as_str(), req.producer_id.0, req.producer_epoch, req.committed).await;
     let code = match result {
         Ok(()) => ErrorCode::None,
-        Err(code) => super::fenced_for(version, FENCED_FROM, code),
+        Err(e) => super::fenced_for(version, FENCED_FROM, ErrorCode::from(&e)),
     };
     EndTxnResponse::default().with_error_code(code.code())
 }

@@ -16,7 +16,6 @@ use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopi
 use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId};
 
 use super::Context;
-use crate::config::limits::FETCH_WAIT_MS_MAX;
 use crate::log::Isolation;
 use crate::protocol::ErrorCode;
 
@@ -30,7 +29,7 @@ pub async fn handle(ctx: &Context, version: i16, req: FetchRequest) -> FetchResp
     if req.session_id != 0 || req.session_epoch > 0 {
         return FetchResponse::default().with_error_code(ErrorCode::FetchSessionIdNotFound.code());
     }
-    let wait = Duration::from_millis((req.max_wait_ms.max(0) as u64).min(FETCH_WAIT_MS_MAX));
+    let wait = Duration::from_millis((req.max_wait_ms.max(0) as u64).min(ctx.config.fetch_wait_ms_max));
     let deadline = tokio::time::Instant::now() + wait;
     let mut commits = ctx.log.commit_watch();
     loop {

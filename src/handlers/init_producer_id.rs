@@ -14,6 +14,7 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 
 use super::Context;
 use crate::protocol::ErrorCode;
+use crate::txn::TxnError;
 
 pub const VERSION_MIN: i16 = 0;
 pub const VERSION_MAX: i16 = 4;
@@ -23,19 +24,19 @@ pub const VERSION_MAX: i16 = 4;
 const FENCED_FROM: i16 = 4;
 
 pub async fn handle(ctx: &Context, version: i16, req: InitProducerIdRequest) -> InitProducerIdResponse {
-    let answer = |result: Result<(i64, i16), ErrorCode>| match result {
+    let answer = |result: Result<(i64, i16), TxnError>| match result {
         Ok((id, epoch)) => {
             InitProducerIdResponse::default().with_producer_id(ProducerId(id)).with_producer_epoch(epoch)
         }
-        Err(code) => InitProducerIdResponse::default()
-            .with_error_code(super::fenced_for(version, FENCED_FROM, code).code())
+        Err(e) => InitProducerIdResponse::default()
+            .with_error_code(super::fenced_for(version, FENCED_FROM, ErrorCode::from(&e)).code())
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1),
     };
     let expected =
         (req.producer_id.0 >= 0 && req.producer_epoch >= 0).then_some((req.producer_id.0, req.producer_epoch));
     if let Some(transactional_id) = req.transactional_id.as_ref().filter(|t| !t.is_empty()) {
-        let result = ctx.txns.init_producer(ctx, transactional_id.as_str(), req.transaction_timeout_ms, expected).await;
+        let result = ctx.txns.init_producer(transactional_id.as_str(), req.transaction_timeout_ms, expected).await;
         return answer(result);
     }
     if let Some((id, epoch)) = expected {
@@ -43,5 +44,5 @@ pub async fn handle(ctx: &Context, version: i16, req: InitProducerIdRequest) -> 
             return answer(Ok((id, epoch + 1)));
         }
     }
-    answer(ctx.meta.allocate_producer_id().await.map(|id| (id, 0)).map_err(|e| ErrorCode::from(&e)))
+    answer(ctx.txns.allocate_producer_id().await.map(|id| (id, 0)))
 }

@@ -23,19 +23,18 @@ pub async fn handle(ctx: &Context, version: i16, req: ListTransactionsRequest) -
             None => unknown.push(name.clone()),
         }
     }
-    let all = match ctx.meta.list_transactions().await {
-        Ok(all) => all,
+    let mine = match ctx.txns.list().await {
+        Ok(mine) => mine,
         Err(e) => return ListTransactionsResponse::default().with_error_code(ErrorCode::from(&e).code()),
     };
     let now = ctx.clock.now_ms();
     let duration = if version >= 1 { req.duration_filter } else { -1 };
     let wanted = |t: &TxnMetadata| {
-        ctx.membership.owns(&t.transactional_id)
-            && (states.is_empty() || states.contains(&t.state))
+        (states.is_empty() || states.contains(&t.state))
             && (req.producer_id_filters.is_empty() || req.producer_id_filters.contains(&ProducerId(t.producer_id)))
             && (duration < 0 || (is_running(t.state) && now - t.started_ms > duration))
     };
-    let listed = all
+    let listed = mine
         .into_iter()
         .filter(wanted)
         .map(|t| {

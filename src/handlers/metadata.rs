@@ -16,10 +16,9 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
-use super::create_topics::create_topic;
 use super::Context;
 use crate::protocol::ErrorCode;
-use crate::topics::Topic;
+use crate::topics::{Topic, TopicError};
 
 pub const VERSION_MIN: i16 = 0;
 pub const VERSION_MAX: i16 = 12;
@@ -86,13 +85,13 @@ async fn lookup(
     if !(allow_auto_create && ctx.config.auto_create_topics_enable) {
         return error_topic(version, Some(name), Uuid::nil(), ErrorCode::UnknownTopicOrPartition);
     }
-    match create_topic(ctx, &name, ctx.config.num_partitions, BTreeMap::new()).await {
+    match ctx.topics.create(&name, ctx.config.num_partitions, BTreeMap::new()).await {
         Ok(topic) => describe(ctx, version, &topic),
-        // Created meanwhile by another request or broker: describe it.
-        Err((ErrorCode::TopicAlreadyExists, _)) if ctx.topics.get(&name).is_some() => {
-            describe(ctx, version, &ctx.topics.get(&name).expect("checked"))
-        }
-        Err((code, _)) => error_topic(version, Some(name), Uuid::nil(), code),
+        Err(e) => match (&e, ctx.topics.get(&name)) {
+            // Created meanwhile by another request or broker: describe it.
+            (TopicError::Exists { .. }, Some(topic)) => describe(ctx, version, &topic),
+            _ => error_topic(version, Some(name), Uuid::nil(), ErrorCode::from(&e)),
+        },
     }
 }
 

@@ -1,8 +1,14 @@
-//! One file per Kafka API, and the registry that ApiVersions is derived from.
+//! One file per Kafka API, and the registry everything else about an API
+//! is derived from.
 //!
 //! A handler reads like the Kafka protocol page: request in, response out,
-//! that API's error codes. [`dispatch`] decodes, routes and encodes; it holds
-//! no handler bodies.
+//! that API's error codes. Each API is declared once, in [`apis!`] below:
+//! its key, its module (which declares the versions it implements as
+//! `VERSION_MIN` / `VERSION_MAX`), how it is served, and the wire layout the
+//! guard walks before the codec allocates anything. ApiVersions
+//! ([`SUPPORTED_APIS`]), dispatch and the guard's table all come from that
+//! one list. [`dispatch`] decodes, routes and encodes; it holds no handler
+//! bodies. [`errors`] is the one place internal errors become Kafka codes.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,93 +22,139 @@ use thiserror::Error;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::group::GroupCoordinator;
 use crate::log::Log;
-use crate::metadata::MetadataStore;
 use crate::metrics as m;
-use crate::topics::TopicRegistry;
+use crate::protocol::wire_guard::{self, GuardError, Layout};
+use crate::protocol::ErrorCode;
+use crate::topics::Topics;
+use crate::txn::TxnCoordinator;
 
-pub mod add_offsets_to_txn;
-pub mod add_partitions_to_txn;
-pub mod api_versions;
-pub mod consumer_group_describe;
-pub mod consumer_group_heartbeat;
-pub mod create_topics;
-pub mod delete_groups;
-pub mod delete_topics;
-pub mod describe_cluster;
-pub mod describe_groups;
-pub mod describe_producers;
-pub mod describe_transactions;
-pub mod end_txn;
-pub mod fetch;
-pub mod find_coordinator;
-pub mod heartbeat;
-pub mod init_producer_id;
-pub mod join_group;
-pub mod leave_group;
-pub mod list_groups;
-pub mod list_offsets;
-pub mod list_transactions;
-pub mod metadata;
-pub mod offset_commit;
-pub mod offset_delete;
-pub mod offset_fetch;
-pub mod produce;
-pub mod sync_group;
-pub mod txn_offset_commit;
+pub mod errors;
 
-/// Everything a handler may use.
+/// Everything a handler may use: the components, never a store.
 pub struct Context {
     pub config: Config,
     pub cluster_id: String,
-    pub topics: TopicRegistry,
+    pub topics: Arc<Topics>,
     pub log: Log,
-    pub groups: crate::group::GroupCoordinator,
-    pub txns: crate::txn::TxnCoordinator,
+    pub groups: Arc<GroupCoordinator>,
+    pub txns: Arc<TxnCoordinator>,
     pub membership: Arc<crate::cluster::Membership>,
-    pub meta: Arc<dyn MetadataStore>,
     pub clock: Arc<dyn Clock>,
+    /// Compressed produced batches being inflated at once (see
+    /// `--produce-decompressions-max`).
+    pub inflating: tokio::sync::Semaphore,
 }
 
-/// The APIs served and the versions of each: the single source of
-/// ApiVersions. Each range is what the handler implements, not merely what
-/// the codec can parse.
-pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
-    (ApiKey::Produce, produce::VERSION_MIN, produce::VERSION_MAX),
-    (ApiKey::Fetch, fetch::VERSION_MIN, fetch::VERSION_MAX),
-    (ApiKey::ListOffsets, list_offsets::VERSION_MIN, list_offsets::VERSION_MAX),
-    (ApiKey::Metadata, metadata::VERSION_MIN, metadata::VERSION_MAX),
-    (ApiKey::OffsetCommit, offset_commit::VERSION_MIN, offset_commit::VERSION_MAX),
-    (ApiKey::OffsetFetch, offset_fetch::VERSION_MIN, offset_fetch::VERSION_MAX),
-    (ApiKey::FindCoordinator, find_coordinator::VERSION_MIN, find_coordinator::VERSION_MAX),
-    (ApiKey::JoinGroup, join_group::VERSION_MIN, join_group::VERSION_MAX),
-    (ApiKey::Heartbeat, heartbeat::VERSION_MIN, heartbeat::VERSION_MAX),
-    (ApiKey::LeaveGroup, leave_group::VERSION_MIN, leave_group::VERSION_MAX),
-    (ApiKey::SyncGroup, sync_group::VERSION_MIN, sync_group::VERSION_MAX),
-    (ApiKey::DescribeGroups, describe_groups::VERSION_MIN, describe_groups::VERSION_MAX),
-    (ApiKey::ListGroups, list_groups::VERSION_MIN, list_groups::VERSION_MAX),
-    (ApiKey::ApiVersions, api_versions::VERSION_MIN, api_versions::VERSION_MAX),
-    (ApiKey::CreateTopics, create_topics::VERSION_MIN, create_topics::VERSION_MAX),
-    (ApiKey::DeleteTopics, delete_topics::VERSION_MIN, delete_topics::VERSION_MAX),
-    (ApiKey::DeleteGroups, delete_groups::VERSION_MIN, delete_groups::VERSION_MAX),
-    (ApiKey::InitProducerId, init_producer_id::VERSION_MIN, init_producer_id::VERSION_MAX),
-    (ApiKey::AddPartitionsToTxn, add_partitions_to_txn::VERSION_MIN, add_partitions_to_txn::VERSION_MAX),
-    (ApiKey::AddOffsetsToTxn, add_offsets_to_txn::VERSION_MIN, add_offsets_to_txn::VERSION_MAX),
-    (ApiKey::EndTxn, end_txn::VERSION_MIN, end_txn::VERSION_MAX),
-    (ApiKey::TxnOffsetCommit, txn_offset_commit::VERSION_MIN, txn_offset_commit::VERSION_MAX),
-    (ApiKey::OffsetDelete, offset_delete::VERSION_MIN, offset_delete::VERSION_MAX),
-    (ApiKey::ConsumerGroupHeartbeat, consumer_group_heartbeat::VERSION_MIN, consumer_group_heartbeat::VERSION_MAX),
-    (ApiKey::ConsumerGroupDescribe, consumer_group_describe::VERSION_MIN, consumer_group_describe::VERSION_MAX),
-    (ApiKey::DescribeCluster, describe_cluster::VERSION_MIN, describe_cluster::VERSION_MAX),
-    (ApiKey::DescribeProducers, describe_producers::VERSION_MIN, describe_producers::VERSION_MAX),
-    (ApiKey::DescribeTransactions, describe_transactions::VERSION_MIN, describe_transactions::VERSION_MAX),
-    (ApiKey::ListTransactions, list_transactions::VERSION_MIN, list_transactions::VERSION_MAX),
-];
+/// Declares the served APIs, one line each:
+/// `Key => module, how, LAYOUT;` where `how` is
+/// - `now`: `module::handle(&ctx, version, request)` answers at once;
+/// - `later`: the same, async, polled in order by the connection's writer;
+/// - `now_client` / `later_client`: as above, also given the client's id
+///   and host (`handle(&ctx, version, client_id, client_host, request)`);
+/// - `ordered`: `module::admit(&ctx, version, request)` runs in arrival
+///   order before the next request is read (Produce queues its batches),
+///   and what it returns completes later.
+macro_rules! apis {
+    ($($key:ident => $module:ident, $how:ident, $layout:ident;)*) => {
+        $(pub mod $module;)*
+
+        /// The APIs served and the versions of each: the single source of
+        /// ApiVersions. Each range is what the handler implements, not merely
+        /// what the codec can parse.
+        pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] =
+            &[$((ApiKey::$key, $module::VERSION_MIN, $module::VERSION_MAX),)*];
+
+        /// The wire layout of a served request (see [`wire_guard`]).
+        pub fn request_layout(api: ApiKey) -> Option<Layout> {
+            match api {
+                $(ApiKey::$key => Some(wire_guard::$layout),)*
+                _ => None,
+            }
+        }
+
+        /// Decodes the body of a served request and starts serving it.
+        async fn route(ctx: &Arc<Context>, request: Request, body: Bytes) -> Result<Pending, DispatchError> {
+            match request.api {
+                $(ApiKey::$key => serve!($how, $module, ctx, request, body),)*
+                other => Err(DispatchError::UnsupportedApi { key: other as i16 }),
+            }
+        }
+    };
+}
+
+/// One arm of [`route`], by how the API is served (see [`apis!`]).
+macro_rules! serve {
+    (now, $module:ident, $ctx:ident, $request:ident, $body:ident) => {{
+        let req = decode(&$request, $body)?;
+        Ok(ready(&$request, $module::handle($ctx, $request.version, req)))
+    }};
+    (later, $module:ident, $ctx:ident, $request:ident, $body:ident) => {{
+        let req = decode(&$request, $body)?;
+        let (ctx, version) = ($ctx.clone(), $request.version);
+        Ok(later(&$request, async move { $module::handle(&ctx, version, req).await }))
+    }};
+    (now_client, $module:ident, $ctx:ident, $request:ident, $body:ident) => {{
+        let req = decode(&$request, $body)?;
+        let client_id = $request.client_id.as_deref().unwrap_or_default();
+        Ok(ready(&$request, $module::handle($ctx, $request.version, client_id, &$request.client_host, req)))
+    }};
+    (later_client, $module:ident, $ctx:ident, $request:ident, $body:ident) => {{
+        let req = decode(&$request, $body)?;
+        let (ctx, version) = ($ctx.clone(), $request.version);
+        let (client_id, client_host) = ($request.client_id.clone().unwrap_or_default(), $request.client_host.clone());
+        Ok(later(&$request, async move { $module::handle(&ctx, version, &client_id, &client_host, req).await }))
+    }};
+    (ordered, $module:ident, $ctx:ident, $request:ident, $body:ident) => {{
+        let req = decode(&$request, $body)?;
+        let admitted = $module::admit($ctx, $request.version, req).await;
+        let (api, version, correlation_id) = ($request.api, $request.version, $request.correlation_id);
+        Ok(async move {
+            match admitted.complete().await {
+                Some(resp) => encode_response(api, version, correlation_id, &resp).map(Some),
+                None => Ok(None),
+            }
+        }
+        .boxed())
+    }};
+}
+
+apis! {
+    Produce                => produce,                 ordered,      PRODUCE;
+    Fetch                  => fetch,                   later,        FETCH;
+    ListOffsets            => list_offsets,            later,        LIST_OFFSETS;
+    Metadata               => metadata,                later,        METADATA;
+    OffsetCommit           => offset_commit,           later,        OFFSET_COMMIT;
+    OffsetFetch            => offset_fetch,            later,        OFFSET_FETCH;
+    FindCoordinator        => find_coordinator,        now,          FIND_COORDINATOR;
+    JoinGroup              => join_group,              later_client, JOIN_GROUP;
+    Heartbeat              => heartbeat,               now,          HEARTBEAT;
+    LeaveGroup             => leave_group,             now,          LEAVE_GROUP;
+    SyncGroup              => sync_group,              later,        SYNC_GROUP;
+    DescribeGroups         => describe_groups,         now,          DESCRIBE_GROUPS;
+    ListGroups             => list_groups,             now,          LIST_GROUPS;
+    ApiVersions            => api_versions,            now,          API_VERSIONS;
+    CreateTopics           => create_topics,           later,        CREATE_TOPICS;
+    DeleteTopics           => delete_topics,           later,        DELETE_TOPICS;
+    DeleteGroups           => delete_groups,           later,        DELETE_GROUPS;
+    InitProducerId         => init_producer_id,        later,        INIT_PRODUCER_ID;
+    AddPartitionsToTxn     => add_partitions_to_txn,   later,        ADD_PARTITIONS_TO_TXN;
+    AddOffsetsToTxn        => add_offsets_to_txn,      later,        ADD_OFFSETS_TO_TXN;
+    EndTxn                 => end_txn,                 later,        END_TXN;
+    TxnOffsetCommit        => txn_offset_commit,       later,        TXN_OFFSET_COMMIT;
+    OffsetDelete           => offset_delete,           later,        OFFSET_DELETE;
+    ConsumerGroupHeartbeat => consumer_group_heartbeat, now_client,  CONSUMER_GROUP_HEARTBEAT;
+    ConsumerGroupDescribe  => consumer_group_describe, now,          CONSUMER_GROUP_DESCRIBE;
+    DescribeCluster        => describe_cluster,        now,          DESCRIBE_CLUSTER;
+    DescribeProducers      => describe_producers,      later,        DESCRIBE_PRODUCERS;
+    DescribeTransactions   => describe_transactions,   later,        DESCRIBE_TRANSACTIONS;
+    ListTransactions       => list_transactions,       later,        LIST_TRANSACTIONS;
+}
 
 /// Transactional APIs answer PRODUCER_FENCED (90, KIP-588) from the
 /// version `fenced_from` on; older clients know it as INVALID_PRODUCER_EPOCH.
-pub fn fenced_for(version: i16, fenced_from: i16, code: crate::protocol::ErrorCode) -> crate::protocol::ErrorCode {
-    use crate::protocol::ErrorCode;
+pub fn fenced_for(version: i16, fenced_from: i16, code: ErrorCode) -> ErrorCode {
     if code == ErrorCode::ProducerFenced && version < fenced_from {
         ErrorCode::InvalidProducerEpoch
     } else {
@@ -125,7 +177,7 @@ pub enum DispatchError {
     #[error("API key {key} is not served")]
     UnsupportedApi { key: i16 },
     #[error("{api:?} v{version} body is malformed: {source}")]
-    Malformed { api: ApiKey, version: i16, source: crate::protocol::wire_guard::GuardError },
+    Malformed { api: ApiKey, version: i16, source: GuardError },
     #[error("{api:?} v{version} body cannot be decoded: {detail}")]
     Body { api: ApiKey, version: i16, detail: String },
     #[error("{api:?} v{version} response cannot be encoded: {detail}")]
@@ -169,7 +221,8 @@ pub fn parse_header(mut frame: Bytes) -> Result<(Request, Bytes), DispatchError>
     Ok((request, frame))
 }
 
-fn decode<T: Decodable>(api: ApiKey, version: i16, mut body: Bytes) -> Result<T, DispatchError> {
+fn decode<T: Decodable>(request: &Request, mut body: Bytes) -> Result<T, DispatchError> {
+    let (api, version) = (request.api, request.version);
     T::decode(&mut body, version).map_err(|e| DispatchError::Body { api, version, detail: e.to_string() })
 }
 
@@ -196,15 +249,17 @@ pub fn encode_response<T: Encodable>(
     Ok(buf.freeze())
 }
 
-fn ready<T: Encodable + Send + 'static>(api: ApiKey, version: i16, correlation_id: i32, body: T) -> Pending {
+fn ready<T: Encodable + Send + 'static>(request: &Request, body: T) -> Pending {
+    let (api, version, correlation_id) = (request.api, request.version, request.correlation_id);
     async move { encode_response(api, version, correlation_id, &body).map(Some) }.boxed()
 }
 
-fn later<T, F>(api: ApiKey, version: i16, correlation_id: i32, fut: F) -> Pending
+fn later<T, F>(request: &Request, fut: F) -> Pending
 where
     T: Encodable + Send + 'static,
     F: std::future::Future<Output = T> + Send + 'static,
 {
+    let (api, version, correlation_id) = (request.api, request.version, request.correlation_id);
     async move { encode_response(api, version, correlation_id, &fut.await).map(Some) }.boxed()
 }
 
@@ -212,97 +267,27 @@ where
 /// produced batches) happens before this returns; the rest happens when the
 /// returned future is polled, in order, by the connection's writer.
 pub async fn dispatch(ctx: &Arc<Context>, request: Request, body: Bytes) -> Result<Pending, DispatchError> {
-    let Request { api, version, correlation_id, client_id, client_host } = request;
-    let Some((min, max)) = supported_versions(api) else {
+    let (api, version) = (request.api, request.version);
+    let (Some((min, max)), Some(layout)) = (supported_versions(api), request_layout(api)) else {
         return Err(DispatchError::UnsupportedApi { key: api as i16 });
     };
-    if api == ApiKey::ApiVersions && !(min..=max).contains(&version) {
-        let response = api_versions::unsupported_version();
-        return Ok(instrument(api, ready(api, 0, correlation_id, response)));
-    }
     if !(min..=max).contains(&version) {
+        if api == ApiKey::ApiVersions {
+            // KIP-511: answer in v0 with the versions we serve.
+            let response = api_versions::unsupported_version();
+            let pending = async move { encode_response(api, 0, request.correlation_id, &response).map(Some) }.boxed();
+            return Ok(instrument(api, pending));
+        }
         return Err(DispatchError::UnsupportedVersion { api, version, min, max });
     }
     // The codec allocates from array counts on the wire: walk the body
     // first so that no count larger than the bytes present reaches it.
-    let trailing = crate::protocol::wire_guard::check_request(api, version, &body)
+    let trailing = wire_guard::check_request(api, version, layout, &body)
         .map_err(|source| DispatchError::Malformed { api, version, source })?;
     if trailing > 0 {
         tracing::debug!(api = ?api, version, trailing, "request body has bytes after its last field; ignored");
     }
-    let ctx = ctx.clone();
-    // `now`: the handler is synchronous; `later`: it is polled, in order,
-    // by the connection's writer.
-    macro_rules! serve {
-        (now $module:ident) => {{
-            let req = decode(api, version, body)?;
-            ready(api, version, correlation_id, $module::handle(&ctx, version, req))
-        }};
-        (later $module:ident) => {{
-            let req = decode(api, version, body)?;
-            later(api, version, correlation_id, async move { $module::handle(&ctx, version, req).await })
-        }};
-    }
-    let pending: Pending = match api {
-        ApiKey::ApiVersions => {
-            let _req: ApiVersionsRequest = decode(api, version, body)?;
-            ready(api, version, correlation_id, api_versions::handle())
-        }
-        ApiKey::Produce => {
-            let req = decode(api, version, body)?;
-            let admitted = produce::admit(&ctx, version, req).await;
-            async move {
-                match admitted.complete().await {
-                    Some(resp) => encode_response(api, version, correlation_id, &resp).map(Some),
-                    None => Ok(None),
-                }
-            }
-            .boxed()
-        }
-        ApiKey::JoinGroup => {
-            let req = decode(api, version, body)?;
-            let client_id = client_id.unwrap_or_default();
-            later(api, version, correlation_id, async move {
-                join_group::handle(&ctx, version, &client_id, &client_host, req).await
-            })
-        }
-        ApiKey::ConsumerGroupHeartbeat => {
-            let req = decode(api, version, body)?;
-            let client_id = client_id.unwrap_or_default();
-            ready(
-                api,
-                version,
-                correlation_id,
-                consumer_group_heartbeat::handle(&ctx, version, &client_id, &client_host, req),
-            )
-        }
-        ApiKey::ConsumerGroupDescribe => serve!(now consumer_group_describe),
-        ApiKey::Metadata => serve!(later metadata),
-        ApiKey::Fetch => serve!(later fetch),
-        ApiKey::ListOffsets => serve!(later list_offsets),
-        ApiKey::CreateTopics => serve!(later create_topics),
-        ApiKey::DeleteTopics => serve!(later delete_topics),
-        ApiKey::InitProducerId => serve!(later init_producer_id),
-        ApiKey::DescribeCluster => serve!(now describe_cluster),
-        ApiKey::FindCoordinator => serve!(now find_coordinator),
-        ApiKey::SyncGroup => serve!(later sync_group),
-        ApiKey::Heartbeat => serve!(now heartbeat),
-        ApiKey::LeaveGroup => serve!(now leave_group),
-        ApiKey::OffsetCommit => serve!(later offset_commit),
-        ApiKey::OffsetFetch => serve!(later offset_fetch),
-        ApiKey::DescribeGroups => serve!(now describe_groups),
-        ApiKey::ListGroups => serve!(now list_groups),
-        ApiKey::DeleteGroups => serve!(later delete_groups),
-        ApiKey::OffsetDelete => serve!(later offset_delete),
-        ApiKey::AddPartitionsToTxn => serve!(later add_partitions_to_txn),
-        ApiKey::AddOffsetsToTxn => serve!(later add_offsets_to_txn),
-        ApiKey::EndTxn => serve!(later end_txn),
-        ApiKey::TxnOffsetCommit => serve!(later txn_offset_commit),
-        ApiKey::DescribeProducers => serve!(later describe_producers),
-        ApiKey::DescribeTransactions => serve!(later describe_transactions),
-        ApiKey::ListTransactions => serve!(later list_transactions),
-        other => return Err(DispatchError::UnsupportedApi { key: other as i16 }),
-    };
+    let pending = route(ctx, request, body).await?;
     Ok(instrument(api, pending))
 }
 
@@ -316,4 +301,44 @@ fn instrument(api: ApiKey, pending: Pending) -> Pending {
         out
     }
     .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::wire_guard::samples::populated;
+
+    /// Every served version of every API, encoded by the codec with its
+    /// arrays populated, walks its declared layout to the exact end, and
+    /// no truncation of it is accepted.
+    #[test]
+    fn every_served_version_walks_its_layout_to_the_exact_end() {
+        for (api, min, max) in SUPPORTED_APIS {
+            let layout = request_layout(*api).expect("every served API names a layout");
+            for version in *min..=*max {
+                let body = populated(*api, version);
+                assert_eq!(wire_guard::check_request(*api, version, layout, &body), Ok(0), "{api:?} v{version}");
+                for cut in [1, 2, body.len() / 2] {
+                    if cut <= body.len() && cut > 0 {
+                        let cut_body = &body[..body.len() - cut];
+                        assert!(
+                            wire_guard::check_request(*api, version, layout, cut_body).is_err(),
+                            "{api:?} v{version} cut {cut}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_registry_is_consistent() {
+        let mut keys: Vec<i16> = SUPPORTED_APIS.iter().map(|(k, _, _)| *k as i16).collect();
+        let served = keys.len();
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), served, "an API is declared twice");
+        assert!(request_layout(ApiKey::SaslHandshake).is_none(), "not served, no layout");
+        assert_eq!(supported_versions(ApiKey::Produce), Some((produce::VERSION_MIN, produce::VERSION_MAX)));
+    }
 }

@@ -13,9 +13,6 @@ use crate::protocol::ErrorCode;
 pub const VERSION_MIN: i16 = 2;
 pub const VERSION_MAX: i16 = 9;
 
-/// Kafka's `offset.metadata.max.bytes`.
-const METADATA_BYTES_MAX: usize = 4096;
-
 /// One partition of an offset commit as requested.
 pub(super) struct OffsetIn<'a> {
     pub partition: i32,
@@ -32,6 +29,7 @@ pub(super) fn check_offsets(
     topics: Vec<(&str, Vec<OffsetIn<'_>>)>,
 ) -> (Vec<Vec<ErrorCode>>, Vec<CommittedOffset>) {
     let now = ctx.clock.now_ms();
+    let metadata_bytes_max = ctx.config.offset_metadata_bytes_max;
     let mut offsets = Vec::new();
     let verdicts = topics
         .into_iter()
@@ -41,7 +39,7 @@ pub(super) fn check_offsets(
                 .into_iter()
                 .map(|p| match &topic {
                     Some(topic) if (0..topic.record.partitions).contains(&p.partition) => {
-                        if p.metadata.is_some_and(|m| m.len() > METADATA_BYTES_MAX) {
+                        if p.metadata.is_some_and(|m| m.len() > metadata_bytes_max) {
                             return ErrorCode::OffsetMetadataTooLarge;
                         }
                         offsets.push(CommittedOffset {
@@ -92,8 +90,11 @@ pub async fn handle(ctx: &Context, version: i16, req: OffsetCommitRequest) -> Of
         .collect();
     let (verdicts, offsets) = check_offsets(ctx, asked);
     let who = Identity { member_id: req.member_id.as_str(), instance_id: req.group_instance_id.as_deref() };
-    let group_result =
-        ctx.groups.commit_offsets(req.group_id.0.as_str(), &who, req.generation_id_or_member_epoch, offsets).await;
+    let group_result = ctx
+        .groups
+        .commit_offsets(req.group_id.0.as_str(), &who, req.generation_id_or_member_epoch, offsets)
+        .await
+        .map_err(|e| ErrorCode::from(&e));
     let topics = req
         .topics
         .iter()

@@ -17,10 +17,10 @@ pub async fn handle(ctx: &Context, _version: i16, req: OffsetDeleteRequest) -> O
         .iter()
         .flat_map(|t| t.partitions.iter().map(move |p| (t.name.0.to_string(), p.partition_index)))
         .collect();
-    let (top, codes) = ctx.groups.delete_offsets(req.group_id.0.as_str(), &asked).await;
-    if top != ErrorCode::None {
-        return OffsetDeleteResponse::default().with_error_code(top.code());
-    }
+    let codes = match ctx.groups.delete_offsets(req.group_id.0.as_str(), &asked).await {
+        Ok(codes) => codes,
+        Err(e) => return OffsetDeleteResponse::default().with_error_code(ErrorCode::from(&e).code()),
+    };
     let mut codes = codes.into_iter();
     let topics = req
         .topics

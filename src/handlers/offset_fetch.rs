@@ -31,9 +31,9 @@ async fn lookup(
     asked: Option<Vec<(String, Vec<i32>)>>,
     require_stable: bool,
 ) -> Result<Vec<(String, Vec<(i32, Answer)>)>, ErrorCode> {
-    let committed = ctx.groups.fetch_offsets(group).await?;
+    let committed = ctx.groups.fetch_offsets(group).await.map_err(|e| ErrorCode::from(&e))?;
     let unstable: HashSet<(String, i32)> = if require_stable {
-        ctx.meta.pending_txn_offsets(group).await.map_err(|e| ErrorCode::from(&e))?.into_iter().collect()
+        ctx.groups.pending_txn_offsets(group).await.map_err(|e| ErrorCode::from(&e))?.into_iter().collect()
     } else {
         HashSet::new()
     };

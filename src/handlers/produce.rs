@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use tracing::warn;
 
 use super::Context;
-use crate::config::limits::DECOMPRESSED_BYTES_MAX;
+use crate::config::limits::PRODUCE_TIMEOUT_MS_DEFAULT;
 use crate::log::writer::AppendReceipt;
 use crate::metrics as m;
 use crate::protocol::batch::{stamp_log_append_time, validate_produced_batch, Compression};
@@ -37,11 +37,6 @@ use crate::topics::TimestampType;
 pub const VERSION_MIN: i16 = 3;
 pub const VERSION_MAX: i16 = 11;
 
-/// Compressed batches inflated at once while checking them: with the
-/// per-batch budget this bounds the memory the checks can take.
-static INFLATING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(INFLATING_MAX);
-const INFLATING_MAX: usize = 4;
-
 /// zstd batches need Produce v7+ (KIP-110).
 const ZSTD_VERSION_MIN: i16 = 7;
 
@@ -49,9 +44,6 @@ enum Slot {
     Done(i32, ErrorCode, Option<String>),
     Waiting { index: i32, receipt: AppendReceipt, log_append_time_ms: i64 },
 }
-
-/// The wait used when a request's timeout_ms is not positive.
-const TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
 
 pub struct Admitted {
     version: i16,
@@ -63,7 +55,8 @@ pub struct Admitted {
 
 pub async fn admit(ctx: &Arc<Context>, version: i16, req: ProduceRequest) -> Admitted {
     let acks_valid = matches!(req.acks, -1..=1);
-    let timeout = u64::try_from(req.timeout_ms).ok().filter(|t| *t > 0).map_or(TIMEOUT_DEFAULT, Duration::from_millis);
+    let timeout_ms = u64::try_from(req.timeout_ms).ok().filter(|t| *t > 0).unwrap_or(PRODUCE_TIMEOUT_MS_DEFAULT);
+    let timeout = Duration::from_millis(timeout_ms);
     let deadline = Instant::now() + timeout;
     let mut topics = Vec::with_capacity(req.topic_data.len());
     for t in req.topic_data {
@@ -118,12 +111,11 @@ async fn admit_partition(
         // The header of a compressed batch cannot vouch for its contents:
         // inflate it (within the budget, off the async threads) and check
         // the records, as Kafka's log validator does.
-        let Ok(_slot) = INFLATING.acquire().await else {
+        let Ok(_slot) = ctx.inflating.acquire().await else {
             return refuse(ErrorCode::CorruptMessage, "the record check stopped".into());
         };
-        let batch = records.clone();
-        let checked =
-            tokio::task::spawn_blocking(move || check_compressed_records(&batch, DECOMPRESSED_BYTES_MAX)).await;
+        let (batch, budget) = (records.clone(), ctx.config.decompressed_bytes_max);
+        let checked = tokio::task::spawn_blocking(move || check_compressed_records(&batch, budget)).await;
         match checked {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return refuse(ErrorCode::from(&e), e.to_string()),

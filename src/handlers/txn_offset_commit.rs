@@ -13,6 +13,8 @@ use super::offset_commit::{check_offsets, partition_code, OffsetIn};
 use super::Context;
 use crate::group::machine::Identity;
 use crate::metadata::TxnOffsetsFor;
+use crate::protocol::ErrorCode;
+use crate::txn::TxnState;
 
 pub const VERSION_MIN: i16 = 0;
 pub const VERSION_MAX: i16 = 3;
@@ -45,6 +47,7 @@ pub async fn handle(ctx: &Context, version: i16, req: TxnOffsetCommitRequest) ->
         transactional_id: req.transactional_id.to_string(),
         producer_id: req.producer_id.0,
         producer_epoch: req.producer_epoch,
+        open_state: TxnState::Ongoing.name(),
     };
     // The producer must hold the id's current epoch and have added the group
     // to its open transaction (AddOffsetsToTxn); the store checks that in
@@ -56,7 +59,7 @@ pub async fn handle(ctx: &Context, version: i16, req: TxnOffsetCommitRequest) ->
         ctx.groups
             .stage_txn_offsets(req.group_id.0.as_str(), &who, generation_id, &txn, offsets)
             .await
-            .map_err(|code| super::fenced_for(version, FENCED_FROM, code))
+            .map_err(|e| super::fenced_for(version, FENCED_FROM, ErrorCode::from(&e)))
     };
     let topics = req
         .topics

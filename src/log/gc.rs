@@ -26,7 +26,7 @@ pub struct GcReport {
 pub(crate) async fn collect(shared: &Shared) -> Result<GcReport, LogError> {
     let mut report = GcReport::default();
     let now = shared.clock.now_ms();
-    let unreferenced = shared.meta.unreferenced_objects().await?;
+    let unreferenced = shared.objects.unreferenced_objects().await?;
     let due: Vec<String> = {
         let mut since = shared.unreferenced_since.lock().unwrap_or_else(|p| p.into_inner());
         let listed: std::collections::HashSet<&String> = unreferenced.iter().collect();
@@ -39,7 +39,7 @@ pub(crate) async fn collect(shared: &Shared) -> Result<GcReport, LogError> {
     for key in due {
         shared.store.delete(&key).await?;
         shared.cache.remove(&key);
-        shared.meta.forget_object(&key).await?;
+        shared.objects.forget_object(&key).await?;
         shared.unreferenced_since.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
         report.unreferenced_deleted += 1;
     }
@@ -52,7 +52,7 @@ pub(crate) async fn collect(shared: &Shared) -> Result<GcReport, LogError> {
     }
     let old: Vec<String> = listed.into_iter().filter(|o| o.last_modified_ms < cutoff).map(|o| o.key).collect();
     for chunk in old.chunks(500) {
-        let known = shared.meta.known_objects(chunk).await?;
+        let known = shared.objects.known_objects(chunk).await?;
         for key in chunk.iter().filter(|k| !known.contains(*k)) {
             shared.store.delete(key).await?;
             report.orphans_deleted += 1;

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::object_format::{BatchPlacement, ObjectBuilder};
 use super::{LogError, PartitionKey, Shared};
-use crate::metadata::{IndexRow, RowMove, SegmentRecord};
+use crate::metadata::{IndexRow, ObjectRecord, RowMove};
 use crate::metrics as m;
 use crate::protocol::batch::read_header;
 
@@ -80,7 +80,7 @@ async fn find_run(shared: &Shared, key: PartitionKey, policy: MergePolicy) -> Re
     let mut from = offsets.log_start_offset;
     let mut scanned = 0usize;
     while scanned < ROWS_SCANNED_MAX {
-        let rows = shared.meta.index_rows(key.0, key.1, from, ROWS_PER_LOOKUP).await?;
+        let rows = shared.index.index_rows(key.0, key.1, from, ROWS_PER_LOOKUP).await?;
         let Some(last) = rows.last() else { break };
         from = last.last_offset + 1;
         scanned += rows.len();
@@ -148,14 +148,14 @@ pub(crate) async fn merge_partition(
     let (object, _) = builder.finish();
     let base_offset = run[0].base_offset;
     let last_offset = run[run.len() - 1].last_offset;
-    let segment = SegmentRecord {
+    let segment = ObjectRecord {
         object_key: segment_key(key, base_offset),
         size_bytes: object.len() as u64,
         node_id: shared.limits.node_id,
         created_ms: shared.clock.now_ms(),
     };
     shared.store.put_new(&segment.object_key, object).await?;
-    if !shared.meta.swap_index_rows(key.0, key.1, &moves, &segment).await? {
+    if !shared.index.swap_index_rows(key.0, key.1, &moves, &segment).await? {
         info!(topic_id = %key.0, partition = key.1, "rows changed while merging; the unused segment is collected later");
         metrics::counter!(m::MERGE_SEGMENTS_TOTAL, "outcome" => "superseded").increment(1);
         return Ok(None);

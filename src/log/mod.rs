@@ -7,11 +7,16 @@
 //!   run one at a time, in order.
 //! - [`reader`]: index lookup (tail rows from memory), byte ranges from the
 //!   write-through [`cache`] or ranged GETs, base-offset patching.
+//! - [`append`]: the rules a commit applies to each batch (idempotent
+//!   producers, transactions), run inside the metadata store's transaction.
 //! - [`gc`]: deletion of objects no index row references.
+//! - [`merge`], [`retention`]: rewriting small objects into segments, and
+//!   moving the log start; [`background`] runs them (and GC) periodically.
 //! - [`object_format`]: the bytes of an object.
 //!
-//! Callers are the handlers; the log sees only the two store traits and
-//! never a protocol type.
+//! Callers are the handlers, the topic owner and the transaction
+//! coordinator; the log sees only the store traits it uses ([`LogStores`])
+//! and never a protocol type.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -21,10 +26,14 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::clock::Clock;
-use crate::metadata::{IndexRow, MetaError, MetadataStore, PartitionOffsets, TopicRecord};
+use crate::metadata::{
+    IndexRow, LogIndex, MetaError, ObjectCatalog, PartitionOffsets, ProducerRecord, ProducerStore, TopicRecord,
+};
 use crate::object_store::{ObjectStore, StoreError};
 use crate::protocol::batch::BatchError;
 
+pub mod append;
+pub mod background;
 pub mod cache;
 pub mod gc;
 pub mod merge;
@@ -37,6 +46,39 @@ pub mod writer;
 mod tests;
 
 pub use reader::{Isolation, PartitionRead};
+
+/// The parts of the metadata store the log uses.
+#[derive(Clone)]
+pub struct LogStores {
+    pub index: Arc<dyn LogIndex>,
+    pub objects: Arc<dyn ObjectCatalog>,
+    /// Producer state per partition, which commits write: described and
+    /// expired here.
+    pub producers: Arc<dyn ProducerStore>,
+}
+
+/// A topic as the log knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicLog {
+    pub id: Uuid,
+    pub name: String,
+    pub partitions: i32,
+    pub config: LogConfig,
+}
+
+impl TopicLog {
+    fn new(topic: &TopicRecord, config: LogConfig) -> Self {
+        Self { id: topic.id, name: topic.name.clone(), partitions: topic.partitions, config }
+    }
+}
+
+/// How the log keeps one topic's partitions, from the topic's configs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LogConfig {
+    /// What retention removes; `None` when the cleanup policy has no
+    /// "delete" or nothing is limited.
+    pub retention: Option<retention::RetentionPolicy>,
+}
 
 /// Every bound of the storage engine.
 #[derive(Debug, Clone)]
@@ -76,6 +118,21 @@ pub enum LogError {
     Damaged(#[from] BatchError),
     #[error("the writer has stopped")]
     WriterStopped,
+    #[error(transparent)]
+    Refused(#[from] append::AppendRefusal),
+}
+
+impl LogError {
+    /// Whether the partition (or its topic) does not exist, or no longer.
+    pub fn is_unknown_partition(&self) -> bool {
+        match self {
+            LogError::UnknownPartition { .. } | LogError::Refused(append::AppendRefusal::UnknownPartition { .. }) => {
+                true
+            }
+            LogError::Meta(m) => matches!(**m, MetaError::PartitionNotFound { .. } | MetaError::TopicNotFound { .. }),
+            _ => false,
+        }
+    }
 }
 
 impl From<StoreError> for LogError {
@@ -162,11 +219,16 @@ impl PartitionState {
 
 /// State shared by the writer task and readers.
 pub(crate) struct Shared {
-    pub meta: Arc<dyn MetadataStore>,
+    pub index: Arc<dyn LogIndex>,
+    pub objects: Arc<dyn ObjectCatalog>,
+    pub producers: Arc<dyn ProducerStore>,
     pub store: Arc<dyn ObjectStore>,
     pub clock: Arc<dyn Clock>,
     pub limits: LogLimits,
     pub partitions: Mutex<HashMap<PartitionKey, PartitionState>>,
+    /// Each topic's name, partition count and config, for the background
+    /// passes.
+    pub topics: Mutex<HashMap<Uuid, TopicLog>>,
     pub cache: cache::ObjectCache,
     /// Objects the collector found unreferenced, with when it first did:
     /// they are deleted only after `orphan_grace_ms`, so a fetch that read
@@ -219,63 +281,107 @@ impl Shared {
     }
 }
 
+#[derive(Clone)]
 pub struct Log {
     shared: Arc<Shared>,
     writer: writer::WriterHandle,
 }
 
 impl Log {
-    /// Loads the state of every partition and starts the writer task.
-    pub async fn open(
-        meta: Arc<dyn MetadataStore>,
-        store: Arc<dyn ObjectStore>,
-        clock: Arc<dyn Clock>,
-        limits: LogLimits,
-        topics: &[TopicRecord],
-    ) -> Result<Self, LogError> {
-        let mut partitions = HashMap::new();
-        for t in topics {
-            for p in 0..t.partitions {
-                let offsets = meta.partition_offsets(t.id, p).await?;
-                partitions.insert((t.id, p), PartitionState::new(offsets));
-            }
-        }
+    /// Starts the writer task; topics are added with [`Log::load_topic`].
+    pub fn open(stores: LogStores, store: Arc<dyn ObjectStore>, clock: Arc<dyn Clock>, limits: LogLimits) -> Self {
         let (commits, _) = watch::channel(0);
         let shared = Arc::new(Shared {
-            meta,
+            index: stores.index,
+            objects: stores.objects,
+            producers: stores.producers,
             store,
             clock,
             cache: cache::ObjectCache::new(limits.object_cache_bytes_max),
             limits,
-            partitions: Mutex::new(partitions),
+            partitions: Mutex::new(HashMap::new()),
+            topics: Mutex::new(HashMap::new()),
             unreferenced_since: Mutex::new(HashMap::new()),
             commits,
         });
         let writer = writer::spawn(shared.clone());
-        Ok(Self { shared, writer })
+        Self { shared, writer }
+    }
+
+    /// Registers a stored topic with its partitions' offsets as stored.
+    pub async fn load_topic(&self, topic: &TopicRecord, config: LogConfig) -> Result<(), LogError> {
+        let mut loaded = Vec::with_capacity(topic.partitions.max(0) as usize);
+        for p in 0..topic.partitions {
+            loaded.push((p, self.shared.index.partition_offsets(topic.id, p).await?));
+        }
+        let mut parts = lock(&self.shared.partitions);
+        for (p, offsets) in loaded {
+            parts.insert((topic.id, p), PartitionState::new(offsets));
+        }
+        lock(&self.shared.topics).insert(topic.id, TopicLog::new(topic, config));
+        Ok(())
     }
 
     pub fn writer(&self) -> &writer::WriterHandle {
         &self.writer
     }
 
-    /// Registers the partitions of a topic (a no-op for partitions already
-    /// known). A topic another broker created may already hold records:
-    /// [`Log::apply_remote`] brings its offsets up to date.
-    pub fn add_topic(&self, topic: &TopicRecord) {
-        let mut parts = self.shared.partitions.lock().unwrap_or_else(|p| p.into_inner());
+    /// Registers the partitions of a new topic (a no-op for partitions
+    /// already known). A topic another broker created may already hold
+    /// records: [`Log::apply_remote`] brings its offsets up to date.
+    pub fn add_topic(&self, topic: &TopicRecord, config: LogConfig) {
+        let mut parts = lock(&self.shared.partitions);
         for p in 0..topic.partitions {
             let offsets =
                 PartitionOffsets { log_start_offset: 0, next_offset: 0, max_timestamp: -1, last_stable_offset: 0 };
             parts.entry((topic.id, p)).or_insert_with(|| PartitionState::new(offsets));
         }
+        lock(&self.shared.topics).insert(topic.id, TopicLog::new(topic, config));
+    }
+
+    /// Brings every partition's offsets up to the store's, after changes
+    /// may have been missed.
+    pub async fn reload_offsets(&self) -> Result<(), LogError> {
+        for (topic_id, partition, offsets) in self.shared.index.all_partition_offsets().await? {
+            self.apply_remote(topic_id, partition, offsets);
+        }
+        Ok(())
+    }
+
+    /// Whether the store still has the topic (a topic missing from a list
+    /// read earlier may have been created since).
+    pub async fn topic_exists(&self, topic_id: Uuid) -> Result<bool, LogError> {
+        match self.shared.index.partition_offsets(topic_id, 0).await {
+            Ok(_) => Ok(true),
+            Err(MetaError::PartitionNotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Every topic the log holds, by name.
+    pub fn topics(&self) -> Vec<TopicLog> {
+        let mut all: Vec<TopicLog> = lock(&self.shared.topics).values().cloned().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// Forgets idempotent-producer state idle for `expiration_ms`; returns
+    /// how many producer states went.
+    pub async fn expire_producers(&self, expiration_ms: i64) -> Result<u64, LogError> {
+        let before = self.shared.clock.now_ms() - expiration_ms;
+        Ok(self.shared.producers.expire_producers(before).await?)
+    }
+
+    /// The idempotent and transactional producers known on a partition.
+    pub async fn producers(&self, topic_id: Uuid, partition: i32) -> Result<Vec<ProducerRecord>, LogError> {
+        Ok(self.shared.producers.partition_producers(topic_id, partition).await?)
     }
 
     /// Applies offsets that another broker committed (from the change feed
     /// or a resync); wakes long-polling fetches when the log grew.
     pub fn apply_remote(&self, topic_id: Uuid, partition: i32, offsets: PartitionOffsets) {
         let advanced = {
-            let mut parts = self.shared.partitions.lock().unwrap_or_else(|p| p.into_inner());
+            let mut parts = lock(&self.shared.partitions);
             parts.get_mut(&(topic_id, partition)).is_some_and(|s| s.advance(offsets))
         };
         if advanced {
@@ -285,10 +391,11 @@ impl Log {
 
     /// Forgets the partitions of a deleted topic.
     pub fn remove_topic(&self, topic: &TopicRecord) {
-        let mut parts = self.shared.partitions.lock().unwrap_or_else(|p| p.into_inner());
+        let mut parts = lock(&self.shared.partitions);
         for p in 0..topic.partitions {
             parts.remove(&(topic.id, p));
         }
+        lock(&self.shared.topics).remove(&topic.id);
     }
 
     pub fn offsets(&self, topic_id: Uuid, partition: i32) -> Option<PartitionOffsets> {
@@ -348,6 +455,12 @@ impl Log {
     ) -> Result<Option<i64>, LogError> {
         retention::enforce(&self.shared, (topic_id, partition), policy).await
     }
+}
+
+/// Locks a mutex whose holders never leave its data inconsistent, so a
+/// panic while holding it does not poison it for everyone else.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]

@@ -82,7 +82,7 @@ pub(crate) async fn read(
         }
         None => {
             metrics::counter!(m::INDEX_LOOKUPS_TOTAL, "source" => "store").increment(1);
-            shared.meta.index_rows(key.0, key.1, fetch_offset, INDEX_ROWS_PER_LOOKUP).await?
+            shared.index.index_rows(key.0, key.1, fetch_offset, INDEX_ROWS_PER_LOOKUP).await?
         }
     };
     let chosen = choose_rows(&rows, hw, bytes_max, min_one_batch);
@@ -96,7 +96,7 @@ pub(crate) async fn read(
         Err(LogError::Store(e)) if matches!(*e, StoreError::NotFound { .. }) => {
             metrics::counter!(m::INDEX_LOOKUPS_TOTAL, "source" => "store_after_move").increment(1);
             shared.forget_tail(key);
-            let rows = shared.meta.index_rows(key.0, key.1, fetch_offset, INDEX_ROWS_PER_LOOKUP).await?;
+            let rows = shared.index.index_rows(key.0, key.1, fetch_offset, INDEX_ROWS_PER_LOOKUP).await?;
             let chosen = choose_rows(&rows, hw, bytes_max, min_one_batch);
             if chosen.is_empty() {
                 return Ok(empty);
@@ -108,7 +108,7 @@ pub(crate) async fn read(
     let aborted = match isolation {
         Isolation::ReadCommitted => {
             let upto = last_offset_in(&records).map_or(fetch_offset, |last| last + 1);
-            shared.meta.aborted_transactions(key.0, key.1, fetch_offset, upto).await?
+            shared.index.aborted_transactions(key.0, key.1, fetch_offset, upto).await?
         }
         Isolation::ReadUncommitted => Vec::new(),
     };
@@ -208,7 +208,7 @@ pub(crate) async fn offset_for_timestamp(
     timestamp: i64,
 ) -> Result<Option<(i64, i64)>, LogError> {
     let offsets = shared.offsets(key).ok_or(LogError::UnknownPartition { topic_id: key.0, partition: key.1 })?;
-    let Some(row) = shared.meta.first_row_at_or_after_timestamp(key.0, key.1, timestamp).await? else {
+    let Some(row) = shared.index.first_row_at_or_after_timestamp(key.0, key.1, timestamp).await? else {
         return Ok(None);
     };
     if row.base_offset < offsets.log_start_offset {

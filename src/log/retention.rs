@@ -31,14 +31,14 @@ pub(crate) async fn enforce(
         let cutoff = shared.clock.now_ms().saturating_sub(ms);
         // Every batch before the first one holding a record at or after the
         // cutoff holds only older records.
-        let keep_from = match shared.meta.first_row_at_or_after_timestamp(key.0, key.1, cutoff).await? {
+        let keep_from = match shared.index.first_row_at_or_after_timestamp(key.0, key.1, cutoff).await? {
             Some(row) => row.base_offset,
             None => current.next_offset,
         };
         start = start.max(keep_from);
     }
     if let Some(bytes) = policy.retention_bytes {
-        if let Some(keep_from) = shared.meta.offset_keeping_bytes(key.0, key.1, bytes).await? {
+        if let Some(keep_from) = shared.index.offset_keeping_bytes(key.0, key.1, bytes).await? {
             start = start.max(keep_from);
         }
     }
@@ -46,7 +46,7 @@ pub(crate) async fn enforce(
         return Ok(None);
     }
     let node_id = shared.limits.node_id;
-    let offsets = shared.meta.advance_log_start(node_id, key.0, key.1, start).await?;
+    let offsets = shared.index.advance_log_start(node_id, key.0, key.1, start).await?;
     let moved = {
         let mut parts = shared.partitions.lock().unwrap_or_else(|p| p.into_inner());
         let state = parts.get_mut(&key);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use uuid::Uuid;
 
-use super::{Isolation, Log, LogError, LogLimits};
+use super::{Isolation, Log, LogConfig, LogError, LogLimits, LogStores};
 
 const RU: Isolation = Isolation::ReadUncommitted;
 use crate::clock::{Clock, ManualClock};
@@ -51,7 +51,10 @@ async fn fixture(partitions: i32) -> Fixture {
 
 async fn open(f: &Fixture, linger_ms: u64) -> Log {
     let clock: Arc<dyn Clock> = f.clock.clone();
-    Log::open(f.meta.clone(), f.store.clone(), clock, limits(linger_ms), std::slice::from_ref(&f.topic)).await.unwrap()
+    let stores = LogStores { index: f.meta.clone(), objects: f.meta.clone(), producers: f.meta.clone() };
+    let log = Log::open(stores, f.store.clone(), clock, limits(linger_ms));
+    log.load_topic(&f.topic, LogConfig::default()).await.unwrap();
+    log
 }
 
 async fn append(log: &Log, topic: Uuid, partition: i32, values: &[&[u8]], ts: i64) -> i64 {
@@ -342,7 +345,7 @@ async fn read_committed_stops_at_the_last_stable_offset_and_lists_aborts() {
     // A transaction of producer 900 opens on the partition.
     let mut m = TxnMetadata::new("app", 900, 60_000, 0);
     m.add(900, 0, &[("t".into(), 0)], None, 1).unwrap();
-    assert!(f.meta.save_transaction(&m, None, &[(t, 0)]).await.unwrap());
+    assert!(f.meta.save_transaction(&m.to_record(), None, &[(t, 0)]).await.unwrap());
     let admit = |bytes: Vec<u8>| {
         let h = validate_produced_batch(&bytes, 1 << 20).unwrap();
         log.writer().admit((t, 0), Bytes::from(bytes), h)

@@ -21,9 +21,10 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, warn};
 use uuid::Uuid;
 
+use super::append::{AppendFlow, Appended, BatchAppend, BatchKind, BatchOutcome};
 use super::object_format::{BatchPlacement, ObjectBuilder};
 use super::{LogError, PartitionKey, Shared};
-use crate::metadata::{Appended, BatchAppend, BatchKind, CommitOutcome, IndexRow, ObjectCommit};
+use crate::metadata::{IndexRow, ObjectRecord, PartitionOffsets};
 use crate::metrics as m;
 use crate::producer::ProducerBatch;
 use crate::protocol::batch::BatchHeader;
@@ -155,7 +156,9 @@ fn object_key(node_id: i32) -> String {
 /// A flush whose object is stored, waiting for its metadata commit.
 struct Staged {
     pending: Vec<Append>,
-    commit: ObjectCommit,
+    record: ObjectRecord,
+    /// One per pending batch, in order.
+    batches: Vec<BatchAppend>,
     object: Bytes,
     started: Instant,
 }
@@ -209,24 +212,25 @@ async fn put_object(shared: Arc<Shared>, pending: Vec<Append>) -> Option<Staged>
     }
     metrics::histogram!(m::OBJECT_PUT_SECONDS).record(put_started.elapsed().as_secs_f64());
 
-    let commit = ObjectCommit {
-        object_key: key.clone(),
+    let record = ObjectRecord {
+        object_key: key,
         size_bytes: object.len() as u64,
         node_id: shared.limits.node_id,
         created_ms: shared.clock.now_ms(),
-        batches: appends,
     };
-    Some(Staged { pending, commit, object, started })
+    Some(Staged { pending, record, batches: appends, object, started })
 }
 
 /// Commits a stored flush's offsets, updates the partitions and answers
 /// the producers.
 async fn commit(shared: &Arc<Shared>, flush: Staged) {
-    let Staged { pending, commit, object, started } = flush;
-    let key = commit.object_key.clone();
+    let Staged { pending, record, batches, object, started } = flush;
     let commit_started = Instant::now();
-    let committed = match shared.meta.commit_object(&commit).await {
-        Ok(o) => o,
+    let mut flow = AppendFlow::new(&batches, record.created_ms);
+    let committed = shared.index.commit_object(&record, &mut flow).await;
+    let key = record.object_key;
+    let advanced = match committed {
+        Ok(advanced) => advanced,
         Err(e) => {
             // The object stays unreferenced; garbage collection removes it.
             warn!(object = %key, error = %e, "metadata commit failed; failing the produce requests it held");
@@ -241,10 +245,11 @@ async fn commit(shared: &Arc<Shared>, flush: Staged) {
         }
     };
     metrics::histogram!(m::METADATA_COMMIT_SECONDS).record(commit_started.elapsed().as_secs_f64());
-    assert_eq!(committed.batches.len(), pending.len(), "one outcome per batch");
+    let outcomes = flow.outcomes();
+    assert_eq!(outcomes.len(), pending.len(), "one outcome per batch");
 
     let key: Arc<str> = Arc::from(key);
-    apply_commit(shared, &key, &commit, &committed);
+    apply_commit(shared, &key, &batches, &outcomes, &advanced);
     shared.cache.insert(key.clone(), object.clone());
     shared.commits.send_modify(|n| *n += 1);
 
@@ -255,7 +260,7 @@ async fn commit(shared: &Arc<Shared>, flush: Staged) {
     metrics::histogram!(m::FLUSH_SECONDS).record(started.elapsed().as_secs_f64());
     debug!(object = %key, bytes = object.len(), batches = pending.len(), "object committed");
 
-    for (a, outcome) in pending.into_iter().zip(committed.batches) {
+    for (a, outcome) in pending.into_iter().zip(outcomes) {
         match outcome {
             Ok(Appended::Duplicate(_)) => metrics::counter!(m::PRODUCER_DUPLICATES_TOTAL).increment(1),
             // Produced records stored now (markers are not produced records).
@@ -271,9 +276,15 @@ async fn commit(shared: &Arc<Shared>, flush: Staged) {
 /// Advances the in-memory partition state to match a commit: the new index
 /// rows, then the partitions' offsets as of the commit (which carry the
 /// last stable offset).
-fn apply_commit(shared: &Shared, key: &Arc<str>, commit: &ObjectCommit, committed: &CommitOutcome) {
+fn apply_commit(
+    shared: &Shared,
+    key: &Arc<str>,
+    batches: &[BatchAppend],
+    outcomes: &[BatchOutcome],
+    advanced: &[(Uuid, i32, PartitionOffsets)],
+) {
     let mut parts = shared.partitions.lock().unwrap_or_else(|p| p.into_inner());
-    for (b, outcome) in commit.batches.iter().zip(&committed.batches) {
+    for (b, outcome) in batches.iter().zip(outcomes) {
         // Refused batches and retries of stored ones add nothing.
         let Ok(Appended::New(base_offset)) = outcome else { continue };
         let Some(state) = parts.get_mut(&(b.topic_id, b.partition)) else {
@@ -291,7 +302,7 @@ fn apply_commit(shared: &Shared, key: &Arc<str>, commit: &ObjectCommit, committe
         };
         state.append_own(row, shared.limits.index_tail_rows_max);
     }
-    for (topic_id, partition, offsets) in &committed.partitions {
+    for (topic_id, partition, offsets) in advanced {
         if let Some(state) = parts.get_mut(&(*topic_id, *partition)) {
             state.advance(*offsets);
         }
@@ -311,7 +322,7 @@ async fn refresh_offsets(shared: Arc<Shared>, keys: std::collections::BTreeSet<P
     for _ in 0..REFRESH_ATTEMPTS {
         let mut failed = Vec::new();
         for key in left {
-            match shared.meta.partition_offsets(key.0, key.1).await {
+            match shared.index.partition_offsets(key.0, key.1).await {
                 Ok(o) => {
                     let advanced = shared
                         .partitions

@@ -1,13 +1,6 @@
-//! Kafka error codes, as the Java broker numbers them.
-//!
-//! Internal error types implement `From<…> for ErrorCode` here and nowhere
-//! else, so the mapping a client sees is written down once and table-tested.
-
-use crate::log::LogError;
-use crate::metadata::{MetaError, TxnOffsetsRefusal};
-use crate::object_store::StoreError;
-use crate::producer::SequenceError;
-use crate::protocol::batch::BatchError;
+//! Kafka error codes, as the Java broker numbers them. Which internal
+//! error becomes which code is written down once, in
+//! `crate::handlers::errors`.
 
 /// The subset of Kafka's error codes that StreamHouse returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -99,69 +92,6 @@ impl ErrorCode {
     }
 }
 
-impl From<&BatchError> for ErrorCode {
-    fn from(e: &BatchError) -> Self {
-        match e {
-            BatchError::TooShort { .. }
-            | BatchError::LengthMismatch { .. }
-            | BatchError::CrcMismatch { .. }
-            | BatchError::RecordFraming { .. } => ErrorCode::CorruptMessage,
-            BatchError::Magic { .. }
-            | BatchError::RecordCount { .. }
-            | BatchError::NotOneBatch { .. }
-            | BatchError::InnerOffsets { .. }
-            | BatchError::ControlBatch => ErrorCode::InvalidRecord,
-            BatchError::TooLarge { .. } => ErrorCode::MessageTooLarge,
-            BatchError::UnknownCompression { .. } => ErrorCode::UnsupportedCompressionType,
-            BatchError::Decompress { .. } => ErrorCode::CorruptMessage,
-        }
-    }
-}
-
-impl From<&MetaError> for ErrorCode {
-    fn from(e: &MetaError) -> Self {
-        match e {
-            MetaError::TopicExists { .. } => ErrorCode::TopicAlreadyExists,
-            MetaError::TopicNotFound { .. } | MetaError::PartitionNotFound { .. } => ErrorCode::UnknownTopicOrPartition,
-            MetaError::Unavailable { .. } | MetaError::Corrupt { .. } => ErrorCode::KafkaStorageError,
-            // The outcome is unknown: the retriable "timed out", as Kafka
-            // answers when it cannot tell whether a write completed.
-            MetaError::TimedOut { .. } => ErrorCode::RequestTimedOut,
-            MetaError::Sequence { error: SequenceError::OutOfOrder { .. }, .. } => ErrorCode::OutOfOrderSequenceNumber,
-            MetaError::Sequence { error: SequenceError::InvalidEpoch { .. }, .. } => ErrorCode::InvalidProducerEpoch,
-            MetaError::NotInTransaction { .. } => ErrorCode::InvalidTxnState,
-            MetaError::TxnOffsetsRefused { refusal, .. } => match refusal {
-                TxnOffsetsRefusal::UnknownProducer => ErrorCode::InvalidProducerIdMapping,
-                TxnOffsetsRefusal::Fenced => ErrorCode::ProducerFenced,
-                TxnOffsetsRefusal::NotInTransaction => ErrorCode::InvalidTxnState,
-            },
-        }
-    }
-}
-
-impl From<&StoreError> for ErrorCode {
-    fn from(_: &StoreError) -> Self {
-        // Every object-store failure a produce or fetch can meet is one the
-        // client should retry: the data is either not yet acknowledged or
-        // still referenced by the index.
-        ErrorCode::KafkaStorageError
-    }
-}
-
-impl From<&LogError> for ErrorCode {
-    fn from(e: &LogError) -> Self {
-        match e {
-            LogError::Store(s) => ErrorCode::from(s.as_ref()),
-            LogError::Meta(m) => ErrorCode::from(m.as_ref()),
-            LogError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
-            LogError::UnknownPartition { .. } => ErrorCode::UnknownTopicOrPartition,
-            // Damage found in the store, or a stopping writer: the client
-            // retries (possibly elsewhere) while an operator looks.
-            LogError::Damaged(_) | LogError::WriterStopped => ErrorCode::KafkaStorageError,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,28 +142,6 @@ mod tests {
         for (code, n) in table {
             assert_eq!(code.code(), n, "{code:?}");
         }
-    }
-
-    #[test]
-    fn batch_errors_map_like_the_java_broker() {
-        let crc = BatchError::CrcMismatch { stored: 1, computed: 2 };
-        assert_eq!(ErrorCode::from(&crc), ErrorCode::CorruptMessage);
-        let magic = BatchError::Magic { magic: 1 };
-        assert_eq!(ErrorCode::from(&magic), ErrorCode::InvalidRecord);
-        let big = BatchError::TooLarge { size_bytes: 10, max_bytes: 5 };
-        assert_eq!(ErrorCode::from(&big), ErrorCode::MessageTooLarge);
-        let two = BatchError::NotOneBatch { declared_bytes: 70, actual_bytes: 140 };
-        assert_eq!(ErrorCode::from(&two), ErrorCode::InvalidRecord);
-    }
-
-    #[test]
-    fn log_errors_map_to_retriable_or_exact_codes() {
-        let gone = LogError::from(MetaError::PartitionNotFound { topic_id: uuid::Uuid::nil(), partition: 1 });
-        assert_eq!(ErrorCode::from(&gone), ErrorCode::UnknownTopicOrPartition);
-        let down = LogError::from(MetaError::Unavailable { operation: "x", detail: "y".into() });
-        assert_eq!(ErrorCode::from(&down), ErrorCode::KafkaStorageError);
-        let range = LogError::OffsetOutOfRange { offset: 9, log_start: 0, high_watermark: 5 };
-        assert_eq!(ErrorCode::from(&range), ErrorCode::OffsetOutOfRange);
     }
 
     #[test]

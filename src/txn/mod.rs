@@ -1,10 +1,10 @@
 //! The transaction coordinator's state machine (Kafka's
 //! TransactionMetadata / TransactionStateManager rules), pure: requests and
 //! time come in, the next [`TxnMetadata`] and what to do come out. The
-//! handlers (to come) load a transactional id's metadata from the metadata
-//! store, apply one of these functions, persist the result and carry out
-//! the returned [`Effect`] (write commit/abort markers, apply or drop
-//! transactional offsets).
+//! [`coordinator`] loads a transactional id's metadata from the metadata
+//! store (as a [`TxnRecord`]), applies one of these functions, persists the
+//! result and carries out the returned [`Effect`] (write commit/abort
+//! markers, apply or drop transactional offsets).
 //!
 //! States and their legal predecessors are Kafka's:
 //!
@@ -21,13 +21,14 @@
 
 use std::collections::BTreeSet;
 
+use crate::metadata::{MetaError, TxnRecord};
 use crate::protocol::ErrorCode;
 
 pub mod coordinator;
 #[cfg(test)]
 mod coordinator_tests;
 
-pub use coordinator::TxnCoordinator;
+pub use coordinator::{TxnCoordinator, TxnError, TxnParts, TxnSettings};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TxnState {
@@ -313,66 +314,38 @@ impl TxnMetadata {
     }
 }
 
-/// The stored form of a list of strings: each as `<byte length>:<text>`,
-/// so any group id round-trips.
-pub fn encode_items<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
-    items.into_iter().map(|i| format!("{}:{i}", i.len())).collect()
-}
-
-/// The list [`encode_items`] wrote; `None` if the text is damaged.
-pub fn decode_items(mut s: &str) -> Option<Vec<String>> {
-    let mut out = Vec::new();
-    while !s.is_empty() {
-        let (len, rest) = s.split_once(':')?;
-        let len: usize = len.parse().ok()?;
-        let item = rest.get(..len)?;
-        out.push(item.to_string());
-        s = &rest[len..];
-    }
-    Some(out)
-}
-
 impl TxnMetadata {
-    /// The partitions in stored form.
-    pub fn encode_partitions(&self) -> String {
-        let items: Vec<String> = self.partitions.iter().map(|(t, p)| format!("{p}:{t}")).collect();
-        encode_items(items.iter().map(String::as_str))
+    /// The stored form.
+    pub fn to_record(&self) -> TxnRecord {
+        TxnRecord {
+            transactional_id: self.transactional_id.clone(),
+            producer_id: self.producer_id,
+            producer_epoch: self.producer_epoch,
+            state: self.state.name().to_string(),
+            timeout_ms: self.timeout_ms,
+            partitions: self.partitions.iter().cloned().collect(),
+            groups: self.groups.iter().cloned().collect(),
+            started_ms: self.started_ms,
+            updated_ms: self.updated_ms,
+        }
     }
 
-    pub fn encode_groups(&self) -> String {
-        encode_items(self.groups.iter().map(String::as_str))
-    }
-
-    /// Rebuilds the metadata from its stored columns; `None` if damaged.
-    #[allow(clippy::too_many_arguments)]
-    pub fn decode(
-        transactional_id: String,
-        producer_id: i64,
-        producer_epoch: i16,
-        state: &str,
-        timeout_ms: i32,
-        partitions: &str,
-        groups: &str,
-        started_ms: i64,
-        updated_ms: i64,
-    ) -> Option<Self> {
-        let partitions = decode_items(partitions)?
-            .into_iter()
-            .map(|item| {
-                let (p, t) = item.split_once(':')?;
-                Some((t.to_string(), p.parse().ok()?))
-            })
-            .collect::<Option<BTreeSet<_>>>()?;
-        Some(Self {
-            transactional_id,
-            producer_id,
-            producer_epoch,
-            state: TxnState::from_name(state)?,
-            timeout_ms,
-            partitions,
-            groups: decode_items(groups)?.into_iter().collect(),
-            started_ms,
-            updated_ms,
+    /// Rebuilds the metadata from its stored form; `Corrupt` for a state
+    /// this coordinator does not know.
+    pub fn from_record(r: TxnRecord) -> Result<Self, MetaError> {
+        let state = TxnState::from_name(&r.state).ok_or_else(|| MetaError::Corrupt {
+            detail: format!("transactional id {:?} is in unknown state {:?}", r.transactional_id, r.state),
+        })?;
+        Ok(Self {
+            transactional_id: r.transactional_id,
+            producer_id: r.producer_id,
+            producer_epoch: r.producer_epoch,
+            state,
+            timeout_ms: r.timeout_ms,
+            partitions: r.partitions.into_iter().collect(),
+            groups: r.groups.into_iter().collect(),
+            started_ms: r.started_ms,
+            updated_ms: r.updated_ms,
         })
     }
 }
@@ -480,27 +453,18 @@ mod tests {
     }
 
     #[test]
-    fn the_stored_form_round_trips_any_names() {
+    fn the_record_round_trips() {
         let mut m = TxnMetadata::new("tx", 7, 60_000, 5);
         m.add(7, 0, &[p("orders", 3), p("a.b-c_d", 0)], Some("group: with spaces:and:colons"), 9).unwrap();
         m.add(7, 0, &[], Some(""), 9).unwrap();
-        let back = TxnMetadata::decode(
-            m.transactional_id.clone(),
-            m.producer_id,
-            m.producer_epoch,
-            m.state.name(),
-            m.timeout_ms,
-            &m.encode_partitions(),
-            &m.encode_groups(),
-            m.started_ms,
-            m.updated_ms,
-        );
-        assert_eq!(back.as_ref(), Some(&m));
-        assert_eq!(decode_items(""), Some(vec![]));
-        assert_eq!(decode_items("3:ab"), None);
-        assert_eq!(decode_items("x:ab"), None);
-        assert_eq!(encode_items(["é", ""]), "2:é0:");
-        assert_eq!(decode_items("2:é0:"), Some(vec!["é".to_string(), String::new()]));
+        assert_eq!(TxnMetadata::from_record(m.to_record()).unwrap(), m);
+        for state in ALL_STATES {
+            let r = TxnMetadata { state, ..m.clone() }.to_record();
+            assert_eq!(r.state, state.name());
+            assert_eq!(TxnMetadata::from_record(r).unwrap().state, state);
+        }
+        let unknown = TxnRecord { state: "Sleeping".into(), ..m.to_record() };
+        assert!(matches!(TxnMetadata::from_record(unknown), Err(MetaError::Corrupt { .. })));
     }
 
     #[test]

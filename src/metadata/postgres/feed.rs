@@ -2,7 +2,6 @@
 //! PostgreSQL NOTIFY, and the LISTEN side that turns notifications back
 //! into [`Change`]s (see the parent module's documentation).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -23,11 +22,11 @@ const FEED_BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// NOTIFY payloads naming each advanced partition: a `P <node>` line, then
 /// one `<topic id> <partition> <log start> <next offset> <max timestamp>
 /// <last stable offset>` line per partition, split so no payload exceeds [`PAYLOAD_BYTES_MAX`].
-pub(super) fn partition_payloads(node_id: i32, advanced: &BTreeMap<(Uuid, i32), PartitionOffsets>) -> Vec<String> {
+pub(super) fn partition_payloads(node_id: i32, advanced: &[(Uuid, i32, PartitionOffsets)]) -> Vec<String> {
     let header = format!("P {node_id}");
     let mut out = Vec::new();
     let mut cur = header.clone();
-    for ((topic_id, partition), o) in advanced {
+    for (topic_id, partition, o) in advanced {
         let line = format!(
             "\n{} {partition} {} {} {} {}",
             topic_id.simple(),
@@ -149,7 +148,7 @@ mod tests {
 
     #[test]
     fn notification_payloads_round_trip_and_stay_small() {
-        let mut advanced = BTreeMap::new();
+        let mut advanced = Vec::new();
         for p in 0..500i32 {
             let o = PartitionOffsets {
                 log_start_offset: i64::from(p),
@@ -157,7 +156,7 @@ mod tests {
                 max_timestamp: -1,
                 last_stable_offset: 999_000 + i64::from(p),
             };
-            advanced.insert((Uuid::from_u128(u128::from(p as u32) * 7919), p), o);
+            advanced.push((Uuid::from_u128(u128::from(p as u32) * 7919), p, o));
         }
         let payloads = partition_payloads(3, &advanced);
         assert!(payloads.len() > 1, "500 partitions need several payloads");
@@ -168,7 +167,7 @@ mod tests {
         }
         let expected: Vec<Change> = advanced
             .iter()
-            .map(|((topic_id, partition), o)| Change::Partition {
+            .map(|(topic_id, partition, o)| Change::Partition {
                 node_id: 3,
                 topic_id: *topic_id,
                 partition: *partition,
@@ -179,6 +178,6 @@ mod tests {
         assert_eq!(parse_payload("T"), Some(vec![Change::Topics]));
         assert_eq!(parse_payload("P x"), None);
         assert_eq!(parse_payload("P 1\nnot-a-uuid 0 0 0 0"), None);
-        assert!(partition_payloads(1, &BTreeMap::new()).is_empty());
+        assert!(partition_payloads(1, &[]).is_empty());
     }
 }

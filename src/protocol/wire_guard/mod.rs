@@ -38,12 +38,17 @@ enum Ty {
     ArrayOf(&'static Ty),
 }
 
+/// One field of a layout, and the versions that carry it.
 #[derive(Debug, Clone, Copy)]
-struct Field {
+pub struct Field {
     ty: Ty,
     min: i16,
     max: i16,
 }
+
+/// A request body's fields in order, with the versions each exists in.
+/// The served APIs name theirs in `crate::handlers`' registry.
+pub type Layout = &'static [Field];
 
 const fn all(ty: Ty) -> Field {
     Field { ty, min: 0, max: i16::MAX }
@@ -63,13 +68,13 @@ use Ty::*;
 // Produce (flexible from v9).
 const PRODUCE_PARTITION: &[Field] = &[all(I32), all(Bytes)];
 const PRODUCE_TOPIC: &[Field] = &[until(12, Str), from(13, Uuid), all(Array(PRODUCE_PARTITION))];
-const PRODUCE: &[Field] = &[all(Str), all(I16), all(I32), all(Array(PRODUCE_TOPIC))];
+pub const PRODUCE: Layout = &[all(Str), all(I16), all(I32), all(Array(PRODUCE_TOPIC))];
 
 // Fetch (flexible from v12).
 const FETCH_PARTITION: &[Field] = &[all(I32), from(9, I32), all(I64), from(12, I32), from(5, I64), all(I32)];
 const FETCH_TOPIC: &[Field] = &[until(12, Str), from(13, Uuid), all(Array(FETCH_PARTITION))];
 const FORGOTTEN_TOPIC: &[Field] = &[between(7, 12, Str), from(13, Uuid), from(7, ArrayOf(&I32))];
-const FETCH: &[Field] = &[
+pub const FETCH: Layout = &[
     until(14, I32),
     all(I32),
     all(I32),
@@ -85,78 +90,78 @@ const FETCH: &[Field] = &[
 // ListOffsets (flexible from v6).
 const LIST_OFFSETS_PARTITION: &[Field] = &[all(I32), from(4, I32), all(I64)];
 const LIST_OFFSETS_TOPIC: &[Field] = &[all(Str), all(Array(LIST_OFFSETS_PARTITION))];
-const LIST_OFFSETS: &[Field] = &[all(I32), from(2, I8), all(Array(LIST_OFFSETS_TOPIC)), from(10, I32)];
+pub const LIST_OFFSETS: Layout = &[all(I32), from(2, I8), all(Array(LIST_OFFSETS_TOPIC)), from(10, I32)];
 
 // Metadata (flexible from v9).
 const METADATA_TOPIC: &[Field] = &[from(10, Uuid), all(Str)];
-const METADATA: &[Field] = &[all(Array(METADATA_TOPIC)), from(4, Bool), between(8, 10, Bool), from(8, Bool)];
+pub const METADATA: Layout = &[all(Array(METADATA_TOPIC)), from(4, Bool), between(8, 10, Bool), from(8, Bool)];
 
 // FindCoordinator (flexible from v3).
-const FIND_COORDINATOR: &[Field] = &[until(3, Str), from(1, I8), from(4, ArrayOf(&Str))];
+pub const FIND_COORDINATOR: Layout = &[until(3, Str), from(1, I8), from(4, ArrayOf(&Str))];
 
 // ApiVersions (flexible from v3).
-const API_VERSIONS: &[Field] = &[from(3, Str), from(3, Str)];
+pub const API_VERSIONS: Layout = &[from(3, Str), from(3, Str)];
 
 // CreateTopics (flexible from v5).
 const CREATABLE_ASSIGNMENT: &[Field] = &[all(I32), all(ArrayOf(&I32))];
 const CREATABLE_CONFIG: &[Field] = &[all(Str), all(Str)];
 const CREATABLE_TOPIC: &[Field] =
     &[all(Str), all(I32), all(I16), all(Array(CREATABLE_ASSIGNMENT)), all(Array(CREATABLE_CONFIG))];
-const CREATE_TOPICS: &[Field] = &[all(Array(CREATABLE_TOPIC)), all(I32), from(1, Bool)];
+pub const CREATE_TOPICS: Layout = &[all(Array(CREATABLE_TOPIC)), all(I32), from(1, Bool)];
 
 // DeleteTopics (flexible from v4).
 const DELETE_TOPIC_STATE: &[Field] = &[all(Str), all(Uuid)];
-const DELETE_TOPICS: &[Field] = &[from(6, Array(DELETE_TOPIC_STATE)), until(5, ArrayOf(&Str)), all(I32)];
+pub const DELETE_TOPICS: Layout = &[from(6, Array(DELETE_TOPIC_STATE)), until(5, ArrayOf(&Str)), all(I32)];
 
 // InitProducerId (flexible from v2).
-const INIT_PRODUCER_ID: &[Field] = &[all(Str), all(I32), from(3, I64), from(3, I16)];
+pub const INIT_PRODUCER_ID: Layout = &[all(Str), all(I32), from(3, I64), from(3, I16)];
 
 // DescribeCluster (flexible from v0).
-const DESCRIBE_CLUSTER: &[Field] = &[all(Bool), from(1, I8), from(2, Bool)];
+pub const DESCRIBE_CLUSTER: Layout = &[all(Bool), from(1, I8), from(2, Bool)];
 
 // JoinGroup (flexible from v6).
 const JOIN_PROTOCOL: &[Field] = &[all(Str), all(Bytes)];
-const JOIN_GROUP: &[Field] =
+pub const JOIN_GROUP: Layout =
     &[all(Str), all(I32), from(1, I32), all(Str), from(5, Str), all(Str), all(Array(JOIN_PROTOCOL)), from(8, Str)];
 
 // SyncGroup (flexible from v4).
 const SYNC_ASSIGNMENT: &[Field] = &[all(Str), all(Bytes)];
-const SYNC_GROUP: &[Field] =
+pub const SYNC_GROUP: Layout =
     &[all(Str), all(I32), all(Str), from(3, Str), from(5, Str), from(5, Str), all(Array(SYNC_ASSIGNMENT))];
 
 // Heartbeat (flexible from v4).
-const HEARTBEAT: &[Field] = &[all(Str), all(I32), all(Str), from(3, Str)];
+pub const HEARTBEAT: Layout = &[all(Str), all(I32), all(Str), from(3, Str)];
 
 // LeaveGroup (flexible from v4).
 const LEAVE_MEMBER: &[Field] = &[all(Str), all(Str), from(5, Str)];
-const LEAVE_GROUP: &[Field] = &[all(Str), until(2, Str), from(3, Array(LEAVE_MEMBER))];
+pub const LEAVE_GROUP: Layout = &[all(Str), until(2, Str), from(3, Array(LEAVE_MEMBER))];
 
 // OffsetCommit (flexible from v8).
 const COMMIT_PARTITION: &[Field] = &[all(I32), all(I64), from(6, I32), all(Str)];
 const COMMIT_TOPIC: &[Field] = &[all(Str), all(Array(COMMIT_PARTITION))];
-const OFFSET_COMMIT: &[Field] =
+pub const OFFSET_COMMIT: Layout =
     &[all(Str), from(1, I32), from(1, Str), from(7, Str), between(2, 4, I64), all(Array(COMMIT_TOPIC))];
 
 // OffsetFetch (flexible from v6).
 const FETCH_OFFSETS_TOPIC: &[Field] = &[all(Str), all(ArrayOf(&I32))];
 const FETCH_OFFSETS_GROUP: &[Field] = &[all(Str), from(9, Str), from(9, I32), all(Array(FETCH_OFFSETS_TOPIC))];
-const OFFSET_FETCH: &[Field] =
+pub const OFFSET_FETCH: Layout =
     &[until(7, Str), until(7, Array(FETCH_OFFSETS_TOPIC)), from(8, Array(FETCH_OFFSETS_GROUP)), from(7, Bool)];
 
 // DescribeGroups (flexible from v5), ListGroups (v3), DeleteGroups (v2).
-const DESCRIBE_GROUPS: &[Field] = &[all(ArrayOf(&Str)), from(3, Bool)];
-const LIST_GROUPS: &[Field] = &[from(4, ArrayOf(&Str)), from(5, ArrayOf(&Str))];
-const DELETE_GROUPS: &[Field] = &[all(ArrayOf(&Str))];
+pub const DESCRIBE_GROUPS: Layout = &[all(ArrayOf(&Str)), from(3, Bool)];
+pub const LIST_GROUPS: Layout = &[from(4, ArrayOf(&Str)), from(5, ArrayOf(&Str))];
+pub const DELETE_GROUPS: Layout = &[all(ArrayOf(&Str))];
 
 // OffsetDelete (never flexible).
 const OFFSET_DELETE_PARTITION: &[Field] = &[all(I32)];
 const OFFSET_DELETE_TOPIC: &[Field] = &[all(Str), all(Array(OFFSET_DELETE_PARTITION))];
-const OFFSET_DELETE: &[Field] = &[all(Str), all(Array(OFFSET_DELETE_TOPIC))];
+pub const OFFSET_DELETE: Layout = &[all(Str), all(Array(OFFSET_DELETE_TOPIC))];
 
 // ConsumerGroupHeartbeat and ConsumerGroupDescribe (KIP-848; flexible
 // from v0).
 const OWNED_PARTITIONS: &[Field] = &[all(Uuid), all(ArrayOf(&I32))];
-const CONSUMER_GROUP_HEARTBEAT: &[Field] = &[
+pub const CONSUMER_GROUP_HEARTBEAT: Layout = &[
     all(Str),
     all(Str),
     all(I32),
@@ -168,7 +173,7 @@ const CONSUMER_GROUP_HEARTBEAT: &[Field] = &[
     all(Str),
     all(Array(OWNED_PARTITIONS)),
 ];
-const CONSUMER_GROUP_DESCRIBE: &[Field] = &[all(ArrayOf(&Str)), all(Bool)];
+pub const CONSUMER_GROUP_DESCRIBE: Layout = &[all(ArrayOf(&Str)), all(Bool)];
 
 // AddPartitionsToTxn (flexible from v3). Up to v3 one transaction's topics
 // follow its id; from v4 (KIP-890) the body is only an array of
@@ -176,7 +181,7 @@ const CONSUMER_GROUP_DESCRIBE: &[Field] = &[all(ArrayOf(&Str)), all(Bool)];
 const ADD_PARTITIONS_TOPIC: &[Field] = &[all(Str), all(ArrayOf(&I32))];
 const ADD_PARTITIONS_TRANSACTION: &[Field] =
     &[all(Str), all(I64), all(I16), all(Bool), all(Array(ADD_PARTITIONS_TOPIC))];
-const ADD_PARTITIONS_TO_TXN: &[Field] = &[
+pub const ADD_PARTITIONS_TO_TXN: Layout = &[
     from(4, Array(ADD_PARTITIONS_TRANSACTION)),
     until(3, Str),
     until(3, I64),
@@ -185,62 +190,24 @@ const ADD_PARTITIONS_TO_TXN: &[Field] = &[
 ];
 
 // AddOffsetsToTxn and EndTxn (both flexible from v3).
-const ADD_OFFSETS_TO_TXN: &[Field] = &[all(Str), all(I64), all(I16), all(Str)];
-const END_TXN: &[Field] = &[all(Str), all(I64), all(I16), all(Bool)];
+pub const ADD_OFFSETS_TO_TXN: Layout = &[all(Str), all(I64), all(I16), all(Str)];
+pub const END_TXN: Layout = &[all(Str), all(I64), all(I16), all(Bool)];
 
 // TxnOffsetCommit (flexible from v3; the group member fields came with v3).
 const TXN_COMMIT_PARTITION: &[Field] = &[all(I32), all(I64), from(2, I32), all(Str)];
 const TXN_COMMIT_TOPIC: &[Field] = &[all(Str), all(Array(TXN_COMMIT_PARTITION))];
-const TXN_OFFSET_COMMIT: &[Field] =
+pub const TXN_OFFSET_COMMIT: Layout =
     &[all(Str), all(Str), all(I64), all(I16), from(3, I32), from(3, Str), from(3, Str), all(Array(TXN_COMMIT_TOPIC))];
 
 // DescribeProducers, DescribeTransactions and ListTransactions (admin APIs
 // of KIP-664; flexible from v0).
 const DESCRIBE_PRODUCERS_TOPIC: &[Field] = &[all(Str), all(ArrayOf(&I32))];
-const DESCRIBE_PRODUCERS: &[Field] = &[all(Array(DESCRIBE_PRODUCERS_TOPIC))];
-const DESCRIBE_TRANSACTIONS: &[Field] = &[all(ArrayOf(&Str))];
-const LIST_TRANSACTIONS: &[Field] = &[all(ArrayOf(&Str)), all(ArrayOf(&I64)), from(1, I64), from(2, Str)];
-
-/// The layout of a request body and the first flexible version.
-fn layout(api: ApiKey) -> Option<(&'static [Field], i16)> {
-    Some(match api {
-        ApiKey::Produce => (PRODUCE, 9),
-        ApiKey::Fetch => (FETCH, 12),
-        ApiKey::ListOffsets => (LIST_OFFSETS, 6),
-        ApiKey::Metadata => (METADATA, 9),
-        ApiKey::FindCoordinator => (FIND_COORDINATOR, 3),
-        ApiKey::ApiVersions => (API_VERSIONS, 3),
-        ApiKey::CreateTopics => (CREATE_TOPICS, 5),
-        ApiKey::DeleteTopics => (DELETE_TOPICS, 4),
-        ApiKey::InitProducerId => (INIT_PRODUCER_ID, 2),
-        ApiKey::DescribeCluster => (DESCRIBE_CLUSTER, 0),
-        ApiKey::JoinGroup => (JOIN_GROUP, 6),
-        ApiKey::SyncGroup => (SYNC_GROUP, 4),
-        ApiKey::Heartbeat => (HEARTBEAT, 4),
-        ApiKey::LeaveGroup => (LEAVE_GROUP, 4),
-        ApiKey::OffsetCommit => (OFFSET_COMMIT, 8),
-        ApiKey::OffsetFetch => (OFFSET_FETCH, 6),
-        ApiKey::DescribeGroups => (DESCRIBE_GROUPS, 5),
-        ApiKey::ListGroups => (LIST_GROUPS, 3),
-        ApiKey::DeleteGroups => (DELETE_GROUPS, 2),
-        ApiKey::OffsetDelete => (OFFSET_DELETE, i16::MAX),
-        ApiKey::ConsumerGroupHeartbeat => (CONSUMER_GROUP_HEARTBEAT, 0),
-        ApiKey::ConsumerGroupDescribe => (CONSUMER_GROUP_DESCRIBE, 0),
-        ApiKey::AddPartitionsToTxn => (ADD_PARTITIONS_TO_TXN, 3),
-        ApiKey::AddOffsetsToTxn => (ADD_OFFSETS_TO_TXN, 3),
-        ApiKey::EndTxn => (END_TXN, 3),
-        ApiKey::TxnOffsetCommit => (TXN_OFFSET_COMMIT, 3),
-        ApiKey::DescribeProducers => (DESCRIBE_PRODUCERS, 0),
-        ApiKey::DescribeTransactions => (DESCRIBE_TRANSACTIONS, 0),
-        ApiKey::ListTransactions => (LIST_TRANSACTIONS, 0),
-        _ => return None,
-    })
-}
+pub const DESCRIBE_PRODUCERS: Layout = &[all(Array(DESCRIBE_PRODUCERS_TOPIC))];
+pub const DESCRIBE_TRANSACTIONS: Layout = &[all(ArrayOf(&Str))];
+pub const LIST_TRANSACTIONS: Layout = &[all(ArrayOf(&Str)), all(ArrayOf(&I64)), from(1, I64), from(2, Str)];
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum GuardError {
-    #[error("no wire layout is known for {api:?}")]
-    UnknownLayout { api: ApiKey },
     #[error("body ends early at byte {at}")]
     Truncated { at: usize },
     #[error("array at byte {at} announces {count} elements with {remaining_bytes} bytes left")]
@@ -371,14 +338,18 @@ impl Walker<'_> {
 }
 
 /// Checks that `body` (the request after its header) is a well-formed
-/// `api` request of `version` whose every array count is backed by bytes.
-/// Returns how many bytes follow the end of the layout.
-pub fn check_request(api: ApiKey, version: i16, body: &[u8]) -> Result<usize, GuardError> {
-    let (fields, flexible_from) = layout(api).ok_or(GuardError::UnknownLayout { api })?;
-    let mut w = Walker { buf: body, at: 0, version, flexible: version >= flexible_from };
-    w.fields(fields)?;
+/// `api` request of `version` laid out as `layout`, whose every array count
+/// is backed by bytes. A request uses the compact "flexible" encoding
+/// exactly when its header is v2. Returns how many bytes follow the end of
+/// the layout.
+pub fn check_request(api: ApiKey, version: i16, layout: Layout, body: &[u8]) -> Result<usize, GuardError> {
+    let flexible = api.request_header_version(version) >= 2;
+    let mut w = Walker { buf: body, at: 0, version, flexible };
+    w.fields(layout)?;
     Ok(body.len() - w.at)
 }
 
+#[cfg(test)]
+pub mod samples;
 #[cfg(test)]
 mod tests;

@@ -1,13 +1,11 @@
-//! The broker's in-memory view of topics: names, ids, partition counts and
-//! parsed topic-level configs. Loaded from the metadata store at start-up and
-//! updated by CreateTopics/DeleteTopics on this broker.
+//! Topic-level configs: which names Kafka defines, how values are checked,
+//! and the effective values StreamHouse acts on (the topic's own, else the
+//! broker's default).
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::collections::BTreeMap;
 
-use uuid::Uuid;
-
-use crate::metadata::TopicRecord;
+use crate::log::retention::RetentionPolicy;
+use crate::log::LogConfig;
 
 /// Topic-level configs Kafka defines; values of the ones StreamHouse acts on
 /// are checked, the others are stored and reported as given.
@@ -122,6 +120,15 @@ pub fn validate_configs(configs: &BTreeMap<String, String>) -> Result<(), String
 }
 
 impl TopicConfig {
+    /// How the log keeps the topic: retention applies only under a
+    /// cleanup policy with "delete", and only when something is limited.
+    pub fn log_config(&self) -> LogConfig {
+        let limited = self.retention_ms.is_some() || self.retention_bytes.is_some();
+        let retention = (self.delete_policy && limited)
+            .then_some(RetentionPolicy { retention_ms: self.retention_ms, retention_bytes: self.retention_bytes });
+        LogConfig { retention }
+    }
+
     /// Effective values: the topic's own where set, else the broker default.
     pub fn from_map(configs: &BTreeMap<String, String>, defaults: &TopicDefaults) -> Self {
         let message_bytes_max =
@@ -142,64 +149,6 @@ impl TopicConfig {
             retention_bytes: limit("retention.bytes", defaults.retention_bytes),
             delete_policy,
         }
-    }
-}
-
-#[derive(Debug)]
-pub struct Topic {
-    pub record: TopicRecord,
-    pub config: TopicConfig,
-}
-
-#[derive(Default)]
-struct Maps {
-    by_name: HashMap<String, Arc<Topic>>,
-    by_id: HashMap<Uuid, Arc<Topic>>,
-}
-
-pub struct TopicRegistry {
-    maps: RwLock<Maps>,
-    defaults: TopicDefaults,
-}
-
-impl TopicRegistry {
-    pub fn new(records: Vec<TopicRecord>, defaults: TopicDefaults) -> Self {
-        let registry = Self { maps: RwLock::new(Maps::default()), defaults };
-        for r in records {
-            registry.insert(r);
-        }
-        registry
-    }
-
-    pub fn insert(&self, record: TopicRecord) -> Arc<Topic> {
-        let config = TopicConfig::from_map(&record.configs, &self.defaults);
-        let topic = Arc::new(Topic { record, config });
-        let mut maps = self.maps.write().unwrap_or_else(|p| p.into_inner());
-        maps.by_name.insert(topic.record.name.clone(), topic.clone());
-        maps.by_id.insert(topic.record.id, topic.clone());
-        topic
-    }
-
-    pub fn remove(&self, name: &str) {
-        let mut maps = self.maps.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(t) = maps.by_name.remove(name) {
-            maps.by_id.remove(&t.record.id);
-        }
-    }
-
-    pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
-        self.maps.read().unwrap_or_else(|p| p.into_inner()).by_name.get(name).cloned()
-    }
-
-    pub fn get_by_id(&self, id: Uuid) -> Option<Arc<Topic>> {
-        self.maps.read().unwrap_or_else(|p| p.into_inner()).by_id.get(&id).cloned()
-    }
-
-    /// Every topic, sorted by name.
-    pub fn all(&self) -> Vec<Arc<Topic>> {
-        let mut v: Vec<_> = self.maps.read().unwrap_or_else(|p| p.into_inner()).by_name.values().cloned().collect();
-        v.sort_by(|a, b| a.record.name.cmp(&b.record.name));
-        v
     }
 }
 
@@ -244,5 +193,16 @@ mod tests {
         assert_eq!((d.message_bytes_max, d.retention_ms, d.retention_bytes), (99, Some(604_800_000), None));
         assert!(!TopicConfig::from_map(&map(&[("cleanup.policy", "compact")]), &defaults).delete_policy);
         assert!(TopicConfig::from_map(&map(&[("cleanup.policy", "compact, delete")]), &defaults).delete_policy);
+    }
+
+    #[test]
+    fn retention_applies_under_delete_with_a_limit() {
+        let defaults = TopicDefaults { message_bytes_max: 99, retention_ms: -1, retention_bytes: -1 };
+        let config = |pairs: &[(&str, &str)]| TopicConfig::from_map(&map(pairs), &defaults).log_config();
+        assert_eq!(config(&[]).retention, None, "nothing limited");
+        let limited = RetentionPolicy { retention_ms: Some(5), retention_bytes: None };
+        assert_eq!(config(&[("retention.ms", "5")]).retention, Some(limited));
+        assert_eq!(config(&[("retention.ms", "5"), ("cleanup.policy", "compact")]).retention, None);
+        assert_eq!(config(&[("retention.ms", "5"), ("cleanup.policy", "compact,delete")]).retention, Some(limited));
     }
 }

@@ -6,6 +6,8 @@
 `topic`          a unique topic name (uuid based)
 `pg_url`         a fresh database on the suite's PostgreSQL (backends.py),
                  named <PG_DATABASE_PREFIX of the module, default compat>_<uuid>
+`js_clients`     the Node.js clients of compat/js, installed (once a session)
+`java_client`    the Java driver of compat/java, built (once a session)
 
 Every broker gets a free 127.0.0.1 port, a fresh temp data dir and a metrics
 port. When a test fails, the tail of the log of every broker it used is added
@@ -24,6 +26,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import backends  # noqa: E402
+import helpers  # noqa: E402
 from broker import Broker  # noqa: E402
 
 # Brokers currently started and not yet torn down, per owner fixture.
@@ -89,8 +92,16 @@ def pg_url(request):
         yield url
 
 
-def unique_topic(prefix="compat"):
-    return "%s-%s" % (prefix, uuid.uuid4().hex[:16])
+@pytest.fixture(scope="session")
+def js_clients():
+    """compat/js/install.sh (idempotent: a stamp skips `npm ci`)."""
+    helpers.install_js_clients()
+
+
+@pytest.fixture(scope="session")
+def java_client():
+    """compat/java/install.sh (idempotent: a stamp skips the build)."""
+    helpers.install_java_client()
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,8 @@ Three parts:
    processes (and commits) exactly that many records, then closes by itself.
    The parent side is `Worker`, which can also SIGKILL the process.
 
-3. Small utilities: a producer of unique values, high watermarks, waiting.
+3. Small utilities: a producer of unique values, high watermarks, a
+   group's committed offsets (raw OffsetFetch v8), waiting.
 
 Every wait is bounded by a deadline.
 """
@@ -316,6 +317,26 @@ def offsets_by_group(resp):
                                                             p["error_code"])
         out[g["group_id"]] = (g["error_code"], parts)
     return out
+
+
+def committed_entries(bootstrap, group, topic, partitions):
+    """The group's committed offsets of topic's partitions 0..partitions-1,
+    read with a raw OffsetFetch v8 (the group must answer without error):
+    {partition: (offset, metadata, error)}, offset -1 = none."""
+    c = RawGroupClient(bootstrap)
+    try:
+        resp = c.offset_fetch_v8({group: {topic: list(range(partitions))}})
+    finally:
+        c.close()
+    assert resp["leftover"] == 0, resp
+    err, parts = offsets_by_group(resp)[group]
+    assert err == NONE, resp
+    return {p: parts[(topic, p)] for p in range(partitions)}
+
+
+def committed(bootstrap, group, topic, partitions=1):
+    """committed_entries' offsets alone: {partition: offset}."""
+    return {p: e[0] for p, e in committed_entries(bootstrap, group, topic, partitions).items()}
 
 
 # --------------------------------------------------------------------------

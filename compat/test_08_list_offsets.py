@@ -11,6 +11,7 @@ import asyncio
 import pytest
 
 from clients import Rec, create_topic, produce
+from helpers import uid
 
 # target timestamp -> (offset, timestamp) of the first record with ts >= target; None = no such record
 BY_TIME_P0 = {
@@ -23,7 +24,7 @@ BY_TIME_P1 = {5000: (0, 5000), 6000: (1, 9000), 8000: (1, 9000), 9000: (1, 9000)
 
 @pytest.fixture(scope="module")
 def ts_topic(broker):
-    name = "compat-ts-" + __import__("uuid").uuid4().hex[:12]
+    name = uid("compat-ts")
     create_topic(broker.bootstrap, name, 2)
     first = [Rec(key=b"k%d" % i, value=b"v%d" % i, timestamp=1000 * (i + 1), partition=0) for i in range(5)]
     dels = produce("confluent-kafka", broker.bootstrap, name, first, linger_ms=100)

@@ -6,12 +6,12 @@ with --auto-create-topics-enable false)."""
 
 import asyncio
 import time
-import uuid
 
 import pytest
 
 import kafka_raw
 from clients import Rec, consume, create_topic, list_topic_names, produce, topic_partitions, wait_topic
+from helpers import uid
 
 NONE = 0
 UNKNOWN_TOPIC_OR_PARTITION = 3
@@ -22,7 +22,7 @@ CONFIGS = {"retention.ms": "3600000", "max.message.bytes": "200000", "cleanup.po
 
 
 def uname(tag):
-    return "compat-%s-%s" % (tag, uuid.uuid4().hex[:12])
+    return uid("compat-" + tag)
 
 
 # ---------------------------------------------------------------------------

@@ -3,23 +3,15 @@ from stdin with a key delimiter and from a file, consuming to end."""
 
 import json
 import re
-import shutil
 import subprocess
 
 
 from clients import create_topic
-
-KCAT = shutil.which("kcat") or shutil.which("kafkacat")
+from helpers import KCAT, run_kcat
 
 
 def kcat(broker, *args, input=None, timeout=60):
-    assert KCAT, "kcat is not installed (scripts/test.sh installs it)"
-    proc = subprocess.run([KCAT, "-b", broker.bootstrap, *args], input=input, capture_output=True,
-                          timeout=timeout)
-    assert proc.returncode == 0, "kcat %s failed rc=%d\nstdout:%s\nstderr:%s" % (
-        " ".join(args), proc.returncode, proc.stdout.decode(errors="replace"),
-        proc.stderr.decode(errors="replace"))
-    return proc.stdout.decode("utf-8")
+    return run_kcat(broker.bootstrap, *args, input=input, timeout=timeout)[0]
 
 
 def test_kcat_version_is_librdkafka():

@@ -30,23 +30,19 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-import uuid
 
 import pytest
 
 from clients import create_topic
 from groups_helpers import (
     GROUP_ID_NOT_FOUND, GROUP_SUBSCRIBED_TO_TOPIC, INCONSISTENT_GROUP_PROTOCOL, MEMBER_ID_REQUIRED,
-    NON_EMPTY_GROUP, NONE, BackgroundProducer, RawGroupClient, Worker, decode_consumer_assignment,
+    NON_EMPTY_GROUP, NONE, BackgroundProducer, RawGroupClient, Worker, committed_entries, decode_consumer_assignment,
     decode_consumer_subscription, offsets_by_group, produce_values, raw_describe, wait_consumed, wait_stable,
     wait_until, watermarks)
+from helpers import uid
 
 CLIENTS = ["kafka-python", "aiokafka", "confluent-kafka"]
 FAST = ("--group-initial-rebalance-delay-ms", "300", "--group-min-session-timeout-ms", "1000")
-
-
-def uid(tag):
-    return "%s-%s" % (tag, uuid.uuid4().hex[:10])
 
 
 @pytest.fixture
@@ -93,19 +89,6 @@ def assert_exactly_once(all_workers, expected_values, rebalance_commit_failures_
     return recs
 
 
-def committed(bootstrap, group, topic, partitions):
-    """{partition: (offset, metadata, error)} via a raw OffsetFetch v8."""
-    c = RawGroupClient(bootstrap)
-    try:
-        resp = c.offset_fetch_v8({group: {topic: list(range(partitions))}})
-    finally:
-        c.close()
-    assert resp["leftover"] == 0
-    err, parts = offsets_by_group(resp)[group]
-    assert err == NONE, resp
-    return {p: parts[(topic, p)] for p in range(partitions)}
-
-
 # ---------------------------------------------------------------------------
 # 1. commit + resume, durable across restarts
 
@@ -133,7 +116,7 @@ def test_commit_and_resume_across_restarts(client, broker_factory, workers):
     for p in range(3):
         assert sorted(o for q, o, _v in got_a if q == p) == list(range(expected_commits[p]))
     # (a partition A processed nothing from has no committed offset: -1)
-    assert committed(b.bootstrap, group, topic, 3) == {p: (expected_commits[p] or -1, "", 0) for p in range(3)}
+    assert committed_entries(b.bootstrap, group, topic, 3) == {p: (expected_commits[p] or -1, "", 0) for p in range(3)}
 
     # B resumes exactly where A committed: gets exactly the rest
     rest = sorted(set(first) - {r[2] for r in got_a})
@@ -142,11 +125,11 @@ def test_commit_and_resume_across_restarts(client, broker_factory, workers):
     time.sleep(0.5)  # anything extra (re-delivered) would show up now
     bw.close()
     assert_exactly_once([a, bw], first)
-    assert committed(b.bootstrap, group, topic, 3) == {p: (30, "", 0) for p in range(3)}
+    assert committed_entries(b.bootstrap, group, topic, 3) == {p: (30, "", 0) for p in range(3)}
 
     # graceful restart: committed offsets survive
     b.restart()
-    assert committed(b.bootstrap, group, topic, 3) == {p: (30, "", 0) for p in range(3)}
+    assert committed_entries(b.bootstrap, group, topic, 3) == {p: (30, "", 0) for p in range(3)}
     second = ["b%03d" % i for i in range(30)]
     produce_values(b.bootstrap, topic, second, 3)
     c = start(workers, client, b.bootstrap, topic, group, "resume-c")
@@ -154,12 +137,12 @@ def test_commit_and_resume_across_restarts(client, broker_factory, workers):
     time.sleep(0.5)
     c.close()
     assert_exactly_once([c], second)
-    assert committed(b.bootstrap, group, topic, 3) == {p: (40, "", 0) for p in range(3)}
+    assert committed_entries(b.bootstrap, group, topic, 3) == {p: (40, "", 0) for p in range(3)}
 
     # crash (kill -9) + restart: acknowledged commits survive as well
     b.kill9()
     b.restart()
-    assert committed(b.bootstrap, group, topic, 3) == {p: (40, "", 0) for p in range(3)}
+    assert committed_entries(b.bootstrap, group, topic, 3) == {p: (40, "", 0) for p in range(3)}
     third = ["c%03d" % i for i in range(12)]
     produce_values(b.bootstrap, topic, third, 3)
     d = start(workers, client, b.bootstrap, topic, group, "resume-d")
@@ -167,7 +150,7 @@ def test_commit_and_resume_across_restarts(client, broker_factory, workers):
     time.sleep(0.5)
     d.close()
     assert_exactly_once([d], third)
-    assert committed(b.bootstrap, group, topic, 3) == {p: (44, "", 0) for p in range(3)}
+    assert committed_entries(b.bootstrap, group, topic, 3) == {p: (44, "", 0) for p in range(3)}
 
 
 # ---------------------------------------------------------------------------
@@ -240,7 +223,7 @@ def test_three_members_leave_and_kill(client, broker_factory, workers):
     for w in m[:2]:
         w.close()
     hw = watermarks(b.bootstrap, topic, 6)
-    assert committed(b.bootstrap, group, topic, 6) == {p: (hw[p], "", 0) for p in range(6)}
+    assert committed_entries(b.bootstrap, group, topic, 6) == {p: (hw[p], "", 0) for p in range(6)}
 
 
 # ---------------------------------------------------------------------------
@@ -360,7 +343,7 @@ def test_cooperative_sticky_incremental_rebalance(client, broker_factory, worker
     ca.close()
     cb.close()
     hw = watermarks(b.bootstrap, topic, 6)
-    assert committed(b.bootstrap, group, topic, 6) == {p: (hw[p], "", 0) for p in range(6)}
+    assert committed_entries(b.bootstrap, group, topic, 6) == {p: (hw[p], "", 0) for p in range(6)}
 
 
 # ---------------------------------------------------------------------------
@@ -448,7 +431,7 @@ def test_admin_kafka_python(broker_factory, workers):
         other = uid("g-admin-other")
         res = a.alter_group_offsets(other, {TopicPartition(topic, 2): OffsetAndMetadata(5, "other", -1)})
         assert {tp: e.errno for tp, e in res.items()} == {TopicPartition(topic, 2): 0}
-        both = a.list_group_offsets([group, other, "g-never-existed-" + uuid.uuid4().hex[:6]])
+        both = a.list_group_offsets([group, other, uid("g-never-existed")])
         assert {g: {tp.partition: (o.offset, o.metadata) for tp, o in v.items()} for g, v in both.items()} == {
             group: {1: (7, "rewound"), 2: (10, meta), 3: (10, meta)},
             other: {2: (5, "other")}, [g for g in both if g.startswith("g-never")][0]: {}}
@@ -503,7 +486,7 @@ def test_admin_aiokafka(broker_factory, workers):
     # aiokafka's admin client has no DeleteGroups; check it raw
     c = RawGroupClient(b.bootstrap)
     try:
-        assert c.delete_groups_v1([group, "g-unknown-" + uuid.uuid4().hex[:6]])["results"][0] == (group, NONE)
+        assert c.delete_groups_v1([group, uid("g-unknown")])["results"][0] == (group, NONE)
         assert c.delete_groups_v1([group])["results"] == [(group, GROUP_ID_NOT_FOUND)]
     finally:
         c.close()

@@ -26,47 +26,22 @@ from __future__ import annotations
 import groups_helpers
 import os
 import re
-import shutil
 import signal
 import subprocess
 import threading
 import time
-import uuid
 
 import pytest
 
 from clients import create_topic
-from groups_helpers import (BackgroundProducer, RawGroupClient, decode_consumer_assignment, offsets_by_group,
-                            produce_values, raw_describe, wait_until, watermarks)
+from groups_helpers import (BackgroundProducer, committed, decode_consumer_assignment, produce_values, raw_describe,
+                            wait_until, watermarks)
+from helpers import KCAT, run_kcat, uid
 
-KCAT = shutil.which("kcat") or shutil.which("kafkacat")
 FAST = ("--group-initial-rebalance-delay-ms", "300", "--group-min-session-timeout-ms", "1000")
 
 REBALANCE_RE = re.compile(r"rebalanced(?: \(memberid [^)]*\))?:\s*(assigned|revoked|incremental assign|"
                           r"incremental revoke|incremental unassign)")
-
-
-def uid(tag):
-    return "%s-%s" % (tag, uuid.uuid4().hex[:10])
-
-
-def committed(bootstrap, group, topic, partitions):
-    c = RawGroupClient(bootstrap)
-    try:
-        resp = c.offset_fetch_v8({group: {topic: list(range(partitions))}})
-    finally:
-        c.close()
-    err, parts = offsets_by_group(resp)[group]
-    assert err == 0, resp
-    return {p: parts[(topic, p)][0] for p in range(partitions)}
-
-
-def kcat_run(bootstrap, *args, timeout=60):
-    assert KCAT, "kcat is not installed (scripts/test.sh installs it)"
-    proc = subprocess.run([KCAT, "-b", bootstrap, *args], capture_output=True, timeout=timeout)
-    assert proc.returncode == 0, "kcat %s failed rc=%d\nstdout:%s\nstderr:%s" % (
-        " ".join(args), proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"))
-    return proc.stdout.decode(), proc.stderr.decode()
 
 
 def parse_records(out):
@@ -253,7 +228,7 @@ def test_kcat_group_commit_resume_and_restart(broker_factory):
 
     first = ["a%02d" % i for i in range(30)]
     produced = produce_values(b.bootstrap, topic, first, 3)
-    out, err = kcat_run(b.bootstrap, *args)
+    out, err = run_kcat(b.bootstrap, *args)
     recs = parse_records(out)
     assert sorted(recs) == sorted((p, o, v) for v, (p, o) in produced.items())
     assert re.search(r"rebalanced \(memberid kc-resume-[^)]+\): assigned: %s \[0\], %s \[1\], %s \[2\]"
@@ -262,7 +237,7 @@ def test_kcat_group_commit_resume_and_restart(broker_factory):
 
     second = ["b%02d" % i for i in range(15)]
     produced = produce_values(b.bootstrap, topic, second, 3)
-    recs = parse_records(kcat_run(b.bootstrap, *args)[0])
+    recs = parse_records(run_kcat(b.bootstrap, *args)[0])
     assert sorted(recs) == sorted((p, o, v) for v, (p, o) in produced.items())
     assert {o for _p, o, _v in recs} == set(range(10, 15))
     assert committed(b.bootstrap, group, topic, 3) == {0: 15, 1: 15, 2: 15}
@@ -271,7 +246,7 @@ def test_kcat_group_commit_resume_and_restart(broker_factory):
     assert committed(b.bootstrap, group, topic, 3) == {0: 15, 1: 15, 2: 15}
     third = ["c%02d" % i for i in range(9)]
     produced = produce_values(b.bootstrap, topic, third, 3)
-    recs = parse_records(kcat_run(b.bootstrap, *args)[0])
+    recs = parse_records(run_kcat(b.bootstrap, *args)[0])
     assert sorted(recs) == sorted((p, o, v) for v, (p, o) in produced.items())
     assert committed(b.bootstrap, group, topic, 3) == {0: 18, 1: 18, 2: 18}
 

@@ -17,48 +17,22 @@ from __future__ import annotations
 
 import groups_helpers
 import json
-import shutil
 import subprocess
 import tempfile
 import threading
 import time
-import uuid
-from pathlib import Path
 
 import pytest
 
 from clients import create_topic
-from groups_helpers import (BackgroundProducer, RawGroupClient, decode_consumer_assignment, offsets_by_group,
-                            produce_values, raw_describe, wait_until, watermarks)
+from groups_helpers import (BackgroundProducer, committed, decode_consumer_assignment, produce_values, raw_describe,
+                            wait_until, watermarks)
+from helpers import JS_DIR, NODE, uid
 
-JS_DIR = Path(__file__).resolve().parent / "js"
-NODE = shutil.which("node")
 FAST = ("--group-initial-rebalance-delay-ms", "300", "--group-min-session-timeout-ms", "1000")
 JS_CLIENTS = ["kafkajs", "ckjs"]
 
-
-@pytest.fixture(scope="module", autouse=True)
-def js_clients():
-    """compat/js/install.sh is idempotent (a stamp skips `npm ci`)."""
-    assert NODE, "node is not installed"
-    proc = subprocess.run(["bash", str(JS_DIR / "install.sh")], capture_output=True, timeout=1200)
-    assert proc.returncode == 0, "compat/js/install.sh failed rc=%d\n%s\n%s" % (
-        proc.returncode, proc.stdout.decode(errors="replace")[-4000:], proc.stderr.decode(errors="replace")[-4000:])
-
-
-def uid(tag):
-    return "%s-%s" % (tag, uuid.uuid4().hex[:10])
-
-
-def committed(bootstrap, group, topic, partitions):
-    c = RawGroupClient(bootstrap)
-    try:
-        resp = c.offset_fetch_v8({group: {topic: list(range(partitions))}})
-    finally:
-        c.close()
-    err, parts = offsets_by_group(resp)[group]
-    assert err == 0, resp
-    return {p: parts[(topic, p)][0] for p in range(partitions)}
+pytestmark = pytest.mark.usefixtures("js_clients")
 
 
 class JsMember:
@@ -314,7 +288,7 @@ def test_js_admin_groups(client, broker_factory, members):
     owned = wait_stable(ms, 4)
     wait_consumed(ms, vals)
     assert_exactly_once(ms, vals)
-    unknown = "jg-unknown-" + uuid.uuid4().hex[:8]
+    unknown = uid("jg-unknown")
     ops = [["describeGroups", [group]], ["listGroups"], ["fetchOffsets", {"groupId": group, "topics": [topic]}],
            ["deleteGroups", [group]], ["deleteGroups", [unknown]]]
     if client == "ckjs":

@@ -16,10 +16,7 @@ initial rebalance delay so joins are fast.
 from __future__ import annotations
 
 import random
-import shutil
-import subprocess
 import time
-import uuid
 import zlib
 
 import pytest
@@ -28,11 +25,11 @@ import record_sets
 
 from clients import CLIENTS, AIOConsumer, CKConsumer, KPConsumer, Rec, create_topic, end_offset, produce
 from conftest import _new_broker, _teardown
-from groups_helpers import RawGroupClient, offsets_by_group
+from groups_helpers import committed
+from helpers import put_numbered, run_kcat, uid
 from murmur2 import partition_for
 
 FAST = ["--group-initial-rebalance-delay-ms", "300"]
-KCAT = shutil.which("kcat") or shutil.which("kafkacat")
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +37,6 @@ def gbroker(tmp_path_factory):
     b = _new_broker(tmp_path_factory, FAST)
     yield b
     _teardown(b)
-
-
-def uid(tag):
-    return "%s-%s" % (tag, uuid.uuid4().hex[:12])
 
 
 class GroupConsumer:
@@ -118,17 +111,6 @@ def group_consume(client, bootstrap, topic, group, count, timeout=60.0, linger=0
         return got
     finally:
         c.close()
-
-
-def committed(bootstrap, group, topic, partitions=1):
-    rc = RawGroupClient(bootstrap)
-    try:
-        resp = rc.offset_fetch_v8({group: {topic: list(range(partitions))}})
-    finally:
-        rc.close()
-    err, parts = offsets_by_group(resp)[group]
-    assert err == 0, resp
-    return {p: parts[(topic, p)][0] for p in range(partitions)}
 
 
 # --------------------------------------------------------------------------
@@ -284,17 +266,11 @@ def test_group_1000_in_order(gbroker, client):
 # seek inside a group
 
 
-def put(bootstrap, topic, start, n):
-    recs = [Rec(key=b"k%d" % i, value=b"v%d" % i, partition=0) for i in range(start, start + n)]
-    dels = produce("confluent-kafka", bootstrap, topic, recs)
-    assert [(d.error, d.offset) for d in dels] == [(None, i) for i in range(start, start + n)]
-
-
 @pytest.mark.parametrize("client", CLIENTS)
 def test_group_seek(gbroker, client):
     topic = uid("g30-seek")
     create_topic(gbroker.bootstrap, topic, 1)
-    put(gbroker.bootstrap, topic, 0, 10)
+    put_numbered(gbroker.bootstrap, topic, 0, 10)
     c = GroupConsumer(client, gbroker.bootstrap, topic, uid("g30-seek"))
     try:
         got = c.poll(10, linger=0.3)
@@ -319,7 +295,7 @@ def test_group_seek(gbroker, client):
         c.seek_to_end(0)
         c.wait_position(0, 10)
         assert c.poll(0, timeout=0.5) == []
-        put(gbroker.bootstrap, topic, 10, 3)
+        put_numbered(gbroker.bootstrap, topic, 10, 3)
         got = c.poll(3, timeout=30, linger=0.5)
         assert [(g.offset, g.value) for g in got] == [(10, b"v10"), (11, b"v11"), (12, b"v12")]
         assert c.assignment() == [0]
@@ -335,7 +311,7 @@ def test_group_seek(gbroker, client):
 def test_group_commit_and_resume(gbroker, client):
     topic, group = uid("g30-resume"), uid("g30-resume")
     create_topic(gbroker.bootstrap, topic, 1)
-    put(gbroker.bootstrap, topic, 0, 20)
+    put_numbered(gbroker.bootstrap, topic, 0, 20)
 
     a = GroupConsumer(client, gbroker.bootstrap, topic, group)
     try:
@@ -355,7 +331,7 @@ def test_group_commit_and_resume(gbroker, client):
         b.close()
     assert committed(gbroker.bootstrap, group, topic) == {0: 20}
 
-    put(gbroker.bootstrap, topic, 20, 5)
+    put_numbered(gbroker.bootstrap, topic, 20, 5)
     c = GroupConsumer(client, gbroker.bootstrap, topic, group)
     try:
         got = c.poll(5, linger=0.5)
@@ -370,12 +346,7 @@ def test_group_commit_and_resume(gbroker, client):
 
 
 def kcat(bootstrap, *args, input=None, timeout=60):
-    assert KCAT, "kcat is not installed (scripts/test.sh installs it)"
-    proc = subprocess.run([KCAT, "-b", bootstrap, *args], input=input, capture_output=True, timeout=timeout)
-    assert proc.returncode == 0, "kcat %s failed rc=%d\nstdout:%s\nstderr:%s" % (
-        " ".join(args), proc.returncode, proc.stdout.decode(errors="replace"),
-        proc.stderr.decode(errors="replace"))
-    return proc.stdout.decode("utf-8")
+    return run_kcat(bootstrap, *args, input=input, timeout=timeout)[0]
 
 
 def kcat_group(bootstrap, group, topic, fmt):

@@ -25,39 +25,25 @@ consumer.run / eachMessage (fromBeginning, autoCommit off).
 
 from __future__ import annotations
 
-import json
 import random
-import shutil
-import subprocess
-import tempfile
 import time
-import uuid
 import hashlib
-from pathlib import Path
 
 import pytest
 
 from clients import Rec, create_topic, end_offset, produce
 from conftest import _new_broker, _teardown
-from groups_helpers import RawGroupClient, offsets_by_group
+from groups_helpers import committed
+from helpers import ckjs_features, put_numbered, run_node, uid
 from murmur2 import partition_for
 from record_sets import payloads
 
-JS_DIR = Path(__file__).resolve().parent / "js"
-NODE = shutil.which("node")
 FAST = ["--group-initial-rebalance-delay-ms", "300"]
 JS_CLIENTS = ["kafkajs", "ckjs"]
 T0 = 1_700_000_000_000
 BIN = bytes(range(256))
 
-
-@pytest.fixture(scope="module", autouse=True)
-def js_clients():
-    """compat/js/install.sh is idempotent (a stamp skips `npm ci`)."""
-    assert NODE, "node is not installed"
-    proc = subprocess.run(["bash", str(JS_DIR / "install.sh")], capture_output=True, timeout=1200)
-    assert proc.returncode == 0, "compat/js/install.sh failed rc=%d\n%s\n%s" % (
-        proc.returncode, proc.stdout.decode(errors="replace")[-4000:], proc.stderr.decode(errors="replace")[-4000:])
+pytestmark = pytest.mark.usefixtures("js_clients")
 
 
 @pytest.fixture(scope="module")
@@ -67,28 +53,12 @@ def gbroker(tmp_path_factory):
     _teardown(b)
 
 
-def uid(tag):
-    return "%s-%s" % (tag, uuid.uuid4().hex[:12])
-
-
 def hx(b):
     return None if b is None else b.hex()
 
 
 def run_core(cfg, timeout=120):
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(cfg, f)
-        path = f.name
-    try:
-        proc = subprocess.run([NODE, str(JS_DIR / "core.js"), path], cwd=str(JS_DIR), capture_output=True,
-                              timeout=timeout)
-    finally:
-        Path(path).unlink()
-    out = proc.stdout.decode(errors="replace")
-    evs = [json.loads(line[3:]) for line in out.splitlines() if line.startswith("EV ")]
-    info = "core.js %s rc=%d\nstdout(tail): %s\nstderr(tail): %s" % (
-        cfg["op"], proc.returncode, out[-3000:], proc.stderr.decode(errors="replace")[-3000:])
-    return proc.returncode, evs, info
+    return run_node("core.js", cfg, timeout, cfg["op"])
 
 
 def js_produce(client, bootstrap, topic, sends, acks=-1, compression="none", expect_ok=True):
@@ -117,17 +87,6 @@ def msg(k, v, h=None, ts=None, p=None):
 def base_offsets(evs):
     """[(partition, baseOffset)] of every send's RecordMetadata."""
     return [[(r["partition"], int(r["baseOffset"])) for r in e["res"]] for e in evs if e["ev"] == "sent"]
-
-
-def committed(bootstrap, group, topic, partitions=1):
-    rc = RawGroupClient(bootstrap)
-    try:
-        resp = rc.offset_fetch_v8({group: {topic: list(range(partitions))}})
-    finally:
-        rc.close()
-    err, parts = offsets_by_group(resp)[group]
-    assert err == 0, resp
-    return {p: parts[(topic, p)][0] for p in range(partitions)}
 
 
 # --------------------------------------------------------------------------
@@ -202,9 +161,7 @@ def test_js_group_codecs(gbroker, client):
                 assert [(e["ev"], e["message"]) for e in evs] == [(
                     "connect_error", 'Unsupported value "zstd" for configuration property "compression.codec": '
                     'libzstd not available at build time')], evs
-                feats = subprocess.run([NODE, "-p", "JSON.stringify(require('@confluentinc/kafka-javascript')"
-                                        ".features)"], cwd=str(JS_DIR), capture_output=True, timeout=30)
-                assert "zstd" not in json.loads(feats.stdout), feats.stdout
+                assert "zstd" not in ckjs_features(), ckjs_features()
             assert end_offset(gbroker.bootstrap, topic, p) == (0, 0)
             continue
         evs = js_produce(client, gbroker.bootstrap, topic, [msgs], compression=codec)
@@ -299,18 +256,12 @@ def test_js_group_1000_in_order(gbroker, client):
 # --------------------------------------------------------------------------
 
 
-def put(bootstrap, topic, start, n):
-    recs = [Rec(key=b"k%d" % i, value=b"v%d" % i, partition=0) for i in range(start, start + n)]
-    dels = produce("confluent-kafka", bootstrap, topic, recs)
-    assert [(d.error, d.offset) for d in dels] == [(None, i) for i in range(start, start + n)]
-
-
 @pytest.mark.parametrize("client", JS_CLIENTS)
 def test_js_group_seek(gbroker, client):
     """consumer.seek inside eachMessage, each time at the last record (offset 9)."""
     topic = uid("g31-seek")
     create_topic(gbroker.bootstrap, topic, 1)
-    put(gbroker.bootstrap, topic, 0, 10)
+    put_numbered(gbroker.bootstrap, topic, 0, 10)
     seeks = [{"at": 10, "p": 0, "offset": 5}, {"at": 15, "p": 0, "offset": 0}, {"at": 25, "p": 0, "offset": 8}]
     expected = list(range(10)) + list(range(5, 10)) + list(range(10)) + [8, 9]
     got, evs = js_consume(client, gbroker.bootstrap, topic, uid("g31-seek"), len(expected), linger_ms=1500,
@@ -324,7 +275,7 @@ def test_js_group_seek(gbroker, client):
 def test_js_group_commit_and_resume(gbroker, client):
     topic, group = uid("g31-resume"), uid("g31-resume")
     create_topic(gbroker.bootstrap, topic, 1)
-    put(gbroker.bootstrap, topic, 0, 20)
+    put_numbered(gbroker.bootstrap, topic, 0, 20)
     got, evs = js_consume(client, gbroker.bootstrap, topic, group, 20, commits=[{"at": 20, "p": 0, "offset": 7}])
     assert [g["o"] for g in got] == list(range(20))
     assert [e["offset"] for e in evs if e["ev"] == "committed"] == [7]
@@ -334,7 +285,7 @@ def test_js_group_commit_and_resume(gbroker, client):
     assert [(g["o"], g["v"]) for g in got] == [(i, (b"v%d" % i).hex()) for i in range(7, 20)]
     assert committed(gbroker.bootstrap, group, topic) == {0: 20}
 
-    put(gbroker.bootstrap, topic, 20, 5)
+    put_numbered(gbroker.bootstrap, topic, 20, 5)
     got, _ = js_consume(client, gbroker.bootstrap, topic, group, 5)
     assert [(g["o"], g["v"]) for g in got] == [(i, (b"v%d" % i).hex()) for i in range(20, 25)]
     assert committed(gbroker.bootstrap, group, topic) == {0: 20}  # autoCommit off

@@ -10,13 +10,13 @@ AWS_*; each test gets its own database (the pg_url fixture) and key prefix
 """
 
 import time
-import uuid
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from backends import s3_args, sql
+from helpers import uid
 
 
 def consume(c, count, timeout=30.0):
@@ -35,7 +35,7 @@ def consume(c, count, timeout=30.0):
 def test_produce_consume_commit_and_kill9_on_postgres(broker_factory, pg_url, objects):
     extra = s3_args() if objects == "s3" else []
     b = broker_factory("--metadata", pg_url, "--group-initial-rebalance-delay-ms", "300", *extra)
-    topic = "pg-" + uuid.uuid4().hex[:10]
+    topic = uid("pg")
     admin = AdminClient({"bootstrap.servers": b.bootstrap})
     for f in admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)]).values():
         f.result(15)

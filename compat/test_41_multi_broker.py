@@ -39,7 +39,6 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-import uuid
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -49,6 +48,7 @@ import kafka_raw as kr
 from backends import s3_args
 from cluster_helpers import create_topic_raw
 from groups_helpers import RawGroupClient, wait_until
+from helpers import uid
 
 HEARTBEAT_MS = 300
 SESSION_MS = 2000
@@ -231,7 +231,7 @@ def cluster(broker_factory, pg_url):
 
 
 def new_topic():
-    return "mb-" + uuid.uuid4().hex[:12]
+    return uid("mb")
 
 
 # --------------------------------------------------------------------------
@@ -507,7 +507,7 @@ def test_consumer_group_across_brokers_and_not_coordinator(cluster):
 def group_coordinated_by(cluster, node_id, prefix):
     """A group id whose coordinator is node_id (FindCoordinator on every broker)."""
     for _ in range(200):
-        group = "%s-%s" % (prefix, uuid.uuid4().hex[:8])
+        group = uid(prefix)
         answers = {find_coordinator(b.bootstrap, group)["node_id"] for b in cluster.brokers}
         assert len(answers) == 1, "FindCoordinator answers differ for %s: %r" % (group, answers)
         if answers == {node_id}:

@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 
 import pytest
 from confluent_kafka import Producer
@@ -54,6 +53,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 import faults_helpers as fh
 from backends import s3_args
+from helpers import uid
 
 PARTITIONS = 2
 BEFORE = 100            # records per partition acknowledged before the fault
@@ -172,7 +172,7 @@ def value(phase, i, size=0):
 
 
 def create_topic(bootstrap):
-    topic = "faults-" + uuid.uuid4().hex[:12]
+    topic = uid("faults")
     admin = AdminClient({"bootstrap.servers": bootstrap})
     for f in admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)]).values():
         f.result(20)

@@ -31,13 +31,13 @@ from __future__ import annotations
 import re
 import time
 import urllib.request
-import uuid
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 import kafka_raw as kr
 from clients import end_offset
+from helpers import uid
 
 # A retention pass every 200 ms; groups form without the 3 s initial delay.
 CHECK = ("--log-retention-check-interval-ms", "200", "--group-initial-rebalance-delay-ms", "300")
@@ -46,7 +46,7 @@ OFFSET_OUT_OF_RANGE = 1
 
 
 def _name(prefix):
-    return "ret-%s-%s" % (prefix, uuid.uuid4().hex[:12])
+    return uid("ret-" + prefix)
 
 
 def _now_ms():
@@ -178,7 +178,7 @@ def consume_group(b, topic, count, timeout=30.0):
     """A new group subscribing with auto.offset.reset=earliest; returns
     [(offset, key, value, timestamp)] of the first count records (and
     checks nothing more arrives for a moment)."""
-    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "ret-g-" + uuid.uuid4().hex[:8],
+    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": uid("ret-g"),
                   "auto.offset.reset": "earliest", "enable.auto.commit": False,
                   "session.timeout.ms": 6000})
     c.subscribe([topic])
@@ -187,7 +187,7 @@ def consume_group(b, topic, count, timeout=30.0):
 
 def consume_assigned(b, topic, offset, count, timeout=30.0):
     """confluent-kafka assign() at an explicit offset with auto.offset.reset=earliest."""
-    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "ret-a-" + uuid.uuid4().hex[:8],
+    c = Consumer({"bootstrap.servers": b.bootstrap, "group.id": uid("ret-a"),
                   "auto.offset.reset": "earliest", "enable.auto.commit": False})
     c.assign([TopicPartition(topic, 0, offset)])
     return _drain(c, count, timeout)

@@ -54,18 +54,13 @@ Tests:
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
 import socket
 import struct
 import subprocess
-import tempfile
 import threading
 import time
 import urllib.request
-import uuid
-from pathlib import Path
 
 import pytest
 
@@ -76,6 +71,7 @@ from cluster_helpers import create_topic_raw, wait_cluster
 from clients import Rec, consume, create_topic
 from clients import produce as client_produce
 from conftest import _LIVE, _teardown
+from helpers import KCAT, run_node, uid
 from murmur2 import partition_for
 
 INIT_PRODUCER_ID = 22
@@ -84,13 +80,6 @@ INVALID_PRODUCER_EPOCH = 47
 DUPLICATES = "streamhouse_producer_duplicate_batches_total"
 RECORDS_IN = "streamhouse_produce_records_in_total"
 PG_DATABASE_PREFIX = "compat_idem"
-JS_DIR = Path(__file__).resolve().parent / "js"
-NODE = shutil.which("node")
-KCAT = shutil.which("kcat") or shutil.which("kafkacat")
-
-
-def uid(tag):
-    return "%s-%s" % (tag, uuid.uuid4().hex[:12])
 
 
 # --------------------------------------------------------------------------
@@ -268,7 +257,7 @@ def test_init_producer_id(backend_broker):
     assert init_producer_id_v4(b.bootstrap, pid1, 0) == (0, pid1, 1)
     assert init_producer_id_v4(b.bootstrap, pid1, 1) == (0, pid1, 2)
     # A transactional id gets a producer id of its own (test_45 covers transactions).
-    err2, pid2, epoch2 = init_producer_id_v0(b.bootstrap, transactional_id="tx-" + uuid.uuid4().hex[:8])
+    err2, pid2, epoch2 = init_producer_id_v0(b.bootstrap, transactional_id=uid("tx"))
     assert (err2, epoch2) == (0, 0) and pid2 >= 0 and pid2 not in (pid0, pid1), (err2, pid2, epoch2)
 
 
@@ -569,14 +558,6 @@ CLIENT_RECORDS = 2000
 ALL_CLIENTS = ["confluent-kafka", "kafka-python", "aiokafka", "kafkajs", "kafkajs-inflight5", "ckjs", "kcat"]
 
 
-@pytest.fixture(scope="module")
-def js_installed():
-    assert NODE, "node is not installed"
-    proc = subprocess.run(["bash", str(JS_DIR / "install.sh")], capture_output=True, timeout=1200)
-    assert proc.returncode == 0, "compat/js/install.sh failed rc=%d\n%s\n%s" % (
-        proc.returncode, proc.stdout.decode(errors="replace")[-4000:], proc.stderr.decode(errors="replace")[-4000:])
-
-
 def python_client_extra(client):
     if client == "confluent-kafka":
         return {"enable.idempotence": True, "max.in.flight.requests.per.connection": 5, "linger.ms": 2,
@@ -600,20 +581,9 @@ def run_js_producer(client, bootstrap, topic, prefix, partitions=CLIENT_PARTITIO
                prefix=prefix, chunk=100)
     if concurrent:
         cfg.update(concurrent=True, maxInFlight=5)
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(cfg, f)
-        path = f.name
-    try:
-        proc = subprocess.run([NODE, str(JS_DIR / "idempotence.js"), path], cwd=str(JS_DIR), capture_output=True,
-                              timeout=180)
-    finally:
-        Path(path).unlink()
-    out = proc.stdout.decode(errors="replace")
-    evs = [json.loads(line[3:]) for line in out.splitlines() if line.startswith("EV ")]
-    info = "idempotence.js %s rc=%d\nstdout(tail): %s\nstderr(tail): %s" % (
-        client, proc.returncode, out[-3000:], proc.stderr.decode(errors="replace")[-3000:])
+    rc, evs, info = run_node("idempotence.js", cfg, 180, client)
     chunks = (count + 99) // 100
-    assert proc.returncode == 0 and evs and evs[-1] == {"ev": "done", "sent": chunks, "failed": 0}, info
+    assert rc == 0 and evs and evs[-1] == {"ev": "done", "sent": chunks, "failed": 0}, info
     sent = {e["i"]: e["res"] for e in evs if e["ev"] == "sent"}
     assert sorted(sent) == list(range(chunks)), info
     for i, res in sent.items():
@@ -654,7 +624,7 @@ def run_kcat_producer(bootstrap, topic, prefix, partitions=CLIENT_PARTITIONS, co
 @pytest.mark.parametrize("client", ALL_CLIENTS)
 def test_idempotent_clients(broker, client, request):
     if client in ("kafkajs", "kafkajs-inflight5", "ckjs"):
-        request.getfixturevalue("js_installed")
+        request.getfixturevalue("js_clients")
     topic = uid("idem-cl")
     create_topic(broker.bootstrap, topic, CLIENT_PARTITIONS)
     prefix = client
@@ -941,7 +911,7 @@ RETRY_CLIENTS = {"confluent-kafka": retry_produce_ck, "kafka-python": retry_prod
 @pytest.mark.parametrize("client", list(RETRY_CLIENTS) + ["kafkajs", "ckjs"])
 def test_retry_after_lost_responses_is_deduplicated(tmp_path, client, request):
     if client in ("kafkajs", "ckjs"):
-        request.getfixturevalue("js_installed")
+        request.getfixturevalue("js_clients")
     b = AdvertisedBroker(tmp_path / "data", tmp_path / "broker.log")
     proxy = DropProduceResponses(b.port, RETRY_DROPS)
     b.advertised = "127.0.0.1:%d" % proxy.port

@@ -60,13 +60,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import struct
-import subprocess
-import tempfile
 import time
-import uuid
-from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -76,6 +71,7 @@ from backends import s3_args
 from clients import AIOConsumer, KPConsumer, create_topic
 from cluster_helpers import create_topic_raw, wait_cluster, wait_until
 from conftest import _new_broker, _teardown
+from helpers import run_node, uid
 
 OFFSET_FETCH = 9
 FIND_COORDINATOR = 10
@@ -108,16 +104,10 @@ ABORT_CHECK_MS = 200
 BROKER_FLAGS = ["--transaction-abort-check-interval-ms", str(ABORT_CHECK_MS),
                 "--group-initial-rebalance-delay-ms", "300"]
 PG_DATABASE_PREFIX = "compat_txn"
-JS_DIR = Path(__file__).resolve().parent / "js"
-NODE = shutil.which("node")
 
 # librdkafka reports a fenced transactional producer as the fatal _FENCED
 # (or the broker's own code).
 FENCED_CODES = {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
-
-
-def uid(tag):
-    return "%s-%s" % (tag, uuid.uuid4().hex[:12])
 
 
 @pytest.fixture(scope="module")
@@ -125,14 +115,6 @@ def tbroker(tmp_path_factory):
     b = _new_broker(tmp_path_factory, BROKER_FLAGS)
     yield b
     _teardown(b)
-
-
-@pytest.fixture(scope="module")
-def js_installed():
-    assert NODE, "node is not installed"
-    proc = subprocess.run(["bash", str(JS_DIR / "install.sh")], capture_output=True, timeout=1200)
-    assert proc.returncode == 0, "compat/js/install.sh failed rc=%d\n%s\n%s" % (
-        proc.returncode, proc.stdout.decode(errors="replace")[-4000:], proc.stderr.decode(errors="replace")[-4000:])
 
 
 # --------------------------------------------------------------------------
@@ -1065,19 +1047,8 @@ def test_txn_offsets_applied_only_on_commit(tbroker):
 
 
 def run_js(cfg, timeout=150):
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(cfg, f)
-        path = f.name
-    try:
-        proc = subprocess.run([NODE, str(JS_DIR / "transactions.js"), path], cwd=str(JS_DIR), capture_output=True,
-                              timeout=timeout)
-    finally:
-        Path(path).unlink()
-    out = proc.stdout.decode(errors="replace")
-    evs = [json.loads(line[3:]) for line in out.splitlines() if line.startswith("EV ")]
-    info = "transactions.js %s rc=%d\nstdout(tail): %s\nstderr(tail): %s" % (
-        cfg["client"], proc.returncode, out[-3000:], proc.stderr.decode(errors="replace")[-3000:])
-    assert proc.returncode == 0 and evs and evs[-1]["ev"] == "done", info
+    rc, evs, info = run_node("transactions.js", cfg, timeout, cfg["client"])
+    assert rc == 0 and evs and evs[-1]["ev"] == "done", info
     return evs, info
 
 
@@ -1090,7 +1061,7 @@ JS_TXNS = {
 
 
 @pytest.mark.parametrize("client", ["kafkajs", "ckjs"])
-def test_js_transactions(tbroker, js_installed, client):
+def test_js_transactions(tbroker, js_clients, client):
     b = tbroker.bootstrap
     topic = uid("txn-" + client)
     create_topic(b, topic, 2)

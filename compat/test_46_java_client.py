@@ -42,22 +42,18 @@ answers are also read back raw (Fetch v4) where the log layout matters.
 from __future__ import annotations
 
 import json
-import shutil
 import struct
 import subprocess
 import time
-import uuid
-from pathlib import Path
 
 import pytest
 
 import kafka_raw as kr
 from conftest import _new_broker, _teardown
+from helpers import JAVA_DIR, java, uid
 from murmur2 import partition_for
 
-JAVA_DIR = Path(__file__).resolve().parent / "java"
 CLASSPATH = "%s:%s" % (JAVA_DIR / "target" / "java-compat.jar", JAVA_DIR / "target" / "lib" / "*")
-JAVA = shutil.which("java")
 BROKER_FLAGS = ["--transaction-abort-check-interval-ms", "200", "--group-initial-rebalance-delay-ms", "300"]
 
 N_RECORDS = 2000
@@ -66,20 +62,6 @@ FENCED = {"org.apache.kafka.common.errors.ProducerFencedException",
           "org.apache.kafka.common.errors.InvalidProducerEpochException"}
 ATTR_CONTROL = 0x20
 ATTR_TRANSACTIONAL = 0x10
-
-
-def uid(tag):
-    return "%s-%s" % (tag, uuid.uuid4().hex[:12])
-
-
-@pytest.fixture(scope="module")
-def java_built():
-    assert JAVA, "java is not installed (a JDK 17+ is needed)"
-    t0 = time.monotonic()
-    proc = subprocess.run(["bash", str(JAVA_DIR / "install.sh")], capture_output=True, timeout=1200)
-    assert proc.returncode == 0, "compat/java/install.sh failed rc=%d\n%s\n%s" % (
-        proc.returncode, proc.stdout.decode(errors="replace")[-4000:], proc.stderr.decode(errors="replace")[-4000:])
-    print("compat/java/install.sh (%.1fs): %s" % (time.monotonic() - t0, proc.stdout.decode(errors="replace").strip()))
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +73,7 @@ def jbroker(tmp_path_factory):
 
 def run_java(scenario, bootstrap, timeout=150, **kw):
     """Run one JavaCompat scenario: its JSON result (asserts it ran to the end)."""
-    argv = [JAVA, "-Xss1m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", CLASSPATH, "JavaCompat",
+    argv = [java(), "-Xss1m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", CLASSPATH, "JavaCompat",
             scenario, bootstrap] + ["%s=%s" % kv for kv in kw.items()]
     t0 = time.monotonic()
     proc = subprocess.run(argv, capture_output=True, timeout=timeout, cwd=str(JAVA_DIR))
@@ -168,7 +150,7 @@ def produce_consume(bootstrap, protocol):
 
 
 @pytest.mark.parametrize("protocol", ["classic", "consumer"])
-def test_producer_defaults_and_group_consumer(jbroker, java_built, protocol):
+def test_producer_defaults_and_group_consumer(jbroker, java_client, protocol):
     b = jbroker.bootstrap
     topic, group, r = produce_consume(b, protocol)
 
@@ -219,7 +201,7 @@ def test_producer_defaults_and_group_consumer(jbroker, java_built, protocol):
 # 2. AdminClient
 
 
-def test_admin_client(jbroker, java_built):
+def test_admin_client(jbroker, java_client):
     b = jbroker.bootstrap
     group_topic, group, pc = produce_consume(b, "classic")
     counts = {int(p): n for p, n in pc["end_offsets"].items()}
@@ -290,7 +272,7 @@ def test_admin_client(jbroker, java_built):
 # 3. transactions: commit 100, abort 50, commit 10 over 2 partitions
 
 
-def test_transactions_commit_abort_commit(jbroker, java_built):
+def test_transactions_commit_abort_commit(jbroker, java_client):
     b = jbroker.bootstrap
     topic = uid("java-txn")
     r = run_java("transactions", b, topic=topic, tid=uid("java-tid"))
@@ -335,7 +317,7 @@ def test_transactions_commit_abort_commit(jbroker, java_built):
 EOS_PER_PARTITION = 100
 
 
-def test_consume_transform_produce(jbroker, java_built):
+def test_consume_transform_produce(jbroker, java_client):
     b = jbroker.bootstrap
     src, dst, group = uid("java-eos-in"), uid("java-eos-out"), uid("java-eos-group")
     r = run_java("eos", b, input=src, output=dst, group=group, tid=uid("java-eos-tid"), n=EOS_PER_PARTITION)
@@ -392,7 +374,7 @@ def test_consume_transform_produce(jbroker, java_built):
 # 5. zombie fencing
 
 
-def test_zombie_fencing(jbroker, java_built):
+def test_zombie_fencing(jbroker, java_client):
     b = jbroker.bootstrap
     topic = uid("java-zombie")
     r = run_java("fencing", b, topic=topic, tid=uid("java-zombie-tid"))
@@ -421,7 +403,7 @@ def test_zombie_fencing(jbroker, java_built):
 # 6. listTransactions / describeTransactions / describeProducers / fenceProducers
 
 
-def test_transaction_admin_apis(jbroker, java_built):
+def test_transaction_admin_apis(jbroker, java_client):
     b = jbroker.bootstrap
     topic = uid("java-txn-admin")
     r = run_java("txn_admin", b, topic=topic, tid=uid("java-txn-admin-tid"))

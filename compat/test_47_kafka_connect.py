@@ -38,13 +38,10 @@ message when anything times out.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import time
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
@@ -52,10 +49,9 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from broker import die_with_parent, free_port
+from helpers import JAVA_DIR, java, uid
 
-JAVA_DIR = Path(__file__).resolve().parent / "java"
 CONNECT_LIB = JAVA_DIR / "target" / "connect-lib"
-JAVA = shutil.which("java")
 
 N_FIRST = 200
 WORKER_READY_S = 60
@@ -78,19 +74,9 @@ logger.herder.level = DEBUG
 """
 
 
-def uid(tag):
-    return "%s-%s" % (tag, uuid.uuid4().hex[:12])
-
-
 @pytest.fixture(scope="module")
-def connect_built():
-    assert JAVA, "java is not installed (a JDK 17+ is needed)"
-    t0 = time.monotonic()
-    proc = subprocess.run(["bash", str(JAVA_DIR / "install.sh")], capture_output=True, timeout=1200)
-    assert proc.returncode == 0, "compat/java/install.sh failed rc=%d\n%s\n%s" % (
-        proc.returncode, proc.stdout.decode(errors="replace")[-4000:], proc.stderr.decode(errors="replace")[-4000:])
+def connect_built(java_client):
     assert (CONNECT_LIB / "connect-runtime-4.3.0.jar").is_file(), "no connect-runtime in %s" % CONNECT_LIB
-    print("compat/java/install.sh (%.1fs): %s" % (time.monotonic() - t0, proc.stdout.decode(errors="replace").strip()))
 
 
 class Worker:
@@ -130,7 +116,7 @@ class Worker:
         self.proc = None
 
     def start(self):
-        argv = [JAVA, "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+        argv = [java(), "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
                 "-Dlog4j2.configurationFile=%s" % (self.workdir / "log4j2.properties"),
                 "-cp", "%s/*" % CONNECT_LIB,
                 "org.apache.kafka.connect.cli.ConnectDistributed", str(self.workdir / "worker.properties")]

@@ -29,7 +29,7 @@
 'use strict';
 
 const crypto = require('crypto');
-const { emit, loadConfig, stderrLogger } = require('./common');
+const { emit, loadConfig, stderrLogger, kafkajsLogCreator, consumerCloser, runMain } = require('./common');
 
 const cfg = loadConfig();
 
@@ -80,7 +80,7 @@ function kafkajsClient() {
     clientId: 'core-' + cfg.op,
     brokers: [cfg.bootstrap],
     logLevel: logLevel.ERROR,
-    logCreator: () => ({ namespace, log }) => process.stderr.write(`[${namespace}] ${log.message}\n`),
+    logCreator: kafkajsLogCreator,
     retry: { retries: 10, initialRetryTime: 100 },
   });
   return { kafka, CompressionTypes };
@@ -156,31 +156,23 @@ async function consume() {
     consumer = kafka.consumer({ kafkaJS: Object.assign({ fromBeginning: true, autoCommit: false }, common) });
   }
   let received = 0;
-  let closing = false;
   let done;
   const finished = new Promise((resolve) => { done = resolve; });
   const seeks = cfg.seeks || [];
   const commits = cfg.commits || [];
 
-  async function close(ev) {
-    if (closing) return;
-    closing = true;
-    try {
-      await consumer.disconnect();
-    } catch (e) {
-      emit('error', { error: 'disconnect: ' + e });
-    }
+  const closer = consumerCloser(consumer, (ev) => {
     emit(ev, { n: received });
     done(ev === 'done' ? 0 : 3);
-  }
-  setTimeout(() => close('deadline'), cfg.maxSeconds * 1000).unref();
+  });
+  setTimeout(() => closer.close('deadline'), cfg.maxSeconds * 1000).unref();
 
   await consumer.connect();
   await consumer.subscribe(js ? { topics: [cfg.topic], fromBeginning: true } : { topics: [cfg.topic] });
   const runOpts = js ? { autoCommit: false } : {};
   await consumer.run(Object.assign(runOpts, {
     eachMessage: async ({ topic, partition, message }) => {
-      if (closing) return;
+      if (closer.closing) return;
       received += 1;
       emit('msg', {
         p: partition, o: Number(message.offset), k: hexOrNull(message.key), v: valueOut(message.value),
@@ -199,14 +191,11 @@ async function consume() {
         }
       }
       if (received === cfg.count) {
-        setTimeout(() => close('done'), cfg.lingerMs);
+        setTimeout(() => closer.close('done'), cfg.lingerMs);
       }
     },
   }));
   return finished;
 }
 
-(cfg.op === 'produce' ? produce() : consume()).then((code) => process.exit(code), (e) => {
-  emit('error', { error: String(e && e.stack || e) });
-  process.exit(1);
-});
+runMain(cfg.op === 'produce' ? produce() : consume());

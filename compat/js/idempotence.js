@@ -29,7 +29,7 @@
 // {ev:"done", sent, failed} at the end. Every line on stdout is "EV " + JSON.
 'use strict';
 
-const { emit, loadConfig, stderrLogger, resOut } = require('./common');
+const { emit, loadConfig, stderrLogger, kafkajsLogCreator, resOut, runMain } = require('./common');
 
 const cfg = loadConfig();
 
@@ -45,13 +45,43 @@ function chunks() {
   return out;
 }
 
+/**
+ * Sends every chunk of chunks() with send(messages) - one after the other
+ * (each awaited), or with concurrent all at once - emitting "sent" or
+ * "send_error" per chunk. Resolves to {sent, failed} (counts of chunks).
+ */
+async function sendChunks(send, concurrent) {
+  let sent = 0;
+  let failed = 0;
+  const one = (messages, i) => send(messages).then((res) => {
+    emit('sent', { i, res: resOut(res) });
+    sent += 1;
+  }, (e) => {
+    emit('send_error', { i, name: e.name, message: e.message, code: e.code });
+    failed += 1;
+  });
+  const all = chunks();
+  if (concurrent) {
+    await Promise.all(all.map(one));
+  } else {
+    for (let i = 0; i < all.length; i++) await one(all[i], i);
+  }
+  return { sent, failed };
+}
+
+/** The last event, once the producer is disconnected; the exit code. */
+function finish({ sent, failed }) {
+  emit('done', { sent, failed });
+  return failed === 0 ? 0 : 2;
+}
+
 async function kafkajs() {
   const { Kafka, logLevel, Partitioners } = require('kafkajs');
   const kafka = new Kafka({
     clientId: 'idem-kafkajs',
     brokers: [cfg.bootstrap],
     logLevel: logLevel.WARN,
-    logCreator: () => ({ namespace, log }) => process.stderr.write(`[${namespace}] ${log.message}\n`),
+    logCreator: kafkajsLogCreator,
   });
   const producer = kafka.producer({
     idempotent: true,
@@ -60,34 +90,10 @@ async function kafkajs() {
     allowAutoTopicCreation: false,
   });
   await producer.connect();
-  let sent = 0;
-  let failed = 0;
-  const all = chunks();
-  if (cfg.concurrent) {
-    await Promise.all(all.map((messages, i) => producer.send({ topic: cfg.topic, acks: -1, messages }).then((res) => {
-      emit('sent', { i, res: resOut(res) });
-      sent += 1;
-    }, (e) => {
-      emit('send_error', { i, name: e.name, message: e.message, code: e.code });
-      failed += 1;
-    })));
-    await producer.disconnect();
-    emit('done', { sent, failed });
-    return failed === 0 ? 0 : 2;
-  }
-  for (let i = 0; i < all.length; i++) {
-    try {
-      const res = await producer.send({ topic: cfg.topic, acks: -1, messages: all[i] });
-      emit('sent', { i, res: resOut(res) });
-      sent += 1;
-    } catch (e) {
-      emit('send_error', { i, name: e.name, message: e.message, code: e.code });
-      failed += 1;
-    }
-  }
+  const counts = await sendChunks((messages) => producer.send({ topic: cfg.topic, acks: -1, messages }),
+    Boolean(cfg.concurrent));
   await producer.disconnect();
-  emit('done', { sent, failed });
-  return failed === 0 ? 0 : 2;
+  return finish(counts);
 }
 
 async function ckjs() {
@@ -102,22 +108,9 @@ async function ckjs() {
     'message.timeout.ms': 60000,
   });
   await producer.connect();
-  let sent = 0;
-  let failed = 0;
-  const all = chunks();
-  await Promise.all(all.map((messages, i) => producer.send({ topic: cfg.topic, messages }).then((res) => {
-    emit('sent', { i, res: resOut(res) });
-    sent += 1;
-  }, (e) => {
-    emit('send_error', { i, name: e.name, message: e.message, code: e.code });
-    failed += 1;
-  })));
+  const counts = await sendChunks((messages) => producer.send({ topic: cfg.topic, messages }), true);
   await producer.disconnect();
-  emit('done', { sent, failed });
-  return failed === 0 ? 0 : 2;
+  return finish(counts);
 }
 
-(cfg.client === 'kafkajs' ? kafkajs() : ckjs()).then((code) => process.exit(code), (e) => {
-  emit('error', { error: String(e && e.stack || e) });
-  process.exit(1);
-});
+runMain(cfg.client === 'kafkajs' ? kafkajs() : ckjs());

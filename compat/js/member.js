@@ -24,12 +24,11 @@
 
 const readline = require('readline');
 
-const { emit } = require('./common');
+const { emit, stderrLogger, kafkajsLogCreator, consumerCloser, runMain } = require('./common');
 
 const cfg = JSON.parse(process.argv[2]);
 let owned = new Set();
 let processed = 0;
-let closing = false;
 
 function sorted(set) {
   return Array.from(set).sort((a, b) => a - b);
@@ -42,7 +41,7 @@ function makeConsumer() {
       clientId: cfg.name,
       brokers: [cfg.bootstrap],
       logLevel: logLevel.ERROR,
-      logCreator: () => ({ namespace, log }) => process.stderr.write(`[${namespace}] ${log.message}\n`),
+      logCreator: kafkajsLogCreator,
       retry: { retries: 10, initialRetryTime: 100 },
     });
     const consumer = kafka.consumer({
@@ -69,11 +68,7 @@ function makeConsumer() {
       clientId: cfg.name,
       brokers: [cfg.bootstrap],
       logLevel: logLevel.ERROR,
-      logger: {
-        info: () => {}, debug: () => {}, setLogLevel: () => {}, namespace() { return this; },
-        warn: (m) => process.stderr.write('WARN ' + m + '\n'),
-        error: (m) => process.stderr.write('ERROR ' + m + '\n'),
-      },
+      logger: stderrLogger,
     },
   });
   const consumer = kafka.consumer({
@@ -107,23 +102,15 @@ async function main() {
   const { consumer, subscribe } = makeConsumer();
   let done;
   const finished = new Promise((resolve) => { done = resolve; });
-
-  async function close(ev) {
-    if (closing) return;
-    closing = true;
-    try {
-      await consumer.disconnect();
-    } catch (e) {
-      emit('error', { error: 'disconnect: ' + e });
-    }
+  const closer = consumerCloser(consumer, (ev) => {
     emit(ev);
     done(ev === 'deadline' ? 3 : 0);
-  }
+  });
 
   readline.createInterface({ input: process.stdin }).on('line', (line) => {
-    if (line.trim() === 'close') close('closed');
+    if (line.trim() === 'close') closer.close('closed');
   });
-  setTimeout(() => close('deadline'), cfg.maxSeconds * 1000).unref();
+  setTimeout(() => closer.close('deadline'), cfg.maxSeconds * 1000).unref();
 
   await consumer.connect();
   await consumer.subscribe(subscribe);
@@ -131,7 +118,7 @@ async function main() {
   const runOpts = cfg.client === 'kafkajs' ? { autoCommit: false } : {}; // ckjs: in the consumer config
   await consumer.run(Object.assign(runOpts, {
     eachMessage: async ({ topic, partition, message }) => {
-      if (closing || (cfg.limit != null && processed >= cfg.limit)) {
+      if (closer.closing || (cfg.limit != null && processed >= cfg.limit)) {
         return; // not processed, not committed
       }
       const next = (BigInt(message.offset) + 1n).toString();
@@ -144,14 +131,11 @@ async function main() {
       }
       processed += 1;
       if (cfg.limit != null && processed >= cfg.limit) {
-        setImmediate(() => close('closed'));
+        setImmediate(() => closer.close('closed'));
       }
     },
   }));
   return finished;
 }
 
-main().then((code) => process.exit(code), (e) => {
-  emit('error', { error: String(e && e.stack || e) });
-  process.exit(1);
-});
+runMain(main());

@@ -30,7 +30,7 @@
 // Every line on stdout is "EV " + JSON.
 'use strict';
 
-const { emit, loadConfig, stderrLogger, resOut } = require('./common');
+const { emit, loadConfig, stderrLogger, kafkajsLogCreator, resOut, runMain } = require('./common');
 
 const cfg = loadConfig();
 
@@ -74,7 +74,7 @@ async function kafkajs() {
     clientId: 'txn-kafkajs',
     brokers: [cfg.bootstrap],
     logLevel: logLevel.WARN,
-    logCreator: () => ({ namespace, log }) => process.stderr.write(`[${namespace}] ${log.message}\n`),
+    logCreator: kafkajsLogCreator,
   });
   const producer = kafka.producer({
     transactionalId: cfg.tid,
@@ -149,8 +149,6 @@ async function ckjs() {
   await consumeAll(consumer, false);
 }
 
-(cfg.client === 'kafkajs' ? kafkajs() : ckjs()).then(() => process.exit(0), (e) => {
-  emit('error', { step, name: e && e.name, message: String(e && e.message), code: e && e.code,
-    stack: String(e && e.stack || e) });
-  process.exit(1);
-});
+runMain(cfg.client === 'kafkajs' ? kafkajs() : ckjs(), (e) => ({
+  step, name: e && e.name, message: String(e && e.message), code: e && e.code, stack: String((e && e.stack) || e),
+}));

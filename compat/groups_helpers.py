@@ -319,16 +319,24 @@ def offsets_by_group(resp):
     return out
 
 
-def committed_entries(bootstrap, group, topic, partitions):
-    """The group's committed offsets of topic's partitions 0..partitions-1,
-    read with a raw OffsetFetch v8 (the group must answer without error):
-    {partition: (offset, metadata, error)}, offset -1 = none."""
+def offset_fetch(bootstrap, group, topic, partitions):
+    """A raw OffsetFetch v8 (on a new connection to bootstrap) of one
+    group's offsets of topic's partitions 0..partitions-1: the parsed
+    answer (fully read)."""
     c = RawGroupClient(bootstrap)
     try:
         resp = c.offset_fetch_v8({group: {topic: list(range(partitions))}})
     finally:
         c.close()
     assert resp["leftover"] == 0, resp
+    return resp
+
+
+def committed_entries(bootstrap, group, topic, partitions):
+    """The group's committed offsets of topic's partitions 0..partitions-1
+    (offset_fetch; the group must answer without error):
+    {partition: (offset, metadata, error)}, offset -1 = none."""
+    resp = offset_fetch(bootstrap, group, topic, partitions)
     err, parts = offsets_by_group(resp)[group]
     assert err == NONE, resp
     return {p: parts[(topic, p)] for p in range(partitions)}

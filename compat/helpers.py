@@ -36,8 +36,9 @@ install_java_client()         runs install.sh (idempotent; it installs a JDK
 java()                        the java binary, looked up when called (so
                               after install.sh)
 
-Group offsets read over the wire (committed / committed_entries) live in
-groups_helpers.py with the raw group client they use.
+Group offsets read over the wire (offset_fetch, committed,
+committed_entries) live in groups_helpers.py, with the raw group client
+they use.
 """
 
 from __future__ import annotations

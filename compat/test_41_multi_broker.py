@@ -47,7 +47,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 import kafka_raw as kr
 from backends import s3_args
 from cluster_helpers import create_topic_raw
-from groups_helpers import RawGroupClient, wait_until
+from groups_helpers import RawGroupClient, offset_fetch, wait_until
 from helpers import uid
 
 HEARTBEAT_MS = 300
@@ -148,13 +148,7 @@ def find_coordinator(bootstrap, group):
 
 def committed_raw(bootstrap, group, topic, partitions):
     """OffsetFetch v8 to this broker: (group error, {partition: (offset, error)})."""
-    g = RawGroupClient(bootstrap)
-    try:
-        resp = g.offset_fetch_v8({group: {topic: list(range(partitions))}})
-    finally:
-        g.close()
-    assert resp["leftover"] == 0, resp
-    (grp,) = resp["groups"]
+    (grp,) = offset_fetch(bootstrap, group, topic, partitions)["groups"]
     assert grp["group_id"] == group, grp
     parts = {}
     for t in grp["topics"] or []:

@@ -2,6 +2,8 @@
 # scripts/test.sh - the one command that installs every test dependency and
 # runs ALL tests:
 #
+#   0. cargo fmt --check and cargo clippy --all-targets -- -D warnings
+#      (either failing fails the run; the tests still run, for the report)
 #   1. kcat (Debian package; apt-get only when it is missing)
 #   2. Python venv at .venv with compat/requirements.txt (skipped when the
 #      requirements hash matches the stamp .venv/.requirements.sha256);
@@ -31,6 +33,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 export PYTHONDONTWRITEBYTECODE=1
 
 # Stage timeouts (seconds): generous caps, a normal run is far below them.
+T_LINT=900
 T_APT=600
 T_PIP=900
 T_BUILD=1800
@@ -97,6 +100,11 @@ apt_install() {
 
 export -f as_root apt_install
 export APT_UPDATED
+
+# ---------------------------------------------------------------- 0. lint
+# Formatting and lints first: the cheapest failures to find.
+run_stage "cargo fmt --check" "$T_LINT" cargo fmt --all -- --check
+run_stage "cargo clippy" "$T_LINT" cargo clippy --all-targets -- -D warnings
 
 # ---------------------------------------------------------------- 1. kcat
 install_kcat() {

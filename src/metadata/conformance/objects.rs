@@ -9,7 +9,7 @@ pub async fn run(store: &dyn MetadataStore) {
     let key = "seed/conf-objects".to_string();
     let unknown = "zz/never-committed".to_string();
     let known = store.known_objects(&[key.clone(), unknown.clone()]).await.expect("known");
-    assert_eq!(known.into_iter().collect::<Vec<_>>(), [key.clone()]);
+    assert_eq!(known.into_iter().collect::<Vec<_>>(), std::slice::from_ref(&key));
     assert!(store.unreferenced_objects().await.expect("unref").is_empty());
 
     // An object whose commit added no row (every batch refused) is garbage

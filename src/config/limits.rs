@@ -29,6 +29,9 @@ pub const OFFSET_METADATA_BYTES_MAX_DEFAULT: usize = 4096;
 
 /// Requests read ahead of their responses on one connection.
 pub const IN_FLIGHT_REQUESTS_PER_CONNECTION_MAX: usize = 32;
+/// The buffer a frame is first read into; it grows as bytes arrive, so a
+/// frame that announces a large size costs memory only as it arrives.
+pub const FRAME_READ_CHUNK_BYTES: usize = 64 * 1024;
 /// Partitions one CreateTopics may create per topic.
 pub const PARTITIONS_PER_TOPIC_MAX: i32 = 10_000;
 /// Transactional ids one DescribeTransactions may name.
@@ -48,6 +51,22 @@ pub const OBJECT_CACHE_BYTES_MAX_DEFAULT: usize = 256 * 1024 * 1024;
 /// Index rows per partition kept in memory near the tail.
 pub const INDEX_TAIL_ROWS_MAX_DEFAULT: usize = 512;
 
+// ---- The writer, the reader and the background passes (fixed) ----
+
+/// Index rows a fetch reads from the store per lookup.
+pub const INDEX_LOOKUP_ROWS_MAX: u32 = 256;
+/// After a commit whose outcome is unknown, the writer re-reads the
+/// partitions' offsets this often, this many times at most.
+pub const COMMIT_REFRESH_INTERVAL_MS: u64 = 1_000;
+pub const COMMIT_REFRESH_ATTEMPTS_MAX: u32 = 60;
+/// Index rows a merge pass reads per store query while looking for a run.
+pub const MERGE_LOOKUP_ROWS_MAX: u32 = 1000;
+/// Index rows a merge pass scans per partition, so one huge partition
+/// cannot hold the pass up.
+pub const MERGE_SCANNED_ROWS_MAX: usize = 20_000;
+/// Objects one garbage-collection pass lists from the object store.
+pub const GC_LISTED_OBJECTS_MAX: usize = 100_000;
+
 // ---- Background passes (flags) ----
 
 /// Unreferenced objects younger than this are never deleted.
@@ -64,6 +83,32 @@ pub const POSTGRES_CONNECTIONS_MAX_DEFAULT: usize = 16;
 pub const S3_ATTEMPTS_MAX_DEFAULT: u32 = 3;
 /// Concurrent requests to the object store.
 pub const S3_REQUESTS_MAX_DEFAULT: usize = 64;
+
+// ---- Stores (fixed) ----
+
+/// Time limits per S3 request: connecting, each attempt (sized for a
+/// segment of tens of MB on a slow link), and all attempts together.
+pub const S3_CONNECT_TIMEOUT_MS: u64 = 3_000;
+pub const S3_ATTEMPT_TIMEOUT_MS: u64 = 10_000;
+pub const S3_OPERATION_TIMEOUT_MS: u64 = 25_000;
+/// Waiting for PostgreSQL: connecting, and for a pooled connection.
+pub const POSTGRES_CONNECT_TIMEOUT_MS: u64 = 5_000;
+pub const POSTGRES_POOL_WAIT_MS: u64 = 10_000;
+/// TCP keepalive idle time on PostgreSQL connections, so a dead server is
+/// noticed on idle connections.
+pub const POSTGRES_KEEPALIVE_IDLE_MS: u64 = 10_000;
+/// PostgreSQL refuses NOTIFY payloads of 8000 bytes or more; stay well
+/// below.
+pub const POSTGRES_NOTIFY_PAYLOAD_BYTES_MAX: usize = 7000;
+/// Longest pause between attempts to re-establish the change feed.
+pub const CHANGE_FEED_BACKOFF_MS_MAX: u64 = 5_000;
+/// Changes buffered between the store and the broker applying them; past
+/// this the feed waits (and PostgreSQL queues notifications).
+pub const CHANGE_FEED_CHANGES_MAX: usize = 4096;
+/// Reading connections the SQLite store keeps open beside its writer.
+pub const SQLITE_READERS_MAX: usize = 4;
+/// How long an SQLite statement waits for a lock held by another connection.
+pub const SQLITE_BUSY_TIMEOUT_MS: u64 = 10_000;
 
 // ---- Coordinators (flags) ----
 

@@ -12,10 +12,8 @@
 use tracing::{info, warn};
 
 use super::{LogError, Shared};
+use crate::config::limits::GC_LISTED_OBJECTS_MAX;
 use crate::metrics as m;
-
-/// Objects listed per GC pass.
-const LIST_OBJECTS_MAX: usize = 100_000;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct GcReport {
@@ -46,9 +44,9 @@ pub(crate) async fn collect(shared: &Shared) -> Result<GcReport, LogError> {
 
     let cutoff = shared.clock.now_ms() - shared.limits.orphan_grace_ms;
     let mut listed = shared.store.list("").await?;
-    if listed.len() > LIST_OBJECTS_MAX {
+    if listed.len() > GC_LISTED_OBJECTS_MAX {
         warn!(objects = listed.len(), "GC pass capped; the rest waits for the next pass");
-        listed.truncate(LIST_OBJECTS_MAX);
+        listed.truncate(GC_LISTED_OBJECTS_MAX);
     }
     let old: Vec<String> = listed.into_iter().filter(|o| o.last_modified_ms < cutoff).map(|o| o.key).collect();
     for chunk in old.chunks(500) {

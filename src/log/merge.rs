@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use super::object_format::{BatchPlacement, ObjectBuilder};
 use super::{LogError, PartitionKey, Shared};
+use crate::config::limits::{MERGE_LOOKUP_ROWS_MAX, MERGE_SCANNED_ROWS_MAX};
 use crate::metadata::{IndexRow, ObjectRecord, RowMove};
 use crate::metrics as m;
 use crate::protocol::batch::read_header;
@@ -46,12 +47,6 @@ pub struct MergeReport {
     pub base_offset: i64,
     pub last_offset: i64,
 }
-
-/// Index rows looked at per store query while searching for a run.
-const ROWS_PER_LOOKUP: u32 = 1000;
-/// Rows scanned per partition per pass, so one huge partition cannot hold
-/// the pass up.
-const ROWS_SCANNED_MAX: usize = 20_000;
 
 /// Segment keys carry this marker; everything else is a flush object.
 const SEGMENT_MARKER: &str = "/seg-";
@@ -79,8 +74,8 @@ async fn find_run(shared: &Shared, key: PartitionKey, policy: MergePolicy) -> Re
     let mut run_bytes = 0usize;
     let mut from = offsets.log_start_offset;
     let mut scanned = 0usize;
-    while scanned < ROWS_SCANNED_MAX {
-        let rows = shared.index.index_rows(key.0, key.1, from, ROWS_PER_LOOKUP).await?;
+    while scanned < MERGE_SCANNED_ROWS_MAX {
+        let rows = shared.index.index_rows(key.0, key.1, from, MERGE_LOOKUP_ROWS_MAX).await?;
         let Some(last) = rows.last() else { break };
         from = last.last_offset + 1;
         scanned += rows.len();

@@ -6,6 +6,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::{LogError, PartitionKey, Shared};
+use crate::config::limits::INDEX_LOOKUP_ROWS_MAX;
 use crate::metadata::IndexRow;
 use crate::metrics as m;
 use crate::object_store::StoreError;
@@ -15,9 +16,6 @@ use crate::protocol::records::record_positions;
 /// The leader epoch StreamHouse reports for every partition: there is no
 /// leader election, so it never changes.
 pub const LEADER_EPOCH: i32 = 0;
-
-/// Index rows fetched from the store per lookup.
-const INDEX_ROWS_PER_LOOKUP: u32 = 256;
 
 /// Which records a fetch may see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +80,7 @@ pub(crate) async fn read(
         }
         None => {
             metrics::counter!(m::INDEX_LOOKUPS_TOTAL, "source" => "store").increment(1);
-            shared.index.index_rows(key.0, key.1, fetch_offset, INDEX_ROWS_PER_LOOKUP).await?
+            shared.index.index_rows(key.0, key.1, fetch_offset, INDEX_LOOKUP_ROWS_MAX).await?
         }
     };
     let chosen = choose_rows(&rows, hw, bytes_max, min_one_batch);
@@ -96,7 +94,7 @@ pub(crate) async fn read(
         Err(LogError::Store(e)) if matches!(*e, StoreError::NotFound { .. }) => {
             metrics::counter!(m::INDEX_LOOKUPS_TOTAL, "source" => "store_after_move").increment(1);
             shared.forget_tail(key);
-            let rows = shared.index.index_rows(key.0, key.1, fetch_offset, INDEX_ROWS_PER_LOOKUP).await?;
+            let rows = shared.index.index_rows(key.0, key.1, fetch_offset, INDEX_LOOKUP_ROWS_MAX).await?;
             let chosen = choose_rows(&rows, hw, bytes_max, min_one_batch);
             if chosen.is_empty() {
                 return Ok(empty);

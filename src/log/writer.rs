@@ -24,6 +24,7 @@ use uuid::Uuid;
 use super::append::{AppendFlow, Appended, BatchAppend, BatchKind, BatchOutcome};
 use super::object_format::{BatchPlacement, ObjectBuilder};
 use super::{LogError, PartitionKey, Shared};
+use crate::config::limits::{COMMIT_REFRESH_ATTEMPTS_MAX, COMMIT_REFRESH_INTERVAL_MS};
 use crate::metadata::{IndexRow, ObjectRecord, PartitionOffsets};
 use crate::metrics as m;
 use crate::producer::ProducerBatch;
@@ -309,17 +310,12 @@ fn apply_commit(
     }
 }
 
-/// How long, and how often, the writer retries re-reading offsets after a
-/// commit with an unknown outcome.
-const REFRESH_ATTEMPTS: u32 = 60;
-const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-
 /// Brings the cached offsets of `keys` up to the store's, retrying while
 /// the store is unreachable, so records a failed-looking commit did store
 /// become readable without waiting for the next commit.
 async fn refresh_offsets(shared: Arc<Shared>, keys: std::collections::BTreeSet<PartitionKey>) {
     let mut left: Vec<PartitionKey> = keys.into_iter().collect();
-    for _ in 0..REFRESH_ATTEMPTS {
+    for _ in 0..COMMIT_REFRESH_ATTEMPTS_MAX {
         let mut failed = Vec::new();
         for key in left {
             match shared.index.partition_offsets(key.0, key.1).await {
@@ -341,7 +337,7 @@ async fn refresh_offsets(shared: Arc<Shared>, keys: std::collections::BTreeSet<P
             return;
         }
         left = failed;
-        tokio::time::sleep(REFRESH_EVERY).await;
+        tokio::time::sleep(Duration::from_millis(COMMIT_REFRESH_INTERVAL_MS)).await;
     }
     warn!(partitions = left.len(), "could not re-read offsets after a failed commit; the next commit updates them");
 }

@@ -80,10 +80,6 @@ pub enum Change {
     Partition { node_id: i32, topic_id: Uuid, partition: i32, offsets: PartitionOffsets },
 }
 
-/// Most changes buffered between the store and the broker applying them;
-/// past this the feed waits (and PostgreSQL queues notifications).
-pub const CHANGE_FEED_CAPACITY: usize = 4096;
-
 /// Every concern at once: what a backend implements and what the broker
 /// assembles components from (each takes only the traits it needs).
 pub trait MetadataStore:

@@ -17,6 +17,7 @@ use bytes::Bytes;
 use tokio::sync::Semaphore;
 
 use super::{ObjectMeta, ObjectStore, StoreError};
+use crate::config::limits::{S3_ATTEMPT_TIMEOUT_MS, S3_CONNECT_TIMEOUT_MS, S3_OPERATION_TIMEOUT_MS};
 use crate::metrics as m;
 
 pub struct S3Store {
@@ -58,11 +59,10 @@ fn describe<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(e: &S
     }
 }
 
-/// Time limits per S3 request: connecting, each attempt (sized for a
-/// segment of tens of MB on a slow link), and all attempts together.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(25);
+/// Time limits per S3 request (see `config::limits`).
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(S3_CONNECT_TIMEOUT_MS);
+const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(S3_ATTEMPT_TIMEOUT_MS);
+const OPERATION_TIMEOUT: Duration = Duration::from_millis(S3_OPERATION_TIMEOUT_MS);
 
 /// Counts every HTTP attempt the SDK makes (retries included) and the
 /// answers that ask us to slow down, which the per-request metrics cannot

@@ -16,12 +16,10 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
+use crate::config::limits::FRAME_READ_CHUNK_BYTES;
 use crate::config::limits::IN_FLIGHT_REQUESTS_PER_CONNECTION_MAX;
 use crate::handlers::{self, Context, Pending};
 use crate::metrics as m;
-
-/// Initial buffer for a frame; it grows as bytes arrive.
-const FRAME_CHUNK_BYTES: usize = 64 * 1024;
 
 pub async fn serve(ctx: Arc<Context>, socket: TcpStream, peer: SocketAddr) {
     let (rd, wr) = socket.into_split();
@@ -87,7 +85,7 @@ async fn read_frame(rd: &mut OwnedReadHalf, size_max: usize, peer: SocketAddr) -
     // Grow with the bytes that actually arrive: a client announcing a large
     // frame and sending nothing holds no more than the first chunk.
     let size = size as usize;
-    let mut buf = Vec::with_capacity(size.min(FRAME_CHUNK_BYTES));
+    let mut buf = Vec::with_capacity(size.min(FRAME_READ_CHUNK_BYTES));
     match (&mut *rd).take(size as u64).read_to_end(&mut buf).await {
         Ok(n) if n == size => Ok(bytes::Bytes::from(buf)),
         Ok(_) => {

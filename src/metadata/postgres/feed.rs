@@ -10,18 +10,15 @@ use tokio_postgres::{AsyncMessage, NoTls};
 use tracing::{info, warn};
 use uuid::Uuid;
 
+use crate::config::limits::{CHANGE_FEED_BACKOFF_MS_MAX, CHANGE_FEED_CHANGES_MAX, POSTGRES_NOTIFY_PAYLOAD_BYTES_MAX};
 use crate::metadata::{Change, PartitionOffsets};
 
 /// The NOTIFY channel every change goes to.
 pub(super) const CHANNEL: &str = "streamhouse_changes";
-/// PostgreSQL refuses payloads of 8000 bytes or more; stay well below.
-const PAYLOAD_BYTES_MAX: usize = 7000;
-/// Longest pause between attempts to re-establish the change feed.
-const FEED_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// NOTIFY payloads naming each advanced partition: a `P <node>` line, then
 /// one `<topic id> <partition> <log start> <next offset> <max timestamp>
-/// <last stable offset>` line per partition, split so no payload exceeds [`PAYLOAD_BYTES_MAX`].
+/// <last stable offset>` line per partition, split so no payload exceeds [`POSTGRES_NOTIFY_PAYLOAD_BYTES_MAX`].
 pub(super) fn partition_payloads(node_id: i32, advanced: &[(Uuid, i32, PartitionOffsets)]) -> Vec<String> {
     let header = format!("P {node_id}");
     let mut out = Vec::new();
@@ -35,7 +32,7 @@ pub(super) fn partition_payloads(node_id: i32, advanced: &[(Uuid, i32, Partition
             o.max_timestamp,
             o.last_stable_offset
         );
-        if cur.len() + line.len() > PAYLOAD_BYTES_MAX {
+        if cur.len() + line.len() > POSTGRES_NOTIFY_PAYLOAD_BYTES_MAX {
             out.push(std::mem::replace(&mut cur, header.clone()));
         }
         let _ = write!(cur, "{line}");
@@ -83,7 +80,7 @@ pub(super) async fn run_change_feed(config: tokio_postgres::Config, location: St
                 warn!(metadata = %location, error = %detail, retry_in_ms = backoff.as_millis() as u64,
                     "change feed from PostgreSQL lost; commits of other brokers are seen after it reconnects");
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(FEED_BACKOFF_MAX);
+                backoff = (backoff * 2).min(Duration::from_millis(CHANGE_FEED_BACKOFF_MS_MAX));
             }
         }
         if out.is_closed() {
@@ -96,7 +93,7 @@ pub(super) async fn run_change_feed(config: tokio_postgres::Config, location: St
 /// `Ok` when the receiver is gone, `Err` when the connection broke.
 async fn listen_once(config: &tokio_postgres::Config, out: &mpsc::Sender<Change>) -> Result<(), String> {
     let (client, mut connection) = config.connect(NoTls).await.map_err(|e| e.to_string())?;
-    let (heard_tx, mut heard) = mpsc::channel::<Result<String, String>>(crate::metadata::CHANGE_FEED_CAPACITY);
+    let (heard_tx, mut heard) = mpsc::channel::<Result<String, String>>(CHANGE_FEED_CHANGES_MAX);
     let driver = tokio::spawn(async move {
         loop {
             let msg = futures::future::poll_fn(|cx| connection.poll_message(cx)).await;
@@ -162,7 +159,7 @@ mod tests {
         assert!(payloads.len() > 1, "500 partitions need several payloads");
         let mut heard = Vec::new();
         for p in &payloads {
-            assert!(p.len() <= PAYLOAD_BYTES_MAX, "payload of {} bytes", p.len());
+            assert!(p.len() <= POSTGRES_NOTIFY_PAYLOAD_BYTES_MAX, "payload of {} bytes", p.len());
             heard.extend(parse_payload(p).expect("parses"));
         }
         let expected: Vec<Change> = advanced

@@ -26,6 +26,9 @@ use tokio::sync::mpsc;
 use tokio_postgres::NoTls;
 
 use super::{Change, MetaError, MetadataStore, PartitionOffsets};
+use crate::config::limits::{
+    CHANGE_FEED_CHANGES_MAX, POSTGRES_CONNECT_TIMEOUT_MS, POSTGRES_KEEPALIVE_IDLE_MS, POSTGRES_POOL_WAIT_MS,
+};
 
 mod brokers;
 mod feed;
@@ -46,12 +49,12 @@ const MIGRATIONS: &[(i64, &str)] = &[
 /// Arbitrary, fixed: the advisory lock taken while migrating.
 const MIGRATION_LOCK_KEY: i64 = 0x5348_4d49_4752; // "SHMIGR"
 
-/// Bounds on waiting for the server, so an unreachable database turns into
-/// errors the broker can report instead of requests that hang.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const POOL_WAIT_TIMEOUT: Duration = Duration::from_secs(10);
-/// TCP keepalive idle time, so a dead server is noticed on idle connections.
-const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
+/// Bounds on waiting for the server (see `config::limits`), so an
+/// unreachable database turns into errors the broker can report instead of
+/// requests that hang.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(POSTGRES_CONNECT_TIMEOUT_MS);
+const POOL_WAIT_TIMEOUT: Duration = Duration::from_millis(POSTGRES_POOL_WAIT_MS);
+const KEEPALIVE_IDLE: Duration = Duration::from_millis(POSTGRES_KEEPALIVE_IDLE_MS);
 
 pub struct PostgresStore {
     pool: Pool,
@@ -160,7 +163,7 @@ impl MetadataStore for PostgresStore {
     }
 
     fn change_feed(&self) -> Option<mpsc::Receiver<Change>> {
-        let (tx, rx) = mpsc::channel(super::CHANGE_FEED_CAPACITY);
+        let (tx, rx) = mpsc::channel(CHANGE_FEED_CHANGES_MAX);
         tokio::spawn(feed::run_change_feed(self.config.clone(), self.location.clone(), tx));
         Some(rx)
     }

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::{MetaError, MetadataStore, PartitionOffsets};
+use crate::config::limits::{SQLITE_BUSY_TIMEOUT_MS, SQLITE_READERS_MAX};
 
 mod brokers;
 mod groups;
@@ -33,12 +34,6 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../../../migrations/sqlite/0008_producer_describe.sql")),
 ];
 
-/// Reading connections kept open beside the writer.
-const READERS: usize = 4;
-
-/// How long a statement waits for a lock held by another connection.
-const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
 pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
     readers: Arc<Mutex<Vec<Connection>>>,
@@ -51,7 +46,7 @@ fn unavailable(operation: &'static str) -> impl Fn(rusqlite::Error) -> MetaError
 
 fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.busy_timeout(std::time::Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -84,7 +79,8 @@ impl SqliteStore {
         }
         let mut writer = open_connection(path).map_err(&open)?;
         migrate(&mut writer).map_err(&open)?;
-        let readers = (0..READERS).map(|_| open_connection(path)).collect::<Result<Vec<_>, _>>().map_err(&open)?;
+        let readers =
+            (0..SQLITE_READERS_MAX).map(|_| open_connection(path)).collect::<Result<Vec<_>, _>>().map_err(&open)?;
         Ok(Self {
             writer: Arc::new(Mutex::new(writer)),
             readers: Arc::new(Mutex::new(readers)),
@@ -127,7 +123,7 @@ impl SqliteStore {
             };
             let result = f(&conn);
             let mut pool = readers.lock().unwrap_or_else(|p| p.into_inner());
-            if pool.len() < READERS {
+            if pool.len() < SQLITE_READERS_MAX {
                 pool.push(conn);
             }
             result

@@ -4,7 +4,7 @@
 #
 #   0. cargo fmt --check and cargo clippy --all-targets -- -D warnings
 #      (either failing fails the run; the tests still run, for the report)
-#   1. kcat (Debian package; apt-get only when it is missing)
+#   1. kcat (Debian's package; apt-get only when it is missing)
 #   2. Python venv at .venv with compat/requirements.txt (skipped when the
 #      requirements hash matches the stamp .venv/.requirements.sha256);
 #      then compat/js/install.sh (Node.js clients), when that script exists
@@ -107,12 +107,15 @@ run_stage "cargo fmt --check" "$T_LINT" cargo fmt --all -- --check
 run_stage "cargo clippy" "$T_LINT" cargo clippy --all-targets -- -D warnings
 
 # ---------------------------------------------------------------- 1. kcat
+# Debian's kcat specifically: test_21 reads its rebalance output as that
+# build prints it, so a kcat from elsewhere on PATH would make the result
+# depend on the machine.
 install_kcat() {
-  if command -v kcat >/dev/null 2>&1; then
-    echo "kcat present: $(kcat -V 2>&1 | grep -m1 -o 'librdkafka [0-9.]*')"
-    return 0
+  if ! dpkg -s kcat >/dev/null 2>&1; then
+    apt_install kcat || return 1
   fi
-  apt_install kcat && command -v kcat >/dev/null 2>&1
+  echo "kcat: $(dpkg-query -W -f='${Version}' kcat), $(kcat -V 2>&1 | grep -m1 -o 'librdkafka [0-9.]*')"
+  [ "$(command -v kcat)" = /usr/bin/kcat ] || { echo "kcat on PATH is $(command -v kcat), not Debian's /usr/bin/kcat" >&2; return 1; }
 }
 export -f install_kcat
 run_stage "kcat" "$T_APT" install_kcat

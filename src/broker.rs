@@ -192,6 +192,6 @@ fn end_offsets(ctx: &Context) -> EndOffsets {
     let (topics, log) = (ctx.topics.clone(), ctx.log.clone());
     Box::new(move |topic, partition| {
         let t = topics.get(topic)?;
-        log.offsets(t.record.id, partition).map(|o| o.next_offset)
+        log.offsets(t.id, partition).map(|o| o.next_offset)
     })
 }

@@ -71,8 +71,8 @@ async fn one(
         let topic = ctx.topics.get(t.name.as_str());
         for &p in &t.partitions {
             match &topic {
-                Some(topic) if (0..topic.record.partitions).contains(&p) => {
-                    wanted.push(((t.name.to_string(), p), topic.record.id))
+                Some(topic) if (0..topic.partitions).contains(&p) => {
+                    wanted.push(((t.name.to_string(), p), topic.id))
                 }
                 _ => {
                     unknown.insert((t.name.to_string(), p));

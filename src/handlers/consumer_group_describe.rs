@@ -15,7 +15,7 @@ fn assignment(ctx: &Context, a: &consumer::Assignment) -> Assignment {
     let topic_partitions = a
         .iter()
         .map(|(id, ps)| {
-            let name = ctx.topics.get_by_id(*id).map(|t| t.record.name.clone()).unwrap_or_default();
+            let name = ctx.topics.get_by_id(*id).map(|t| t.name.clone()).unwrap_or_default();
             TopicPartitions::default()
                 .with_topic_id(*id)
                 .with_topic_name(TopicName(StrBytes::from_string(name)))

@@ -35,7 +35,7 @@ pub fn handle(
         client_host: client_host.to_string(),
     };
     let topics =
-        |name: &str| ctx.topics.get(name).map(|t| TopicInfo { id: t.record.id, partitions: t.record.partitions });
+        |name: &str| ctx.topics.get(name).map(|t| TopicInfo { id: t.id, partitions: t.partitions });
     let r = ctx.groups.consumer_heartbeat(req.group_id.0.as_str(), hb, &topics);
     let assignment = r.assignment.map(|a| {
         let topic_partitions = a

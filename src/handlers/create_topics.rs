@@ -100,7 +100,7 @@ async fn create_one(
     }
     let topic =
         ctx.topics.create(name, partitions, configs.clone()).await.map_err(|e| (ErrorCode::from(&e), e.to_string()))?;
-    Ok((topic.record.id, partitions, configs))
+    Ok((topic.id, partitions, configs))
 }
 
 pub async fn handle(ctx: &Context, version: i16, req: CreateTopicsRequest) -> CreateTopicsResponse {

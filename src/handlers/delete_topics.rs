@@ -41,8 +41,8 @@ pub async fn handle(ctx: &Context, version: i16, req: DeleteTopicsRequest) -> De
             continue;
         };
         if version >= 6 {
-            r.name = Some(TopicName(StrBytes::from_string(topic.record.name.clone())));
-            r.topic_id = topic.record.id;
+            r.name = Some(TopicName(StrBytes::from_string(topic.name.clone())));
+            r.topic_id = topic.id;
         }
         match ctx.topics.delete(&topic).await {
             Ok(()) => {}

@@ -22,9 +22,9 @@ pub async fn handle(ctx: &Context, _version: i16, req: DescribeProducersRequest)
             let answer = PartitionResponse::default().with_partition_index(p);
             let result = match &topic {
                 _ if budget == 0 => Err(ErrorCode::InvalidRequest),
-                Some(topic) if (0..topic.record.partitions).contains(&p) => {
+                Some(topic) if (0..topic.partitions).contains(&p) => {
                     budget -= 1;
-                    ctx.log.producers(topic.record.id, p).await.map_err(|e| ErrorCode::from(&e))
+                    ctx.log.producers(topic.id, p).await.map_err(|e| ErrorCode::from(&e))
                 }
                 _ => Err(ErrorCode::UnknownTopicOrPartition),
             };

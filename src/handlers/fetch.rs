@@ -75,7 +75,7 @@ async fn read_all(ctx: &Context, version: i16, req: &FetchRequest) -> (Vec<Fetch
                 data.aborted_transactions = Some(Vec::new());
             }
             let topic = match &topic {
-                Some(topic) if p.partition >= 0 && p.partition < topic.record.partitions => topic,
+                Some(topic) if p.partition >= 0 && p.partition < topic.partitions => topic,
                 _ => {
                     let unknown_id = version >= 13 && topic.is_none();
                     let code = if unknown_id { ErrorCode::UnknownTopicId } else { ErrorCode::UnknownTopicOrPartition };
@@ -87,11 +87,11 @@ async fn read_all(ctx: &Context, version: i16, req: &FetchRequest) -> (Vec<Fetch
             };
             let budget = (p.partition_max_bytes.max(0) as usize).min(response_bytes_max.saturating_sub(total));
             let min_one = total == 0;
-            match ctx.log.read(topic.record.id, p.partition, p.fetch_offset, budget, min_one, isolation).await {
+            match ctx.log.read(topic.id, p.partition, p.fetch_offset, budget, min_one, isolation).await {
                 Ok(read) => {
                     total += read.records.len();
                     if !read.records.is_empty() {
-                        metrics::counter!(crate::metrics::TOPIC_BYTES_OUT_TOTAL, "topic" => topic.record.name.clone())
+                        metrics::counter!(crate::metrics::TOPIC_BYTES_OUT_TOTAL, "topic" => topic.name.clone())
                             .increment(read.records.len() as u64);
                     }
                     data.high_watermark = read.high_watermark;
@@ -108,7 +108,7 @@ async fn read_all(ctx: &Context, version: i16, req: &FetchRequest) -> (Vec<Fetch
                     data.records = Some(read.records);
                 }
                 Err(e) => {
-                    if let Some(o) = ctx.log.offsets(topic.record.id, p.partition) {
+                    if let Some(o) = ctx.log.offsets(topic.id, p.partition) {
                         data.high_watermark = o.next_offset;
                         data.last_stable_offset = o.last_stable_offset;
                         if version >= 5 {

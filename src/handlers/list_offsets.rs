@@ -35,8 +35,8 @@ pub async fn handle(ctx: &Context, version: i16, req: ListOffsetsRequest) -> Lis
         for p in t.partitions {
             let mut r = ListOffsetsPartitionResponse::default().with_partition_index(p.partition_index);
             let found = match &topic {
-                Some(topic) if p.partition_index >= 0 && p.partition_index < topic.record.partitions => {
-                    let found = lookup(ctx, topic.record.id, p.partition_index, p.timestamp, read_committed).await;
+                Some(topic) if p.partition_index >= 0 && p.partition_index < topic.partitions => {
+                    let found = lookup(ctx, topic.id, p.partition_index, p.timestamp, read_committed).await;
                     found.map_err(|e| ErrorCode::from(&e))
                 }
                 _ => Err(ErrorCode::UnknownTopicOrPartition),

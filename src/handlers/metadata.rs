@@ -106,9 +106,9 @@ fn error_topic(version: i16, name: Option<String>, id: Uuid, code: ErrorCode) ->
 }
 
 fn describe(ctx: &Context, version: i16, topic: &Arc<Topic>) -> MetadataResponseTopic {
-    let partitions = (0..topic.record.partitions)
+    let partitions = (0..topic.partitions)
         .map(|p| {
-            let node = BrokerId(ctx.membership.leader(&topic.record.name, p));
+            let node = BrokerId(ctx.membership.leader(&topic.name, p));
             let mut part = MetadataResponsePartition::default()
                 .with_error_code(ErrorCode::None.code())
                 .with_partition_index(p)
@@ -123,10 +123,10 @@ fn describe(ctx: &Context, version: i16, topic: &Arc<Topic>) -> MetadataResponse
         .collect();
     let mut t = MetadataResponseTopic::default()
         .with_error_code(ErrorCode::None.code())
-        .with_name(Some(TopicName(StrBytes::from_string(topic.record.name.clone()))))
+        .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
         .with_partitions(partitions);
     if version >= 10 {
-        t.topic_id = topic.record.id;
+        t.topic_id = topic.id;
     }
     t
 }

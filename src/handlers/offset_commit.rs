@@ -38,7 +38,7 @@ pub(super) fn check_offsets(
             partitions
                 .into_iter()
                 .map(|p| match &topic {
-                    Some(topic) if (0..topic.record.partitions).contains(&p.partition) => {
+                    Some(topic) if (0..topic.partitions).contains(&p.partition) => {
                         if p.metadata.is_some_and(|m| m.len() > metadata_bytes_max) {
                             return ErrorCode::OffsetMetadataTooLarge;
                         }

@@ -68,7 +68,7 @@ pub async fn admit(ctx: &Arc<Context>, version: i16, req: ProduceRequest) -> Adm
             } else {
                 match &topic {
                     None => Slot::Done(p.index, ErrorCode::UnknownTopicOrPartition, None),
-                    Some(topic) if p.index < 0 || p.index >= topic.record.partitions => {
+                    Some(topic) if p.index < 0 || p.index >= topic.partitions => {
                         Slot::Done(p.index, ErrorCode::UnknownTopicOrPartition, None)
                     }
                     Some(topic) => {
@@ -91,7 +91,7 @@ async fn admit_partition(
     records: Bytes,
     deadline: Instant,
 ) -> Slot {
-    let name = topic.record.name.as_str();
+    let name = topic.name.as_str();
     let refuse = |code: ErrorCode, why: String| {
         warn!(topic = %name, partition = index, error = ?code, reason = %why, "produce refused");
         metrics::counter!(m::BATCHES_REJECTED_TOTAL, "error" => format!("{code:?}")).increment(1);
@@ -133,7 +133,7 @@ async fn admit_partition(
     };
     metrics::counter!(m::BYTES_IN_TOTAL).increment(bytes.len() as u64);
     metrics::counter!(m::TOPIC_BYTES_IN_TOTAL, "topic" => name.to_string()).increment(bytes.len() as u64);
-    match tokio::time::timeout_at(deadline, ctx.log.writer().admit((topic.record.id, index), bytes, header)).await {
+    match tokio::time::timeout_at(deadline, ctx.log.writer().admit((topic.id, index), bytes, header)).await {
         Ok(Ok(receipt)) => Slot::Waiting { index, receipt, log_append_time_ms },
         Ok(Err(e)) => Slot::Done(index, ErrorCode::from(&e), Some(e.to_string())),
         Err(_) => {
@@ -197,7 +197,7 @@ fn partition_response(
                 r.log_start_offset = ctx
                     .topics
                     .get(name.0.as_str())
-                    .and_then(|t| ctx.log.offsets(t.record.id, index))
+                    .and_then(|t| ctx.log.offsets(t.id, index))
                     .map_or(-1, |o| o.log_start_offset);
             }
         }

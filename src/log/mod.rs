@@ -390,12 +390,12 @@ impl Log {
     }
 
     /// Forgets the partitions of a deleted topic.
-    pub fn remove_topic(&self, topic: &TopicRecord) {
+    pub fn remove_topic(&self, topic_id: Uuid) {
+        let Some(topic) = lock(&self.shared.topics).remove(&topic_id) else { return };
         let mut parts = lock(&self.shared.partitions);
         for p in 0..topic.partitions {
-            parts.remove(&(topic.id, p));
+            parts.remove(&(topic_id, p));
         }
-        lock(&self.shared.topics).remove(&topic.id);
     }
 
     pub fn offsets(&self, topic_id: Uuid, partition: i32) -> Option<PartitionOffsets> {

@@ -173,7 +173,7 @@ async fn a_deleted_topics_objects_are_collected() {
     let log = open(&f, 0).await;
     append(&log, f.topic.id, 0, &[b"gone"], 1).await;
     f.meta.delete_topic("t").await.unwrap();
-    log.remove_topic(&f.topic);
+    log.remove_topic(f.topic.id);
     // First seen unreferenced now: kept through the grace period for
     // fetches that looked the rows up just before they went.
     assert_eq!(log.collect_garbage().await.unwrap().unreferenced_deleted, 0);

@@ -190,12 +190,26 @@ pub fn validate_produced_batch(b: &[u8], message_bytes_max: usize) -> Result<Bat
     Ok(header)
 }
 
+/// Reads a zig-zag varint (as Kafka records encode lengths and deltas).
+/// Returns the value and the number of bytes it took.
+pub fn read_varint(b: &[u8]) -> Option<(i64, usize)> {
+    let mut raw: u64 = 0;
+    for (i, byte) in b.iter().enumerate().take(10) {
+        raw |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            let value = ((raw >> 1) as i64) ^ -((raw & 1) as i64);
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
 /// Walks the length prefixes of uncompressed records: exactly `count`
 /// records must fill the payload exactly.
 fn check_record_framing(mut payload: &[u8], count: usize) -> Result<(), BatchError> {
     for _ in 0..count {
-        let (len, used) = super::records::read_varint(payload)
-            .ok_or(BatchError::RecordFraming { detail: "truncated record length" })?;
+        let (len, used) =
+            read_varint(payload).ok_or(BatchError::RecordFraming { detail: "truncated record length" })?;
         let len = usize::try_from(len).map_err(|_| BatchError::RecordFraming { detail: "negative record length" })?;
         let end = used
             .checked_add(len)

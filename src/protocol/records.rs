@@ -7,21 +7,7 @@
 
 use std::io::Read;
 
-use super::batch::{read_header, BatchError, Compression, BATCH_HEADER_BYTES};
-
-/// Reads a zig-zag varint (as Kafka records encode lengths and deltas).
-/// Returns the value and the number of bytes it took.
-pub fn read_varint(b: &[u8]) -> Option<(i64, usize)> {
-    let mut raw: u64 = 0;
-    for (i, byte) in b.iter().enumerate().take(10) {
-        raw |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            let value = ((raw >> 1) as i64) ^ -((raw & 1) as i64);
-            return Some((value, i + 1));
-        }
-    }
-    None
-}
+use super::batch::{read_header, read_varint, BatchError, Compression, BATCH_HEADER_BYTES};
 
 /// Timestamp and offset delta of one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -30,7 +30,13 @@ pub use config::{validate_configs, TimestampType, TopicConfig, TopicDefaults};
 /// A topic as this broker serves it.
 #[derive(Debug)]
 pub struct Topic {
-    pub record: TopicRecord,
+    pub id: Uuid,
+    pub name: String,
+    pub partitions: i32,
+    /// The configs set on the topic itself, as given.
+    pub configs: BTreeMap<String, String>,
+    /// The effective values StreamHouse acts on (the topic's own, else the
+    /// broker's defaults).
     pub config: TopicConfig,
 }
 
@@ -89,22 +95,23 @@ impl Topics {
     /// Every topic, sorted by name.
     pub fn all(&self) -> Vec<Arc<Topic>> {
         let mut v: Vec<_> = self.maps.read().unwrap_or_else(|p| p.into_inner()).by_name.values().cloned().collect();
-        v.sort_by(|a, b| a.record.name.cmp(&b.record.name));
+        v.sort_by(|a, b| a.name.cmp(&b.name));
         v
     }
 
     fn insert(&self, record: TopicRecord, config: TopicConfig) -> Arc<Topic> {
-        let topic = Arc::new(Topic { record, config });
+        let TopicRecord { id, name, partitions, configs, .. } = record;
+        let topic = Arc::new(Topic { id, name, partitions, configs, config });
         let mut maps = self.maps.write().unwrap_or_else(|p| p.into_inner());
-        maps.by_name.insert(topic.record.name.clone(), topic.clone());
-        maps.by_id.insert(topic.record.id, topic.clone());
+        maps.by_name.insert(topic.name.clone(), topic.clone());
+        maps.by_id.insert(topic.id, topic.clone());
         topic
     }
 
-    fn remove(&self, topic: &TopicRecord) {
-        self.log.remove_topic(topic);
+    fn remove(&self, topic: &Topic) {
+        self.log.remove_topic(topic.id);
         let mut maps = self.maps.write().unwrap_or_else(|p| p.into_inner());
-        if maps.by_name.get(&topic.name).is_some_and(|t| t.record.id == topic.id) {
+        if maps.by_name.get(&topic.name).is_some_and(|t| t.id == topic.id) {
             maps.by_name.remove(&topic.name);
         }
         maps.by_id.remove(&topic.id);
@@ -160,9 +167,9 @@ impl Topics {
 
     /// Deletes a topic with its index rows; its objects become garbage.
     pub async fn delete(&self, topic: &Topic) -> Result<(), TopicError> {
-        self.catalog.delete_topic(&topic.record.name).await?;
-        self.remove(&topic.record);
-        info!(topic = %topic.record.name, id = %topic.record.id, "topic deleted");
+        self.catalog.delete_topic(&topic.name).await?;
+        self.remove(topic);
+        info!(topic = %topic.name, id = %topic.id, "topic deleted");
         Ok(())
     }
 
@@ -194,14 +201,14 @@ impl Topics {
         let stored = self.catalog.list_topics().await?;
         let stored_ids: HashSet<Uuid> = stored.iter().map(|t| t.id).collect();
         for t in self.all() {
-            if stored_ids.contains(&t.record.id) {
+            if stored_ids.contains(&t.id) {
                 continue;
             }
             // The list may predate a topic this broker created meanwhile:
             // forget a topic only once the store confirms it is gone.
-            if !self.log.topic_exists(t.record.id).await? {
-                info!(topic = %t.record.name, "topic gone from the metadata store; forgotten");
-                self.remove(&t.record);
+            if !self.log.topic_exists(t.id).await? {
+                info!(topic = %t.name, "topic gone from the metadata store; forgotten");
+                self.remove(&t);
             }
         }
         for t in stored {

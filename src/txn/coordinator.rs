@@ -395,7 +395,7 @@ impl TxnCoordinator {
                 info!(transactional_id = %txn.transactional_id, topic = %topic_name, "topic gone: no marker written");
                 continue;
             };
-            if !(0..topic.record.partitions).contains(partition) {
+            if !(0..topic.partitions).contains(partition) {
                 continue;
             }
             let bytes = marker_batch(txn.producer_id, txn.producer_epoch, commit, COORDINATOR_EPOCH, now);
@@ -403,7 +403,7 @@ impl TxnCoordinator {
                 .parts
                 .log
                 .writer()
-                .admit_marker((topic.record.id, *partition), bytes, commit)
+                .admit_marker((topic.id, *partition), bytes, commit)
                 .await
                 .map_err(|e| TxnError::Markers(format!("cannot queue a marker: {e}")))?;
             receipts.push(receipt);

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use super::feed::{partition_payloads, CHANNEL};
-use super::{offsets_from, unavailable, PostgresStore};
+use super::{unavailable, PostgresStore};
 use crate::metadata::{
     CommitFlow, CommitTx, IndexRow, LogIndex, MetaError, ObjectRecord, OpenTxn, PartitionOffsets, ProducerKey,
     RowInsert, RowMove,
@@ -17,6 +17,17 @@ use crate::metadata::{
 const OFFSETS_COLUMNS: &str =
     "log_start_offset, next_offset, max_timestamp, COALESCE(first_unstable_offset, next_offset)";
 const INDEX_COLUMNS: &str = "base_offset, last_offset, object_key, position, length, max_timestamp";
+
+/// Offsets from four columns from `at`: log start, next, max timestamp,
+/// last stable.
+fn offsets_from(r: &tokio_postgres::Row, at: usize) -> PartitionOffsets {
+    PartitionOffsets {
+        log_start_offset: r.get(at),
+        next_offset: r.get(at + 1),
+        max_timestamp: r.get(at + 2),
+        last_stable_offset: r.get(at + 3),
+    }
+}
 
 fn row_to_index(r: &tokio_postgres::Row) -> IndexRow {
     let key: String = r.get(2);

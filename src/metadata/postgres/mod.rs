@@ -25,7 +25,7 @@ use deadpool_postgres::{Manager, Pool, Runtime};
 use tokio::sync::mpsc;
 use tokio_postgres::NoTls;
 
-use super::{Change, MetaError, MetadataStore, PartitionOffsets};
+use super::{Change, MetaError, MetadataStore};
 use crate::config::limits::{
     CHANGE_FEED_CHANGES_MAX, POSTGRES_CONNECT_TIMEOUT_MS, POSTGRES_KEEPALIVE_IDLE_MS, POSTGRES_POOL_WAIT_MS,
 };
@@ -169,17 +169,6 @@ impl MetadataStore for PostgresStore {
     }
 }
 
-/// Offsets from four columns from `at`: log start, next, max timestamp,
-/// last stable.
-fn offsets_from(r: &tokio_postgres::Row, at: usize) -> PartitionOffsets {
-    PartitionOffsets {
-        log_start_offset: r.get(at),
-        next_offset: r.get(at + 1),
-        max_timestamp: r.get(at + 2),
-        last_stable_offset: r.get(at + 3),
-    }
-}
-
 /// Fresh stores on the test server, for the conformance suites here and
 /// the tests of code above the stores.
 #[cfg(test)]
@@ -239,7 +228,7 @@ mod tests {
     use super::testing::fresh_store;
     use super::*;
     use crate::metadata::conformance;
-    use crate::metadata::{BrokerRegistry, TopicCatalog, TopicRecord};
+    use crate::metadata::{BrokerRegistry, PartitionOffsets, TopicCatalog, TopicRecord};
 
     #[tokio::test]
     async fn broker_registry_conformance() {

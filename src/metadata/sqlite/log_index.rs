@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
-use super::{id_bytes, row_to_offsets, unavailable, SqliteStore};
+use super::{id_bytes, unavailable, SqliteStore};
 use crate::metadata::{
     CommitFlow, CommitTx, IndexRow, LogIndex, MetaError, ObjectRecord, OpenTxn, PartitionOffsets, ProducerKey,
     RowInsert, RowMove,
@@ -15,6 +15,16 @@ use crate::metadata::{
 
 const OFFSETS_COLUMNS: &str =
     "log_start_offset, next_offset, max_timestamp, COALESCE(first_unstable_offset, next_offset)";
+
+/// Offsets from (log start, next, max timestamp, last stable) columns.
+fn row_to_offsets(r: &rusqlite::Row<'_>) -> rusqlite::Result<PartitionOffsets> {
+    Ok(PartitionOffsets {
+        log_start_offset: r.get(0)?,
+        next_offset: r.get(1)?,
+        max_timestamp: r.get(2)?,
+        last_stable_offset: r.get(3)?,
+    })
+}
 
 fn row_to_index(r: &rusqlite::Row<'_>) -> rusqlite::Result<IndexRow> {
     let key: String = r.get(2)?;

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::{MetaError, MetadataStore, PartitionOffsets};
+use super::{MetaError, MetadataStore};
 use crate::config::limits::{SQLITE_BUSY_TIMEOUT_MS, SQLITE_READERS_MAX};
 
 mod brokers;
@@ -134,16 +134,6 @@ impl SqliteStore {
 }
 
 impl MetadataStore for SqliteStore {}
-
-/// Offsets from (log start, next, max timestamp, last stable) columns.
-fn row_to_offsets(r: &rusqlite::Row<'_>) -> rusqlite::Result<PartitionOffsets> {
-    Ok(PartitionOffsets {
-        log_start_offset: r.get(0)?,
-        next_offset: r.get(1)?,
-        max_timestamp: r.get(2)?,
-        last_stable_offset: r.get(3)?,
-    })
-}
 
 /// A topic id as stored (16 bytes).
 fn id_bytes(id: uuid::Uuid) -> Vec<u8> {

@@ -217,17 +217,8 @@ async fn append_one(
     let Some(mut offsets) = tx.advance(b.topic_id, b.partition, count, b.max_timestamp).await? else {
         return Ok(Err(AppendRefusal::UnknownPartition { topic_id: b.topic_id, partition: b.partition }));
     };
-    let base_offset = offsets.next_offset - count;
-    let row = RowInsert {
-        topic_id: b.topic_id,
-        partition: b.partition,
-        base_offset,
-        last_offset: offsets.next_offset - 1,
-        position: b.position,
-        length: b.length,
-        max_timestamp: b.max_timestamp,
-        running_max_timestamp: offsets.max_timestamp,
-    };
+    let row = RowInsert::after_advance(b.topic_id, b.partition, &offsets, count, b.position, b.length, b.max_timestamp);
+    let base_offset = row.base_offset;
     tx.insert_row(&row).await?;
     if let Some(first_offset) = open_first_offset {
         let changed = match (b.kind, first_offset) {

@@ -4,9 +4,9 @@
 use uuid::Uuid;
 
 use super::*;
-use crate::metadata::conformance::topic;
+use crate::metadata::conformance::{open_txn, topic};
 use crate::metadata::sqlite::SqliteStore;
-use crate::metadata::{MetadataStore, ObjectRecord, TxnRecord};
+use crate::metadata::{MetadataStore, ObjectRecord};
 
 fn plain(topic_id: Uuid, partition: i32, offset_count: i32) -> BatchAppend {
     let producer = ProducerBatch { producer_id: -1, producer_epoch: -1, base_sequence: -1, offset_count };
@@ -137,18 +137,7 @@ async fn idempotent_producers(store: &dyn MetadataStore) {
 async fn transactional_batches(store: &dyn MetadataStore) {
     let t = topic("txn-data", 2);
     store.create_topic(&t).await.expect("create");
-    let registration = |id: &str, producer_id| TxnRecord {
-        transactional_id: id.into(),
-        producer_id,
-        producer_epoch: 0,
-        state: "Ongoing".into(),
-        timeout_ms: 60_000,
-        partitions: vec![],
-        groups: vec![],
-        started_ms: 1,
-        updated_ms: 1,
-    };
-    assert!(store.save_transaction(&registration("app-1", 500), None, &[(t.id, 0), (t.id, 1)]).await.expect("open"));
+    assert!(store.save_transaction(&open_txn("app-1", 500, &[]), None, &[(t.id, 0), (t.id, 1)]).await.expect("open"));
     let txn = |partition, pid, epoch, seq, count| {
         let mut b = idempotent(t.id, partition, pid, epoch, seq, count);
         b.kind = BatchKind::Transactional;
@@ -209,7 +198,7 @@ async fn transactional_batches(store: &dyn MetadataStore) {
         vec![(500, 1, None)]
     );
     let producers_before = store.count_producers().await.expect("count");
-    assert!(store.save_transaction(&registration("app-open", 600), None, &[(t.id, 1)]).await.expect("open"));
+    assert!(store.save_transaction(&open_txn("app-open", 600, &[]), None, &[(t.id, 1)]).await.expect("open"));
     let mut stamped = txn(1, 600, 0, 0, 2);
     stamped.max_timestamp = 1_700_000_000_123;
     let out = commit(store, "txn/5", vec![stamped]).await;

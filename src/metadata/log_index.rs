@@ -75,6 +75,31 @@ pub struct RowInsert {
     pub running_max_timestamp: i64,
 }
 
+impl RowInsert {
+    /// The row of a batch of `count` offsets once [`CommitTx::advance`]
+    /// moved its partition past it; `after` is what `advance` returned.
+    pub fn after_advance(
+        topic_id: Uuid,
+        partition: i32,
+        after: &PartitionOffsets,
+        count: i64,
+        position: u64,
+        length: u32,
+        max_timestamp: i64,
+    ) -> Self {
+        Self {
+            topic_id,
+            partition,
+            base_offset: after.next_offset - count,
+            last_offset: after.next_offset - 1,
+            position,
+            length,
+            max_timestamp,
+            running_max_timestamp: after.max_timestamp,
+        }
+    }
+}
+
 /// A producer on a partition: (topic id, partition, producer id).
 pub type ProducerKey = (Uuid, i32, i64);
 

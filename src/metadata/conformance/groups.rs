@@ -2,7 +2,7 @@
 //! offsets staged by transactions that wait until the transaction ends
 //! (a commit applies them, an abort drops them, other producers' stay).
 
-use super::committed;
+use super::{committed, open_txn};
 use crate::metadata::{GroupRecord, MetaError, MetadataStore, TxnOffsetsFor, TxnOffsetsRefusal, TxnRecord};
 
 pub async fn run(store: &dyn MetadataStore) {
@@ -42,21 +42,6 @@ fn assert_refused(got: Result<(), MetaError>, want: TxnOffsetsRefusal, what: &st
     }
 }
 
-/// A transactional id's record, open ("Ongoing") and holding `group`.
-fn open_txn(id: &str, producer_id: i64, group: &str) -> TxnRecord {
-    TxnRecord {
-        transactional_id: id.into(),
-        producer_id,
-        producer_epoch: 0,
-        state: "Ongoing".into(),
-        timeout_ms: 60_000,
-        partitions: vec![],
-        groups: vec![group.into()],
-        started_ms: 2,
-        updated_ms: 2,
-    }
-}
-
 fn staging_for(t: &TxnRecord) -> TxnOffsetsFor {
     TxnOffsetsFor {
         transactional_id: t.transactional_id.clone(),
@@ -68,7 +53,8 @@ fn staging_for(t: &TxnRecord) -> TxnOffsetsFor {
 
 async fn transactional_offsets(store: &dyn MetadataStore) {
     // Two producers with open transactions that hold the group.
-    let (t900, t901) = (open_txn("offsets-900", 900, "conf-txn-group"), open_txn("offsets-901", 901, "conf-txn-group"));
+    let (t900, t901) =
+        (open_txn("offsets-900", 900, &["conf-txn-group"]), open_txn("offsets-901", 901, &["conf-txn-group"]));
     assert!(store.save_transaction(&t900, None, &[]).await.expect("save 900"));
     assert!(store.save_transaction(&t901, None, &[]).await.expect("save 901"));
     let g = GroupRecord { group_id: "conf-txn-group".into(), protocol_type: String::new() };
@@ -122,7 +108,7 @@ async fn transactional_offsets(store: &dyn MetadataStore) {
         "ended",
     );
     // Staging records the group, so it is listed.
-    let lone_txn = open_txn("offsets-902", 902, "conf-txn-lone");
+    let lone_txn = open_txn("offsets-902", 902, &["conf-txn-lone"]);
     assert!(store.save_transaction(&lone_txn, None, &[]).await.expect("save 902"));
     let lone = GroupRecord { group_id: "conf-txn-lone".into(), protocol_type: String::new() };
     store.stage_txn_offsets(&lone, &staging_for(&lone_txn), &[committed("in", 0, 1, None)]).await.expect("lone");

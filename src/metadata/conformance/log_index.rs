@@ -8,7 +8,7 @@
 
 use uuid::Uuid;
 
-use super::{by_partition, commit, run_script, seed_one_topic, topic, Append, Op, Out};
+use super::{by_partition, commit, open_txn, run_script, seed_one_topic, topic, Append, Op, Out};
 use crate::metadata::{MetaError, MetadataStore, ObjectRecord, OpenTxn, RowMove, TxnRecord};
 
 pub async fn run(store: &dyn MetadataStore) {
@@ -187,17 +187,7 @@ async fn transaction_ranges(store: &dyn MetadataStore) {
     let t = topic("conf-txn-ranges", 2);
     store.create_topic(&t).await.expect("create");
     let (p500, p600) = ((t.id, 0, 500), (t.id, 0, 600));
-    let open_for = |id: &str, pid| TxnRecord {
-        transactional_id: id.into(),
-        producer_id: pid,
-        producer_epoch: 3,
-        state: "Ongoing".into(),
-        timeout_ms: 60_000,
-        partitions: vec![],
-        groups: vec![],
-        started_ms: 1,
-        updated_ms: 1,
-    };
+    let open_for = |id: &str, pid| TxnRecord { producer_epoch: 3, ..open_txn(id, pid, &[]) };
     assert!(store.save_transaction(&open_for("r-500", 500), None, &[(t.id, 0)]).await.expect("open 500"));
     assert!(store.save_transaction(&open_for("r-600", 600), None, &[(t.id, 0), (t.id, 1)]).await.expect("open 600"));
 

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{
     CommitFlow, CommitTx, CommittedOffset, MetaError, MetadataStore, ObjectRecord, OpenTxn, PartitionOffsets,
-    ProducerKey, RowInsert, TopicRecord,
+    ProducerKey, RowInsert, TopicRecord, TxnRecord,
 };
 
 pub mod brokers;
@@ -118,20 +118,12 @@ impl CommitFlow for Script {
                 Op::Append(a) => match tx.advance(a.topic_id, a.partition, a.count, a.max_timestamp).await? {
                     None => Out::Base(None),
                     Some(offsets) => {
-                        let base_offset = offsets.next_offset - a.count;
-                        let row = RowInsert {
-                            topic_id: a.topic_id,
-                            partition: a.partition,
-                            base_offset,
-                            last_offset: offsets.next_offset - 1,
-                            position: a.position,
-                            length: a.length,
-                            max_timestamp: a.max_timestamp,
-                            running_max_timestamp: offsets.max_timestamp,
-                        };
+                        let (t, p) = (a.topic_id, a.partition);
+                        let row =
+                            RowInsert::after_advance(t, p, &offsets, a.count, a.position, a.length, a.max_timestamp);
                         tx.insert_row(&row).await?;
-                        advanced.insert((a.topic_id, a.partition), offsets);
-                        Out::Base(Some(base_offset))
+                        advanced.insert((t, p), offsets);
+                        Out::Base(Some(row.base_offset))
                     }
                 },
                 Op::OpenTxn(key) => Out::Open(tx.open_txn(key).await?),
@@ -186,6 +178,22 @@ pub async fn seed_one_topic(store: &dyn MetadataStore, name: &str) -> TopicRecor
     let bases = commit(store, 1, &format!("seed/{name}"), &[Append::new(t.id, 0, 3, 10)]).await;
     assert_eq!(bases, [Some(0)]);
     t
+}
+
+/// A transactional id's record with a transaction open ("Ongoing", the
+/// coordinator's name) at epoch 0, holding `groups`.
+pub fn open_txn(transactional_id: &str, producer_id: i64, groups: &[&str]) -> TxnRecord {
+    TxnRecord {
+        transactional_id: transactional_id.into(),
+        producer_id,
+        producer_epoch: 0,
+        state: "Ongoing".into(),
+        timeout_ms: 60_000,
+        partitions: vec![],
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        started_ms: 2,
+        updated_ms: 2,
+    }
 }
 
 pub fn committed(topic: &str, partition: i32, offset: i64, metadata: Option<&str>) -> CommittedOffset {

@@ -1,7 +1,9 @@
-//! The group coordinator: consumer groups under Kafka's classic protocol.
+//! The group coordinator: consumer groups under Kafka's classic protocol
+//! and the consumer protocol of KIP-848.
 //!
-//! - [`state`]: the group states and their legal transitions.
-//! - [`group`]: one group's state machine (pure; time passed in).
+//! - [`state`]: the classic group states and their legal transitions.
+//! - [`machine`]: one classic group's state machine (pure; time passed in).
+//! - [`consumer`]: one KIP-848 consumer group (pure; time passed in).
 //! - [`consumer_protocol`]: reading subscriptions for OffsetDelete.
 //!
 //! [`GroupCoordinator`] owns every group behind one mutex (short sections,

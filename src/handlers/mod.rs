@@ -2,7 +2,7 @@
 //! is derived from.
 //!
 //! A handler reads like the Kafka protocol page: request in, response out,
-//! that API's error codes. Each API is declared once, in [`apis!`] below:
+//! that API's error codes. Each API is declared once, in `apis!` below:
 //! its key, its module (which declares the versions it implements as
 //! `VERSION_MIN` / `VERSION_MAX`), how it is served, and the wire layout the
 //! guard walks before the codec allocates anything. ApiVersions

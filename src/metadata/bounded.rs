@@ -9,7 +9,7 @@
 //! REQUEST_TIMED_OUT: the operation may or may not have taken effect.
 //! It also records every call's latency by operation.
 //!
-//! Every store trait is declared through [`store_trait!`], which emits the
+//! Every store trait is declared through `store_trait!`, which emits the
 //! trait and its implementation for `Bounded<S>`: a method added to a trait
 //! is bounded and measured without another line written.
 

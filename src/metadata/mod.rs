@@ -19,7 +19,7 @@
 //!
 //! [`MetadataStore`] is every trait at once, implemented by SQLite
 //! ([`sqlite`], the embedded default) and PostgreSQL ([`postgres`], shared by
-//! every broker); each trait has its own [`conformance`] suite run against
+//! every broker); each trait has its own `conformance` suite run against
 //! both. [`bounded::Bounded`] puts a time limit on every call, derived from
 //! the trait declarations. Components receive only the traits they use.
 //!

@@ -14,7 +14,6 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 
 use super::Context;
 use crate::protocol::ErrorCode;
-use crate::txn::TxnError;
 
 pub const VERSION_MIN: i16 = 0;
 pub const VERSION_MAX: i16 = 4;
@@ -24,12 +23,12 @@ pub const VERSION_MAX: i16 = 4;
 const FENCED_FROM: i16 = 4;
 
 pub async fn handle(ctx: &Context, version: i16, req: InitProducerIdRequest) -> InitProducerIdResponse {
-    let answer = |result: Result<(i64, i16), TxnError>| match result {
+    let answer = |result: Result<(i64, i16), ErrorCode>| match result {
         Ok((id, epoch)) => {
             InitProducerIdResponse::default().with_producer_id(ProducerId(id)).with_producer_epoch(epoch)
         }
-        Err(e) => InitProducerIdResponse::default()
-            .with_error_code(super::fenced_for(version, FENCED_FROM, ErrorCode::from(&e)).code())
+        Err(code) => InitProducerIdResponse::default()
+            .with_error_code(super::fenced_for(version, FENCED_FROM, code).code())
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1),
     };
@@ -37,12 +36,12 @@ pub async fn handle(ctx: &Context, version: i16, req: InitProducerIdRequest) -> 
         (req.producer_id.0 >= 0 && req.producer_epoch >= 0).then_some((req.producer_id.0, req.producer_epoch));
     if let Some(transactional_id) = req.transactional_id.as_ref().filter(|t| !t.is_empty()) {
         let result = ctx.txns.init_producer(transactional_id.as_str(), req.transaction_timeout_ms, expected).await;
-        return answer(result);
+        return answer(result.map_err(|e| ErrorCode::from(&e)));
     }
     if let Some((id, epoch)) = expected {
         if epoch < i16::MAX - 1 {
             return answer(Ok((id, epoch + 1)));
         }
     }
-    answer(ctx.txns.allocate_producer_id().await.map(|id| (id, 0)))
+    answer(ctx.txns.allocate_producer_id().await.map(|id| (id, 0)).map_err(|e| ErrorCode::from(&e)))
 }

@@ -137,9 +137,10 @@ impl TxnCoordinator {
     }
 
     /// A producer id never handed out before, for an idempotent producer
-    /// without a transactional id.
-    pub async fn allocate_producer_id(&self) -> Result<i64, TxnError> {
-        Ok(self.parts.producers.allocate_producer_id().await?)
+    /// without a transactional id (no coordinator is involved, so a store
+    /// failure is the store's, not the coordinator's).
+    pub async fn allocate_producer_id(&self) -> Result<i64, MetaError> {
+        self.parts.producers.allocate_producer_id().await
     }
 
     async fn load(&self, transactional_id: &str) -> Result<Option<TxnMetadata>, TxnError> {

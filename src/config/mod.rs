@@ -524,4 +524,33 @@ mod tests {
         assert!(matches!(Config::from_args(args(&["--listen", "nope"])), Err(ConfigError::Listen { .. })));
         assert!(matches!(Config::from_args(args(&["--num-partitions", "0"])), Err(ConfigError::Range { .. })));
     }
+
+    #[test]
+    fn tunable_bounds_default_to_their_limits_and_are_checked() {
+        let c = Config::from_args(args(&[])).unwrap();
+        assert_eq!(c.metadata_operation_timeout_ms, limits::METADATA_OPERATION_TIMEOUT_MS_DEFAULT);
+        assert_eq!(c.postgres_connections_max, limits::POSTGRES_CONNECTIONS_MAX_DEFAULT);
+        assert_eq!(c.s3_attempts_max, limits::S3_ATTEMPTS_MAX_DEFAULT);
+        assert_eq!(c.index_tail_rows_max, limits::INDEX_TAIL_ROWS_MAX_DEFAULT);
+        assert_eq!(c.decompressed_bytes_max, limits::DECOMPRESSED_BYTES_MAX_DEFAULT);
+        assert_eq!(c.produce_decompressions_max, limits::PRODUCE_DECOMPRESSIONS_MAX_DEFAULT);
+        assert_eq!(c.fetch_wait_ms_max, limits::FETCH_WAIT_MS_MAX_DEFAULT);
+        assert_eq!(c.offset_metadata_bytes_max, limits::OFFSET_METADATA_BYTES_MAX_DEFAULT);
+        assert_eq!((c.group_tick_ms, c.group_lag_metrics_interval_ms), (100, 5_000));
+        assert_eq!(c.transaction_marker_write_timeout_ms, limits::TRANSACTION_MARKER_WRITE_TIMEOUT_MS_DEFAULT);
+        let set = Config::from_args(args(&["--group-tick-ms", "250", "--offset-metadata-max-bytes", "10"])).unwrap();
+        assert_eq!((set.group_tick_ms, set.offset_metadata_bytes_max), (250, 10));
+        let refused = |flags: &[&str], flag: &str| match Config::from_args(args(flags)) {
+            Err(ConfigError::Range { flag: f, .. }) => assert_eq!(f, flag),
+            other => panic!("{flags:?}: expected {flag} to be refused, got {other:?}"),
+        };
+        refused(&["--postgres-connections-max", "1"], "--postgres-connections-max");
+        refused(&["--s3-attempts-max", "0"], "--s3-attempts-max");
+        refused(
+            &["--group-tick-ms", "500", "--group-lag-metrics-interval-ms", "100"],
+            "--group-lag-metrics-interval-ms",
+        );
+        refused(&["--decompressed-bytes-max", "1000"], "--decompressed-bytes-max");
+        refused(&["--metadata-operation-timeout-ms", "5"], "--metadata-operation-timeout-ms");
+    }
 }

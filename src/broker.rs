@@ -102,6 +102,8 @@ impl Broker {
             index_tail_rows_max: config.index_tail_rows_max,
             decompressed_bytes_max: config.decompressed_bytes_max,
             orphan_grace_ms: config.orphan_grace_ms,
+            inline_bytes_max: config.inline_bytes_max,
+            spill_bytes_max: config.spill_bytes_max,
         };
         let stores = LogStores { index: meta.clone(), objects: meta.clone(), producers: meta.clone() };
         let log = Log::open(stores, store.clone(), clock.clone(), limits);
@@ -175,6 +177,8 @@ impl Broker {
             merge_interval_ms: config.merge_interval_ms,
             merge: config.merge,
             producer_id_expiration_ms: config.producer_id_expiration_ms,
+            spill_interval_ms: config.spill_interval_ms,
+            spill_takeover_ms: config.spill_takeover_ms,
         };
         crate::log::background::spawn(&ctx.log, &ctx.membership, background);
         let ticks =

@@ -66,6 +66,21 @@ pub const MERGE_LOOKUP_ROWS_MAX: u32 = 1000;
 pub const MERGE_SCANNED_ROWS_MAX: usize = 20_000;
 /// Objects one garbage-collection pass lists from the object store.
 pub const GC_LISTED_OBJECTS_MAX: usize = 100_000;
+/// Inline objects one spill pass looks at.
+pub const SPILL_LISTED_OBJECTS_MAX: u32 = 10_000;
+
+// ---- Inline flushes and spilling (flags; docs/design/0004) ----
+
+/// A flush object at most this big is committed inline, in the metadata
+/// store, instead of PUT.
+pub const INLINE_BYTES_MAX_DEFAULT: usize = 512 * 1024;
+/// The inline backlog per broker, and the most a spill object gathers.
+pub const SPILL_BYTES_MAX_DEFAULT: usize = 8 * 1024 * 1024;
+/// How often a broker spills its inline flushes into an object.
+pub const SPILL_INTERVAL_MS_DEFAULT: u64 = 1_000;
+/// Inline objects older than this are spilled by any broker (their own
+/// broker may be gone).
+pub const SPILL_TAKEOVER_MS_DEFAULT: i64 = 30_000;
 
 // ---- Background passes (flags) ----
 

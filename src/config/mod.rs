@@ -73,6 +73,22 @@ pub struct Args {
     /// Memory for recently written objects served to consumers.
     #[arg(long, env = "STREAMHOUSE_OBJECT_CACHE_BYTES_MAX", default_value_t = limits::OBJECT_CACHE_BYTES_MAX_DEFAULT)]
     pub object_cache_bytes_max: usize,
+    /// A flush whose object is at most this big is committed inline, in the
+    /// metadata store, in the transaction that assigns its offsets, instead
+    /// of being PUT; spills move it into an object later. 0 turns inline
+    /// flushes off.
+    #[arg(long, env = "STREAMHOUSE_INLINE_BYTES_MAX", default_value_t = limits::INLINE_BYTES_MAX_DEFAULT)]
+    pub inline_bytes_max: usize,
+    /// Inline bytes a broker may hold before new flushes go to objects
+    /// again; also the most one spill object gathers.
+    #[arg(long, env = "STREAMHOUSE_SPILL_BYTES_MAX", default_value_t = limits::SPILL_BYTES_MAX_DEFAULT)]
+    pub spill_bytes_max: usize,
+    /// How often a broker spills its inline flushes into one object.
+    #[arg(long, env = "STREAMHOUSE_SPILL_INTERVAL_MS", default_value_t = limits::SPILL_INTERVAL_MS_DEFAULT)]
+    pub spill_interval_ms: u64,
+    /// Inline flushes older than this are spilled by any broker.
+    #[arg(long, env = "STREAMHOUSE_SPILL_TAKEOVER_MS", default_value_t = limits::SPILL_TAKEOVER_MS_DEFAULT)]
+    pub spill_takeover_ms: i64,
     /// Objects written but never committed are deleted after this age.
     #[arg(long, env = "STREAMHOUSE_ORPHAN_GRACE_MS", default_value_t = limits::ORPHAN_GRACE_MS_DEFAULT)]
     pub orphan_grace_ms: i64,
@@ -231,6 +247,10 @@ pub struct Config {
     pub writer_buffered_bytes_max: usize,
     pub object_cache_bytes_max: usize,
     pub orphan_grace_ms: i64,
+    pub inline_bytes_max: usize,
+    pub spill_bytes_max: usize,
+    pub spill_interval_ms: u64,
+    pub spill_takeover_ms: i64,
     pub gc_interval_ms: u64,
     pub s3_path_style: bool,
     pub s3_requests_max: usize,
@@ -355,6 +375,14 @@ impl Config {
             "at least --message-max-bytes",
         )?;
         at_least("--orphan-grace-ms", a.orphan_grace_ms, 0, "0 or more")?;
+        at_least(
+            "--spill-bytes-max",
+            a.spill_bytes_max as i64,
+            a.inline_bytes_max as i64,
+            "at least --inline-bytes-max",
+        )?;
+        at_least("--spill-interval-ms", a.spill_interval_ms as i64, 10, "at least 10")?;
+        at_least("--spill-takeover-ms", a.spill_takeover_ms, 1_000, "at least 1000")?;
         at_least("--gc-interval-ms", a.gc_interval_ms as i64, 100, "at least 100")?;
         at_least("--group-initial-rebalance-delay-ms", a.group_initial_rebalance_delay_ms, 0, "0 or more")?;
         at_least("--group-min-session-timeout-ms", a.group_min_session_timeout_ms.into(), 1, "1 or more")?;
@@ -444,6 +472,10 @@ impl Config {
             writer_buffered_bytes_max: a.writer_buffered_bytes_max,
             object_cache_bytes_max: a.object_cache_bytes_max,
             orphan_grace_ms: a.orphan_grace_ms,
+            inline_bytes_max: a.inline_bytes_max,
+            spill_bytes_max: a.spill_bytes_max,
+            spill_interval_ms: a.spill_interval_ms,
+            spill_takeover_ms: a.spill_takeover_ms,
             gc_interval_ms: a.gc_interval_ms,
             s3_path_style: a.s3_path_style,
             s3_requests_max: a.s3_requests_max,

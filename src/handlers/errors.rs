@@ -87,7 +87,7 @@ impl From<&LogError> for ErrorCode {
             LogError::UnknownPartition { .. } => ErrorCode::UnknownTopicOrPartition,
             // Damage found in the store, or a stopping writer: the client
             // retries (possibly elsewhere) while an operator looks.
-            LogError::Damaged(_) | LogError::WriterStopped => ErrorCode::KafkaStorageError,
+            LogError::Damaged(_) | LogError::DamagedObject(_) | LogError::WriterStopped => ErrorCode::KafkaStorageError,
         }
     }
 }

@@ -42,7 +42,7 @@ struct Committed {
 }
 
 async fn commit(store: &dyn MetadataStore, key: &str, batches: Vec<BatchAppend>) -> Committed {
-    let object = ObjectRecord { object_key: key.into(), size_bytes: 100, node_id: 1, created_ms: 1 };
+    let object = ObjectRecord { object_key: key.into(), size_bytes: 100, node_id: 1, created_ms: 1, data: None };
     let mut flow = AppendFlow::new(&batches, 1);
     let partitions = store.commit_object(&object, &mut flow).await.expect("commit");
     Committed { batches: flow.outcomes(), partitions }

@@ -1,8 +1,9 @@
 //! The log's periodic passes: garbage collection, retention (with the
-//! expiry of idle idempotent-producer state) and merging. Each runs on one
-//! live broker at a time, the one that [`Membership::owns`] the pass's key;
+//! expiry of idle idempotent-producer state) and merging run on one live
+//! broker at a time, the one that [`Membership::owns`] the pass's key;
 //! every pass is idempotent, so two brokers briefly disagreeing about the
-//! owner (while brokers come and go) is harmless, only wasteful.
+//! owner (while brokers come and go) is harmless, only wasteful. Spilling
+//! runs on every broker, for the inline flushes it wrote.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +25,10 @@ pub struct BackgroundSettings {
     /// Idempotent-producer state idle this long is forgotten (Kafka's
     /// producer.id.expiration.ms).
     pub producer_id_expiration_ms: i64,
+    /// How often inline flushes are spilled, and when any broker spills
+    /// them.
+    pub spill_interval_ms: u64,
+    pub spill_takeover_ms: i64,
 }
 
 /// The keys placing each pass on one live broker.
@@ -36,6 +41,31 @@ pub fn spawn(log: &Log, membership: &Arc<Membership>, settings: BackgroundSettin
     tokio::spawn(collect_garbage(log.clone(), membership.clone(), settings));
     tokio::spawn(enforce_retention(log.clone(), membership.clone(), settings));
     tokio::spawn(merge_segments(log.clone(), membership.clone(), settings));
+    tokio::spawn(spill(log.clone(), settings));
+}
+
+/// Spills inline flushes every interval, or sooner when the backlog fills
+/// up; a spill that moved something is followed by another at once (up to
+/// a few), so a backlog drains.
+async fn spill(log: Log, settings: BackgroundSettings) {
+    const SPILLS_PER_WAKE_MAX: usize = 16;
+    let every = Duration::from_millis(settings.spill_interval_ms);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = log.spill_wanted() => {}
+        }
+        for _ in 0..SPILLS_PER_WAKE_MAX {
+            match log.spill(settings.spill_takeover_ms).await {
+                Ok(Some(r)) if r.rows_moved > 0 => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    warn!(error = %e, "spilling inline flushes failed; retrying next interval");
+                    break;
+                }
+            }
+        }
+    }
 }
 
 async fn collect_garbage(log: Log, membership: Arc<Membership>, settings: BackgroundSettings) {

@@ -11,6 +11,7 @@
 
 use tracing::{info, warn};
 
+use super::writer::is_inline;
 use super::{LogError, Shared};
 use crate::config::limits::GC_LISTED_OBJECTS_MAX;
 use crate::metrics as m;
@@ -24,7 +25,15 @@ pub struct GcReport {
 pub(crate) async fn collect(shared: &Shared) -> Result<GcReport, LogError> {
     let mut report = GcReport::default();
     let now = shared.clock.now_ms();
-    let unreferenced = shared.objects.unreferenced_objects().await?;
+    let (inline, unreferenced): (Vec<String>, Vec<String>) =
+        shared.objects.unreferenced_objects().await?.into_iter().partition(|k| is_inline(k));
+    // An inline object without rows goes at once: a fetch that still holds
+    // its rows finds it gone and looks the rows up again.
+    for key in inline {
+        shared.cache.remove(&key);
+        shared.objects.forget_object(&key).await?;
+        report.unreferenced_deleted += 1;
+    }
     let due: Vec<String> = {
         let mut since = shared.unreferenced_since.lock().unwrap_or_else(|p| p.into_inner());
         let listed: std::collections::HashSet<&String> = unreferenced.iter().collect();

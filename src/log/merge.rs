@@ -144,6 +144,7 @@ pub(crate) async fn merge_partition(
     let base_offset = run[0].base_offset;
     let last_offset = run[run.len() - 1].last_offset;
     let segment = ObjectRecord {
+        data: None,
         object_key: segment_key(key, base_offset),
         size_bytes: object.len() as u64,
         node_id: shared.limits.node_id,

@@ -19,15 +19,16 @@
 //! and never a protocol type.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use thiserror::Error;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use uuid::Uuid;
 
 use crate::clock::Clock;
 use crate::metadata::{
-    IndexRow, LogIndex, MetaError, ObjectCatalog, PartitionOffsets, ProducerRecord, ProducerStore, TopicRecord,
+    IndexRow, LogIndex, MetaError, ObjectCatalog, PartitionOffsets, ProducerRecord, ProducerStore, RowMove, TopicRecord,
 };
 use crate::object_store::{ObjectStore, StoreError};
 use crate::protocol::batch::BatchError;
@@ -40,8 +41,11 @@ pub mod merge;
 pub mod object_format;
 pub mod reader;
 pub mod retention;
+pub mod spill;
 pub mod writer;
 
+#[cfg(test)]
+mod inline_tests;
 #[cfg(test)]
 mod tests;
 
@@ -102,6 +106,13 @@ pub struct LogLimits {
     pub decompressed_bytes_max: usize,
     /// Unreferenced objects younger than this are never deleted.
     pub orphan_grace_ms: i64,
+    /// A flush whose object is at most this big is committed inline, in
+    /// the metadata store, instead of PUT (docs/design/0004); 0 turns
+    /// inline flushes off.
+    pub inline_bytes_max: usize,
+    /// No flush goes inline while this many inline bytes of this broker
+    /// wait to be spilled; a spill object gathers at most this much.
+    pub spill_bytes_max: usize,
 }
 
 #[derive(Debug, Error)]
@@ -120,6 +131,8 @@ pub enum LogError {
     WriterStopped,
     #[error(transparent)]
     Refused(#[from] append::AppendRefusal),
+    #[error("stored object is damaged: {0}")]
+    DamagedObject(#[from] object_format::FormatError),
 }
 
 impl LogError {
@@ -236,9 +249,54 @@ pub(crate) struct Shared {
     pub unreferenced_since: Mutex<HashMap<String, i64>>,
     /// Bumped after every commit; long-polling fetches wait on it.
     pub commits: watch::Sender<u64>,
+    /// Bytes this broker committed inline and has not spilled yet.
+    pub inline_pending_bytes: AtomicUsize,
+    /// Wakes the spiller early when the inline backlog fills up.
+    pub spill_wake: Notify,
 }
 
 impl Shared {
+    /// Whether a flush object of `len` bytes goes inline: small enough,
+    /// and the inline backlog has room.
+    pub fn inline_room(&self, len: usize) -> bool {
+        len <= self.limits.inline_bytes_max
+            && self.inline_pending_bytes.load(Ordering::Relaxed) + len <= self.limits.spill_bytes_max
+    }
+
+    /// An inline flush of `len` bytes was committed.
+    pub fn inline_committed(&self, len: usize) {
+        let pending = self.inline_pending_bytes.fetch_add(len, Ordering::Relaxed) + len;
+        metrics::gauge!(crate::metrics::SPILL_PENDING_BYTES).set(pending as f64);
+        if 2 * pending >= self.limits.spill_bytes_max {
+            self.spill_wake.notify_one();
+        }
+    }
+
+    /// `len` bytes of this broker's inline flushes were spilled.
+    pub fn inline_spilled(&self, len: usize) {
+        let before = self
+            .inline_pending_bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| Some(p.saturating_sub(len)))
+            .unwrap_or(0);
+        metrics::gauge!(crate::metrics::SPILL_PENDING_BYTES).set(before.saturating_sub(len) as f64);
+    }
+
+    /// Points the cached tail rows of `moves` at `object_key`, where they
+    /// still point where the move took them from.
+    pub fn relocate_tail(&self, moves: &[(Uuid, i32, RowMove)], object_key: &str) {
+        let key: Arc<str> = Arc::from(object_key);
+        let mut parts = lock(&self.partitions);
+        for (topic_id, partition, m) in moves {
+            let Some(state) = parts.get_mut(&(*topic_id, *partition)) else { continue };
+            if let Some(row) = state.tail.iter_mut().find(|r| r.base_offset == m.base_offset) {
+                if *row.object_key == *m.from_key {
+                    row.object_key = key.clone();
+                    row.position = m.position;
+                }
+            }
+        }
+    }
+
     pub fn offsets(&self, key: PartitionKey) -> Option<PartitionOffsets> {
         self.partitions.lock().unwrap_or_else(|p| p.into_inner()).get(&key).map(|s| s.offsets)
     }
@@ -303,6 +361,8 @@ impl Log {
             topics: Mutex::new(HashMap::new()),
             unreferenced_since: Mutex::new(HashMap::new()),
             commits,
+            inline_pending_bytes: AtomicUsize::new(0),
+            spill_wake: Notify::new(),
         });
         let writer = writer::spawn(shared.clone());
         Self { shared, writer }
@@ -433,6 +493,17 @@ impl Log {
     /// Deletes unreferenced objects; see [`gc`].
     pub async fn collect_garbage(&self) -> Result<gc::GcReport, LogError> {
         gc::collect(&self.shared).await
+    }
+
+    /// Spills inline flushes into one object; see [`spill`]. `None` when
+    /// there was nothing to spill.
+    pub async fn spill(&self, takeover_ms: i64) -> Result<Option<spill::SpillReport>, LogError> {
+        spill::spill_once(&self.shared, takeover_ms).await
+    }
+
+    /// Waits until the inline backlog asks for an early spill.
+    pub async fn spill_wanted(&self) {
+        self.shared.spill_wake.notified().await
     }
 
     /// Merges one run of a partition's flush rows into a segment; see

@@ -5,6 +5,7 @@
 
 use bytes::{Bytes, BytesMut};
 
+use super::writer::is_inline;
 use super::{LogError, PartitionKey, Shared};
 use crate::config::limits::INDEX_LOOKUP_ROWS_MAX;
 use crate::metadata::IndexRow;
@@ -189,12 +190,29 @@ async fn read_rows(shared: &Shared, rows: &[IndexRow]) -> Result<Bytes, LogError
     Ok(out.freeze())
 }
 
+/// Bytes `start..end` of an object: from the cache, else from the
+/// metadata store for an inline object, else from the object store. An
+/// inline object already spilled is NotFound, like an object already
+/// merged, so the caller looks its rows up again.
 async fn read_range(shared: &Shared, key: &str, start: u64, end: u64) -> Result<Bytes, LogError> {
     if let Some(object) = shared.cache.get(key) {
         metrics::counter!(m::CACHE_READS_TOTAL, "result" => "hit").increment(1);
         if end as usize <= object.len() {
             return Ok(object.slice(start as usize..end as usize));
         }
+    }
+    if is_inline(key) {
+        metrics::counter!(m::CACHE_READS_TOTAL, "result" => "inline").increment(1);
+        return match shared.objects.read_inline(key, start, end).await? {
+            Some(bytes) if bytes.len() as u64 == end - start => Ok(bytes),
+            Some(bytes) => Err(LogError::Store(std::sync::Arc::new(StoreError::BadRange {
+                key: key.to_string(),
+                start,
+                end,
+                size_bytes: start + bytes.len() as u64,
+            }))),
+            None => Err(LogError::Store(std::sync::Arc::new(StoreError::NotFound { key: key.to_string() }))),
+        };
     }
     metrics::counter!(m::CACHE_READS_TOTAL, "result" => "miss").increment(1);
     Ok(shared.store.get_range(key, start..end).await?)

@@ -17,15 +17,15 @@ use crate::object_store::ObjectStore;
 use crate::protocol::batch::tests::build_batch;
 use crate::protocol::batch::{read_header, validate_produced_batch};
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    meta: Arc<dyn MetadataStore>,
-    store: Arc<dyn ObjectStore>,
-    clock: Arc<ManualClock>,
-    topic: TopicRecord,
+pub(super) struct Fixture {
+    pub _dir: tempfile::TempDir,
+    pub meta: Arc<dyn MetadataStore>,
+    pub store: Arc<dyn ObjectStore>,
+    pub clock: Arc<ManualClock>,
+    pub topic: TopicRecord,
 }
 
-fn limits(linger_ms: u64) -> LogLimits {
+pub(super) fn limits(linger_ms: u64) -> LogLimits {
     LogLimits {
         node_id: 1,
         flush_bytes_max: 1 << 20,
@@ -36,10 +36,14 @@ fn limits(linger_ms: u64) -> LogLimits {
         index_tail_rows_max: 4,
         decompressed_bytes_max: 1 << 20,
         orphan_grace_ms: 1000,
+        // Every flush an object: these tests look at the objects written
+        // (inline flushes have their own tests, in spill_tests.rs).
+        inline_bytes_max: 0,
+        spill_bytes_max: 8 << 20,
     }
 }
 
-async fn fixture(partitions: i32) -> Fixture {
+pub(super) async fn fixture(partitions: i32) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let meta: Arc<dyn MetadataStore> = Arc::new(SqliteStore::open(&dir.path().join("meta.sqlite")).unwrap());
     let store: Arc<dyn ObjectStore> = Arc::new(LocalStore::open(dir.path().join("objects")).unwrap());
@@ -57,14 +61,14 @@ async fn open(f: &Fixture, linger_ms: u64) -> Log {
     log
 }
 
-async fn append(log: &Log, topic: Uuid, partition: i32, values: &[&[u8]], ts: i64) -> i64 {
+pub(super) async fn append(log: &Log, topic: Uuid, partition: i32, values: &[&[u8]], ts: i64) -> i64 {
     let b = build_batch(values, ts);
     let h = validate_produced_batch(&b, 1 << 20).unwrap();
     let receipt = log.writer().admit((topic, partition), Bytes::from(b), h).await.unwrap();
     receipt.await.unwrap().unwrap()
 }
 
-fn base_offsets(records: &[u8]) -> Vec<(i64, i32)> {
+pub(super) fn base_offsets(records: &[u8]) -> Vec<(i64, i32)> {
     let mut out = Vec::new();
     let mut rest = records;
     while !rest.is_empty() {

@@ -148,10 +148,23 @@ async fn commit_in_order(shared: Arc<Shared>, mut staged: mpsc::UnboundedReceive
 
 /// `<2 hex>/<2 hex>/<node>-<uuid>.sho`: the random UUID spreads keys over
 /// prefixes.
-fn object_key(node_id: i32) -> String {
+pub(crate) fn object_key(node_id: i32) -> String {
     let id = Uuid::new_v4();
     let b = id.as_bytes();
     format!("{:02x}/{:02x}/{node_id}-{}.sho", b[0], b[1], id.simple())
+}
+
+/// Keys of inline objects (kept in the metadata store, see
+/// docs/design/0004-inline-flushes.md) start with this.
+const INLINE_PREFIX: &str = "inline/";
+
+fn inline_key(node_id: i32) -> String {
+    format!("{INLINE_PREFIX}{node_id}-{}", Uuid::new_v4().simple())
+}
+
+/// Whether `key` names an inline object rather than one in the object store.
+pub(crate) fn is_inline(key: &str) -> bool {
+    key.starts_with(INLINE_PREFIX)
 }
 
 /// A flush whose object is stored, waiting for its metadata commit.
@@ -164,8 +177,9 @@ struct Staged {
     started: Instant,
 }
 
-/// Builds the flush's object and PUTs it; `None` (with every batch
-/// answered) when the PUT fails.
+/// Builds the flush's object and PUTs it — or, when it is small and the
+/// inline backlog has room, keeps it for the metadata commit to store
+/// inline; `None` (with every batch answered) when the PUT fails.
 async fn put_object(shared: Arc<Shared>, pending: Vec<Append>) -> Option<Staged> {
     let started = Instant::now();
     let batch_bytes: usize = pending.iter().map(|a| a.bytes.len()).sum();
@@ -201,23 +215,28 @@ async fn put_object(shared: Arc<Shared>, pending: Vec<Append>) -> Option<Staged>
         });
     }
     let (object, _) = builder.finish();
-    let key = object_key(shared.limits.node_id);
+    let node_id = shared.limits.node_id;
+    let inline = shared.inline_room(object.len());
+    let key = if inline { inline_key(node_id) } else { object_key(node_id) };
 
-    let put_started = Instant::now();
-    if let Err(e) = shared.store.put_new(&key, object.clone()).await {
-        warn!(object = %key, error = %e, batches = pending.len(), "object PUT failed; failing the produce requests it held");
-        metrics::counter!(m::FLUSH_FAILURES_TOTAL, "stage" => "put").increment(1);
-        let e = Arc::new(e);
-        fail_all(pending, || LogError::Store(e.clone()));
-        return None;
+    if !inline {
+        let put_started = Instant::now();
+        if let Err(e) = shared.store.put_new(&key, object.clone()).await {
+            warn!(object = %key, error = %e, batches = pending.len(), "object PUT failed; failing the produce requests it held");
+            metrics::counter!(m::FLUSH_FAILURES_TOTAL, "stage" => "put").increment(1);
+            let e = Arc::new(e);
+            fail_all(pending, || LogError::Store(e.clone()));
+            return None;
+        }
+        metrics::histogram!(m::OBJECT_PUT_SECONDS).record(put_started.elapsed().as_secs_f64());
     }
-    metrics::histogram!(m::OBJECT_PUT_SECONDS).record(put_started.elapsed().as_secs_f64());
 
     let record = ObjectRecord {
         object_key: key,
         size_bytes: object.len() as u64,
-        node_id: shared.limits.node_id,
+        node_id,
         created_ms: shared.clock.now_ms(),
+        data: inline.then(|| object.clone()),
     };
     Some(Staged { pending, record, batches: appends, object, started })
 }
@@ -254,8 +273,14 @@ async fn commit(shared: &Arc<Shared>, flush: Staged) {
     shared.cache.insert(key.clone(), object.clone());
     shared.commits.send_modify(|n| *n += 1);
 
-    metrics::counter!(m::OBJECTS_WRITTEN_TOTAL).increment(1);
-    metrics::counter!(m::OBJECT_BYTES_WRITTEN_TOTAL).increment(object.len() as u64);
+    if is_inline(&key) {
+        shared.inline_committed(object.len());
+        metrics::counter!(m::INLINE_FLUSHES_TOTAL).increment(1);
+        metrics::counter!(m::INLINE_BYTES_TOTAL).increment(object.len() as u64);
+    } else {
+        metrics::counter!(m::OBJECTS_WRITTEN_TOTAL).increment(1);
+        metrics::counter!(m::OBJECT_BYTES_WRITTEN_TOTAL).increment(object.len() as u64);
+    }
     metrics::histogram!(m::FLUSH_BYTES).record(object.len() as f64);
     metrics::histogram!(m::FLUSH_BATCHES).record(pending.len() as f64);
     metrics::histogram!(m::FLUSH_SECONDS).record(started.elapsed().as_secs_f64());

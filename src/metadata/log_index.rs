@@ -41,13 +41,28 @@ pub struct IndexRow {
     pub max_timestamp: i64,
 }
 
-/// An object the index starts to reference: a flush, or a merged segment.
+/// An object the index starts to reference: a flush, a merged segment, or
+/// a spill of inline flushes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectRecord {
     pub object_key: String,
     pub size_bytes: u64,
     pub node_id: i32,
     pub created_ms: i64,
+    /// The object's bytes when the metadata store itself keeps them (an
+    /// inline object: a small flush not yet spilled, see
+    /// docs/design/0004-inline-flushes.md); `None` for an object in the
+    /// object store.
+    pub data: Option<bytes::Bytes>,
+}
+
+/// An index row with its partition: a row found by object rather than by
+/// partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRow {
+    pub topic_id: Uuid,
+    pub partition: i32,
+    pub row: IndexRow,
 }
 
 /// One index row moving to a segment object (see `log::merge`).
@@ -182,9 +197,10 @@ pub trait CommitFlow: Send {
 store_trait! {
     pub trait LogIndex {
         /// In ONE transaction: runs `flow` over a [`CommitTx`] whose rows
-        /// point at `object`, records the object and announces the
-        /// partitions the flow returns. Returns what the flow returned.
-        /// Nothing of it is stored if any statement fails.
+        /// point at `object`, records the object (with its bytes, for an
+        /// inline object) and announces the partitions the flow returns.
+        /// Returns what the flow returned. Nothing of it is stored if any
+        /// statement fails.
         async fn commit_object(
             &self,
             object: &ObjectRecord,
@@ -248,6 +264,17 @@ store_trait! {
             moves: &[RowMove],
             segment: &ObjectRecord,
         ) -> Result<bool, MetaError>;
+
+        /// The index rows that point into any of `keys`, by key and
+        /// position.
+        async fn rows_in_objects(&self, keys: &[String]) -> Result<Vec<ObjectRow>, MetaError>;
+
+        /// In one transaction: records `object` and points each row of
+        /// `moves` (by topic id and partition) at it, where the row still
+        /// points at its `from_key`; rows that moved or went meanwhile are
+        /// left alone. Then forgets the inline objects among the `from_key`s
+        /// that no row references any more. Returns how many rows moved.
+        async fn move_rows(&self, moves: &[(Uuid, i32, RowMove)], object: &ObjectRecord) -> Result<u64, MetaError>;
 
         /// Aborted transactions on a partition overlapping offsets
         /// `from..to`, as (producer id, first offset), by first offset: what

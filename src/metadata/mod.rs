@@ -44,9 +44,10 @@ mod topics;
 pub use brokers::{BrokerRecord, BrokerRegistry};
 pub use groups::{CommittedOffset, GroupOffsets, GroupRecord, TxnOffsetsFor, TxnOffsetsRefusal};
 pub use log_index::{
-    CommitFlow, CommitTx, IndexRow, LogIndex, ObjectRecord, OpenTxn, PartitionOffsets, ProducerKey, RowInsert, RowMove,
+    CommitFlow, CommitTx, IndexRow, LogIndex, ObjectRecord, ObjectRow, OpenTxn, PartitionOffsets, ProducerKey,
+    RowInsert, RowMove,
 };
-pub use objects::ObjectCatalog;
+pub use objects::{InlineObject, ObjectCatalog};
 pub use producers::{ProducerRecord, ProducerStore, TxnRecord};
 pub use topics::{TopicCatalog, TopicRecord};
 

@@ -32,6 +32,13 @@ pub const PRODUCE_TIMEOUTS_TOTAL: &str = "streamhouse_produce_timeouts_total";
 pub const BYTES_OUT_TOTAL: &str = "streamhouse_fetch_bytes_out_total";
 // Writer.
 pub const OBJECTS_WRITTEN_TOTAL: &str = "streamhouse_writer_objects_written_total";
+pub const INLINE_FLUSHES_TOTAL: &str = "streamhouse_writer_inline_flushes_total";
+pub const INLINE_BYTES_TOTAL: &str = "streamhouse_writer_inline_bytes_total";
+pub const SPILL_OBJECTS_TOTAL: &str = "streamhouse_spill_objects_total";
+pub const SPILL_BYTES_TOTAL: &str = "streamhouse_spill_bytes_total";
+pub const SPILL_ROWS_MOVED_TOTAL: &str = "streamhouse_spill_rows_moved_total";
+pub const SPILL_FAILURES_TOTAL: &str = "streamhouse_spill_failures_total";
+pub const SPILL_PENDING_BYTES: &str = "streamhouse_spill_pending_bytes";
 pub const OBJECT_BYTES_WRITTEN_TOTAL: &str = "streamhouse_writer_object_bytes_written_total";
 pub const FLUSH_BYTES: &str = "streamhouse_writer_flush_size_bytes";
 pub const FLUSH_BATCHES: &str = "streamhouse_writer_flush_batches";
@@ -143,6 +150,16 @@ fn describe() {
     describe_counter!(BYTES_OUT_TOTAL, Unit::Bytes, "Record batch bytes served by Fetch");
     describe_counter!(OBJECTS_WRITTEN_TOTAL, "Objects written and committed by the writer");
     describe_counter!(OBJECT_BYTES_WRITTEN_TOTAL, Unit::Bytes, "Bytes of committed objects");
+    describe_counter!(
+        INLINE_FLUSHES_TOTAL,
+        "Small flushes committed inline in the metadata store instead of as objects"
+    );
+    describe_counter!(INLINE_BYTES_TOTAL, Unit::Bytes, "Bytes of flushes committed inline in the metadata store");
+    describe_counter!(SPILL_OBJECTS_TOTAL, "Objects written by spilling inline flushes out of the metadata store");
+    describe_counter!(SPILL_BYTES_TOTAL, Unit::Bytes, "Bytes of spill objects written");
+    describe_counter!(SPILL_ROWS_MOVED_TOTAL, "Index rows moved from inline flushes to spill objects");
+    describe_counter!(SPILL_FAILURES_TOTAL, "Spill passes that failed, by stage");
+    describe_gauge!(SPILL_PENDING_BYTES, Unit::Bytes, "Bytes this broker committed inline and has not spilled yet");
     describe_histogram!(FLUSH_BYTES, Unit::Bytes, "Object size per flush");
     describe_histogram!(FLUSH_BATCHES, "Record batches per flush");
     describe_histogram!(FLUSH_SECONDS, Unit::Seconds, "Flush latency: object build, PUT and metadata commit");

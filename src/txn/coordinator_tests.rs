@@ -64,6 +64,9 @@ async fn fixture() -> Fixture {
         index_tail_rows_max: 16,
         decompressed_bytes_max: 1 << 20,
         orphan_grace_ms: 1000,
+        // Markers and data go inline, as small flushes do by default.
+        inline_bytes_max: 1 << 20,
+        spill_bytes_max: 8 << 20,
     };
     let stores = LogStores { index: meta.clone(), objects: meta.clone(), producers: meta.clone() };
     let log = Log::open(stores, store, dyn_clock.clone(), limits);

@@ -123,7 +123,8 @@ async fn swapping_rows(store: &dyn MetadataStore) {
     for (i, key) in ["swap/a", "swap/b", "swap/c"].iter().enumerate() {
         commit(store, 1, key, &[Append::new(t.id, 0, 2, i as i64)]).await;
     }
-    let segment = |key: &str| ObjectRecord { object_key: key.into(), size_bytes: 300, node_id: 1, created_ms: 2 };
+    let segment =
+        |key: &str| ObjectRecord { object_key: key.into(), size_bytes: 300, node_id: 1, created_ms: 2, data: None };
     let mv = |base_offset, from: &str, position| RowMove { base_offset, from_key: from.into(), position };
     // A move whose source changed is refused whole.
     let stale = [mv(0, "swap/a", 0), mv(2, "swap/WRONG", 100)];

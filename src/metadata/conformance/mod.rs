@@ -140,7 +140,7 @@ impl CommitFlow for Script {
 
 /// An object record for `key`.
 pub fn object(node_id: i32, key: &str) -> ObjectRecord {
-    ObjectRecord { object_key: key.to_string(), size_bytes: 100, node_id, created_ms: 1 }
+    ObjectRecord { object_key: key.to_string(), size_bytes: 100, node_id, created_ms: 1, data: None }
 }
 
 /// Runs `ops` as one commit of object `key`; what each statement returned,

@@ -10,8 +10,8 @@ use uuid::Uuid;
 use super::feed::{partition_payloads, CHANNEL};
 use super::{unavailable, PostgresStore};
 use crate::metadata::{
-    CommitFlow, CommitTx, IndexRow, LogIndex, MetaError, ObjectRecord, OpenTxn, PartitionOffsets, ProducerKey,
-    RowInsert, RowMove,
+    CommitFlow, CommitTx, IndexRow, LogIndex, MetaError, ObjectRecord, ObjectRow, OpenTxn, PartitionOffsets,
+    ProducerKey, RowInsert, RowMove,
 };
 
 const OFFSETS_COLUMNS: &str =
@@ -41,15 +41,18 @@ fn row_to_index(r: &tokio_postgres::Row) -> IndexRow {
     }
 }
 
-async fn insert_object(
-    tx: &deadpool_postgres::Transaction<'_>,
-    o: &ObjectRecord,
-) -> Result<u64, tokio_postgres::Error> {
+/// Records an object, with its bytes when it is an inline object.
+async fn insert_object(tx: &deadpool_postgres::Transaction<'_>, o: &ObjectRecord) -> Result<(), tokio_postgres::Error> {
     tx.execute(
         "INSERT INTO objects (object_key, size_bytes, node_id, created_ms) VALUES ($1, $2, $3, $4)",
         &[&o.object_key, &(o.size_bytes as i64), &o.node_id, &o.created_ms],
     )
-    .await
+    .await?;
+    if let Some(data) = &o.data {
+        tx.execute("INSERT INTO inline_objects (object_key, data) VALUES ($1, $2)", &[&o.object_key, &&data[..]])
+            .await?;
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -228,6 +231,71 @@ impl LogIndex for PostgresStore {
         insert_object(&tx, segment).await.map_err(&e)?;
         tx.commit().await.map_err(&e)?;
         Ok(true)
+    }
+
+    async fn rows_in_objects(&self, keys: &[String]) -> Result<Vec<ObjectRow>, MetaError> {
+        let c = self.client("rows_in_objects").await?;
+        let rows = c
+            .query(
+                "SELECT topic_id, partition, base_offset, last_offset, object_key, position, length, max_timestamp \
+                 FROM batches WHERE object_key = ANY($1) ORDER BY object_key, position",
+                &[&keys],
+            )
+            .await
+            .map_err(unavailable("rows_in_objects"))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let key: String = r.get(4);
+                ObjectRow {
+                    topic_id: r.get(0),
+                    partition: r.get(1),
+                    row: IndexRow {
+                        base_offset: r.get(2),
+                        last_offset: r.get(3),
+                        object_key: Arc::from(key),
+                        position: r.get::<_, i64>(5) as u64,
+                        length: r.get::<_, i32>(6) as u32,
+                        max_timestamp: r.get(7),
+                    },
+                }
+            })
+            .collect())
+    }
+
+    async fn move_rows(&self, moves: &[(Uuid, i32, RowMove)], object: &ObjectRecord) -> Result<u64, MetaError> {
+        let e = unavailable("move_rows");
+        let mut c = self.client("move_rows").await?;
+        let tx = c.transaction().await.map_err(&e)?;
+        insert_object(&tx, object).await.map_err(&e)?;
+        let swap = tx
+            .prepare_cached(
+                "UPDATE batches SET object_key = $5, position = $4 \
+                 WHERE topic_id = $1 AND partition = $2 AND base_offset = $3 AND object_key = $6",
+            )
+            .await
+            .map_err(&e)?;
+        let mut moved = 0;
+        for (topic_id, partition, m) in moves {
+            let position = m.position as i64;
+            moved += tx
+                .execute(&swap, &[topic_id, partition, &m.base_offset, &position, &object.object_key, &m.from_key])
+                .await
+                .map_err(&e)?;
+        }
+        let from: std::collections::BTreeSet<&str> = moves.iter().map(|(_, _, m)| m.from_key.as_str()).collect();
+        let from: Vec<&str> = from.into_iter().collect();
+        // Inline objects no row references any more go now, bytes and record.
+        tx.execute(
+            "WITH gone AS (DELETE FROM inline_objects i WHERE i.object_key = ANY($1) \
+               AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.object_key = i.object_key) RETURNING i.object_key) \
+             DELETE FROM objects WHERE object_key IN (SELECT object_key FROM gone)",
+            &[&from],
+        )
+        .await
+        .map_err(&e)?;
+        tx.commit().await.map_err(&e)?;
+        Ok(moved)
     }
 
     async fn aborted_transactions(

@@ -45,6 +45,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../../../migrations/postgres/0004_transactions.sql")),
     (5, include_str!("../../../migrations/postgres/0005_txn_offsets.sql")),
     (6, include_str!("../../../migrations/postgres/0006_producer_describe.sql")),
+    (7, include_str!("../../../migrations/postgres/0007_inline_objects.sql")),
 ];
 /// Arbitrary, fixed: the advisory lock taken while migrating.
 const MIGRATION_LOCK_KEY: i64 = 0x5348_4d49_4752; // "SHMIGR"

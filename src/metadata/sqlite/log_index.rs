@@ -7,10 +7,11 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use uuid::Uuid;
 
+use super::objects::forget_inline;
 use super::{id_bytes, unavailable, SqliteStore};
 use crate::metadata::{
-    CommitFlow, CommitTx, IndexRow, LogIndex, MetaError, ObjectRecord, OpenTxn, PartitionOffsets, ProducerKey,
-    RowInsert, RowMove,
+    CommitFlow, CommitTx, IndexRow, LogIndex, MetaError, ObjectRecord, ObjectRow, OpenTxn, PartitionOffsets,
+    ProducerKey, RowInsert, RowMove,
 };
 
 const OFFSETS_COLUMNS: &str =
@@ -38,11 +39,19 @@ fn row_to_index(r: &rusqlite::Row<'_>) -> rusqlite::Result<IndexRow> {
     })
 }
 
-fn insert_object(conn: &Connection, o: &ObjectRecord) -> rusqlite::Result<usize> {
+/// Records an object, with its bytes when it is an inline object.
+fn insert_object(conn: &Connection, o: &ObjectRecord) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO objects (object_key, size_bytes, node_id, created_ms) VALUES (?1, ?2, ?3, ?4)",
         params![o.object_key, o.size_bytes as i64, o.node_id, o.created_ms],
-    )
+    )?;
+    if let Some(data) = &o.data {
+        conn.execute(
+            "INSERT INTO inline_objects (object_key, data) VALUES (?1, ?2)",
+            params![o.object_key, &data[..]],
+        )?;
+    }
+    Ok(())
 }
 
 /// Runs blocking work from async code without requiring it to be
@@ -283,6 +292,89 @@ impl LogIndex for SqliteStore {
             insert_object(&tx, &segment).map_err(&err)?;
             tx.commit().map_err(&err)?;
             Ok(true)
+        })
+        .await
+    }
+
+    async fn rows_in_objects(&self, keys: &[String]) -> Result<Vec<ObjectRow>, MetaError> {
+        let keys = keys.to_vec();
+        self.read(move |conn| {
+            let err = unavailable("rows_in_objects");
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT topic_id, partition, base_offset, last_offset, object_key, position, length, max_timestamp \
+                     FROM batches WHERE object_key = ?1 ORDER BY position",
+                )
+                .map_err(&err)?;
+            let mut out = Vec::new();
+            for key in &keys {
+                let rows = stmt
+                    .query_map([key], |r| {
+                        let id: Vec<u8> = r.get(0)?;
+                        let key: String = r.get(4)?;
+                        Ok(ObjectRow {
+                            topic_id: Uuid::from_slice(&id).unwrap_or_default(),
+                            partition: r.get(1)?,
+                            row: IndexRow {
+                                base_offset: r.get(2)?,
+                                last_offset: r.get(3)?,
+                                object_key: Arc::from(key),
+                                position: r.get::<_, i64>(5)? as u64,
+                                length: r.get::<_, i64>(6)? as u32,
+                                max_timestamp: r.get(7)?,
+                            },
+                        })
+                    })
+                    .map_err(&err)?;
+                for row in rows {
+                    out.push(row.map_err(&err)?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn move_rows(&self, moves: &[(Uuid, i32, RowMove)], object: &ObjectRecord) -> Result<u64, MetaError> {
+        let moves = moves.to_vec();
+        let object = object.clone();
+        self.write(move |conn| {
+            let err = unavailable("move_rows");
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
+            insert_object(&tx, &object).map_err(&err)?;
+            let mut moved = 0u64;
+            {
+                let mut swap = tx
+                    .prepare_cached(
+                        "UPDATE batches SET object_key = ?5, position = ?4 \
+                         WHERE topic_id = ?1 AND partition = ?2 AND base_offset = ?3 AND object_key = ?6",
+                    )
+                    .map_err(&err)?;
+                for (topic_id, partition, m) in &moves {
+                    moved += swap
+                        .execute(params![
+                            id_bytes(*topic_id),
+                            partition,
+                            m.base_offset,
+                            m.position as i64,
+                            object.object_key,
+                            m.from_key
+                        ])
+                        .map_err(&err)? as u64;
+                }
+                let from: std::collections::BTreeSet<&str> =
+                    moves.iter().map(|(_, _, m)| m.from_key.as_str()).collect();
+                for key in from {
+                    let referenced: bool = tx
+                        .query_row("SELECT EXISTS (SELECT 1 FROM batches WHERE object_key = ?1)", [key], |r| r.get(0))
+                        .map_err(&err)?;
+                    if !referenced {
+                        forget_inline(&tx, key).map_err(&err)?;
+                    }
+                }
+            }
+            tx.commit().map_err(&err)?;
+            Ok(moved)
         })
         .await
     }

@@ -32,6 +32,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../../../migrations/sqlite/0006_transactions.sql")),
     (7, include_str!("../../../migrations/sqlite/0007_txn_offsets.sql")),
     (8, include_str!("../../../migrations/sqlite/0008_producer_describe.sql")),
+    (9, include_str!("../../../migrations/sqlite/0009_inline_objects.sql")),
 ];
 
 pub struct SqliteStore {

@@ -253,6 +253,12 @@ def broker_deltas(before: Scrape | None, after: Scrape | None, produced_bytes, s
         "s3_puts_per_flush": ratio(puts, flushes),
         "s3_requests": d("streamhouse_s3_requests_total"),
         "objects_per_gb": ratio(objects, gb),
+        # Small flushes committed in the metadata store, and the objects
+        # spills gathered them into (docs/design/0004-inline-flushes.md).
+        "inline_flushes": d("streamhouse_writer_inline_flushes_total"),
+        "inline_bytes": d("streamhouse_writer_inline_bytes_total"),
+        "spill_objects": d("streamhouse_spill_objects_total"),
+        "spill_bytes": d("streamhouse_spill_bytes_total"),
         "mean_flush_s": ratio(d("streamhouse_writer_flush_duration_seconds_sum"), flushes),
         "mean_put_s": ratio(d("streamhouse_writer_object_put_duration_seconds_sum"),
                             d("streamhouse_writer_object_put_duration_seconds_count")),
@@ -854,6 +860,8 @@ def main():
         row("flushes / objects written", "%d / %d (%.1f MB)" % (bm["flushes"], bm["objects_written"],
                                                                 bm["object_bytes"] / 1e6))
         row("objects per GB produced", fmt(bm["objects_per_gb"], "%.1f"))
+        row("inline flushes / spill objects", "%d (%.1f MB) / %d (%.1f MB)"
+            % (bm["inline_flushes"], bm["inline_bytes"] / 1e6, bm["spill_objects"], bm["spill_bytes"] / 1e6))
         row("metadata commits per flush", "%s (%d commits)" % (fmt(bm["commits_per_flush"], "%.3f"),
                                                                bm["metadata_commits"]))
         if bm["s3_requests"]:

@@ -10,10 +10,12 @@ sending 2,000 records, restart it on the same data dir, and check:
   * after the restart the broker appends the next record at the next offset.
 
 Runs three times with different (seeded, printed) kill moments, each right
-after a burst of records was handed to the client so that some are in flight.
+after a burst of records was handed to the client so that some are in flight;
+and twice more with spills of inline flushes running all the time.
 """
 
 import random
+import sqlite3
 import threading
 import time
 
@@ -83,7 +85,42 @@ def producer_thread(bootstrap, topic, tracker, stop, kill_chunk, at_kill_chunk):
 @pytest.mark.timeout(420)
 @pytest.mark.parametrize("seed", [11, 22, 33])
 def test_kill9_during_acks_all_produce(fresh_broker, topic, seed):
-    b = fresh_broker
+    kill9_during_produce(fresh_broker, topic, seed)
+
+
+@pytest.mark.timeout(420)
+@pytest.mark.parametrize("seed", [44, 55])
+def test_kill9_while_inline_flushes_are_spilled(broker_factory, topic, seed):
+    """The same crash while small flushes, committed inline in the metadata
+    store, are being spilled into objects all the time (a spill every
+    20 ms, of at most 256 KiB). Afterwards the restarted broker spills what
+    was left inline, and every record still reads back the same."""
+    b = broker_factory("--spill-interval-ms", "20", "--spill-bytes-max", "262144", "--inline-bytes-max", "65536")
+    got_before = kill9_during_produce(b, topic, seed)
+    deadline = time.monotonic() + 30
+    while inline_left(b) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert inline_left(b) == 0, "inline flushes were not spilled after the restart"
+    # Everything read before the spill, then the record appended after the
+    # restart.
+    got_after = consume("kafka-python", b.bootstrap, topic, len(got_before) + 1, timeout=120, linger=1.0)
+    expected = [(g.offset, g.key, g.value) for g in got_before] + [(len(got_before), b"after", b"after-restart")]
+    assert [(g.offset, g.key, g.value) for g in got_after] == expected
+
+
+def inline_left(b):
+    """Inline flushes the broker still holds in its SQLite metadata store."""
+    con = sqlite3.connect("file:%s?mode=ro" % (b.data_dir / "meta.sqlite"), uri=True, timeout=5)
+    try:
+        return con.execute("SELECT COUNT(*) FROM inline_objects").fetchone()[0]
+    finally:
+        con.close()
+
+
+def kill9_during_produce(b, topic, seed):
+    """Kills the broker during an acks=all produce, restarts it, checks
+    every acknowledged record; returns what a consumer read afterwards
+    (before the final extra record)."""
     rnd = random.Random(seed)
     # kill right after chunk `kill_chunk` was handed to the client, plus a
     # random delay, so that records are in flight when the broker dies
@@ -147,8 +184,9 @@ def test_kill9_during_acks_all_produce(fresh_broker, topic, seed):
     # the restarted broker appends at the next offset
     dels = produce("confluent-kafka", b.bootstrap, topic, [Rec(key=b"after", value=b"after-restart", partition=0)])
     assert [(d.error, d.offset) for d in dels] == [(None, hi)]
-    got = consume("confluent-kafka", b.bootstrap, topic, 1, start=hi)
-    assert [(g.offset, g.value) for g in got] == [(hi, b"after-restart")]
+    after = consume("confluent-kafka", b.bootstrap, topic, 1, start=hi)
+    assert [(g.offset, g.value) for g in after] == [(hi, b"after-restart")]
+    return got
 
 
 @pytest.mark.timeout(300)

@@ -14,7 +14,12 @@ Scenarios:
     producer keeps sending ~4 MiB of 1 KiB records;
   * PostgreSQL or S3 stalled for ~20 s (connections accepted, nothing
     answered: a network black hole), then back with the stalled connections
-    reset.
+    reset;
+  * S3 cut off while small flushes go inline to PostgreSQL: acknowledged
+    from PostgreSQL, spilled into objects once S3 is back.
+
+The S3 cut and stall scenarios run with inline flushes off, so every flush
+needs S3; the assertions below are theirs.
 
 What each asserts while the service is unavailable:
 
@@ -403,9 +408,12 @@ def test_s3_outage_produce_fails_retriably_memory_bounded_and_recovers(
     proxy = proxies(private_s3.port)
     for k, v in private_s3.client_env(proxy.url).items():
         monkeypatch.setenv(k, v)
+    # Every flush an object (no inline flushes): nothing can be stored, so
+    # nothing may be acknowledged, while S3 is away. The inline path has its
+    # own test below.
     b = broker_factory("--metadata", private_pg.url,
                        *s3_args("faults", private_s3.bucket), "--gc-interval-ms", "1000",
-                       "--writer-buffered-bytes-max", str(16 << 20))
+                       "--writer-buffered-bytes-max", str(16 << 20), "--inline-bytes-max", "0")
     topic = create_topic(b.bootstrap)
     acked: dict = {}
     maybe: set = set()
@@ -451,7 +459,7 @@ def test_stalled_service_produce_answered_in_bounded_time_and_recovers(
         for k, v in private_s3.client_env(proxy.url).items():
             monkeypatch.setenv(k, v)
         b = broker_factory("--metadata", private_pg.url,
-                           *s3_args("stall", private_s3.bucket), "--gc-interval-ms", "1000")
+                           *s3_args("stall", private_s3.bucket), "--gc-interval-ms", "1000", "--inline-bytes-max", "0")
     topic = create_topic(b.bootstrap)
     acked: dict = {}
     maybe: set = set()
@@ -465,4 +473,50 @@ def test_stalled_service_produce_answered_in_bounded_time_and_recovers(
                      timeout_ms=STALL_REQUEST_TIMEOUT_MS)
     checks.check(rss.peak < RSS_MAX_MIB, "%s: broker RSS peaked at %.0f MiB" % (label, rss.peak))
     verify_log(b, topic, acked, checks, label, maybe, retry_duplicates=True)
+    checks.assert_ok()
+
+
+def test_s3_outage_with_inline_flushes_acknowledges_from_postgres_and_spills_after(
+        private_pg, private_s3, proxies, monkeypatch, broker_factory):
+    """With small flushes committed inline in PostgreSQL (the default), an S3
+    outage does not stop a modest producer: its records are acknowledged
+    from PostgreSQL while spills fail, and once S3 is back the broker spills
+    them into objects. Nothing acknowledged is lost or changed, and
+    PostgreSQL holds no inline flush afterwards."""
+    checks = Checks()
+    proxy = proxies(private_s3.port)
+    for k, v in private_s3.client_env(proxy.url).items():
+        monkeypatch.setenv(k, v)
+    b = broker_factory("--metadata", private_pg.url, *s3_args("inline", private_s3.bucket),
+                       "--spill-interval-ms", "200", "--spill-bytes-max", str(4 << 20), "--gc-interval-ms", "1000")
+    topic = create_topic(b.bootstrap)
+    acked: dict = {}
+    produce_before(b.bootstrap, topic, acked)
+    label = "s3 outage, inline"
+    proxy.cut()
+    t0 = time.monotonic()
+    d = Deliveries()
+    p = producer(b.bootstrap)
+    # About 400 KiB: well inside the 4 MiB inline backlog.
+    for i in range(400):
+        p.produce(topic, value=value("inline-outage", i, 1024), partition=i % PARTITIONS, on_delivery=d.cb)
+    left = p.flush(20)
+    took = time.monotonic() - t0
+    print("%s: %d of 400 records acknowledged %.2fs into the outage" % (label, d.count(), took))
+    checks.check(left == 0 and d.count() == 400 and not d.failed,
+                 "%s: %d acknowledged, %d left, %d failed while S3 was away"
+                 % (label, d.count(), left, len(d.failed)))
+    time.sleep(1.0)  # a few spill intervals, all failing
+    pending = int(private_pg.sql("SELECT count(*) FROM inline_objects"))
+    checks.check(pending > 0, "%s: no inline flush waiting while S3 is away" % label)
+    proxy.restore()
+    deadline = time.monotonic() + 30
+    while int(private_pg.sql("SELECT count(*) FROM inline_objects")) > 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    left_inline = int(private_pg.sql("SELECT count(*) FROM inline_objects"))
+    print("%s: %d inline flushes while S3 was away, %d left 30 s after it came back" % (label, pending, left_inline))
+    checks.check(left_inline == 0, "%s: %d inline flushes not spilled after S3 came back" % (label, left_inline))
+    acked.update(d.acked)
+    verify_log(b, topic, acked, checks, label)
+    check_alive_and_clean(b, b.proc.pid, checks, label)
     checks.assert_ok()

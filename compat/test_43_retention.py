@@ -511,7 +511,9 @@ def test_expired_objects_are_garbage_collected(broker_factory):
     """Once every batch in an object is gone from the index, GC deletes the
     object (after --orphan-grace-ms); objects of other topics stay, and the
     retention metrics count the deleted offsets."""
-    b = broker_factory(*CHECK, "--orphan-grace-ms", "500", "--gc-interval-ms", "200")
+    # Every flush an object (no inline flushes), so objects can be counted
+    # per batch.
+    b = broker_factory(*CHECK, "--orphan-grace-ms", "500", "--gc-interval-ms", "200", "--inline-bytes-max", "0")
     keep, expire = _name("keep"), _name("expire")
     retention_ms = 8000
     create_topics(b, {keep: {}, expire: {"retention.ms": str(retention_ms)}})

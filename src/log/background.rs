@@ -45,8 +45,9 @@ pub fn spawn(log: &Log, membership: &Arc<Membership>, settings: BackgroundSettin
 }
 
 /// Spills inline flushes every interval, or sooner when the backlog fills
-/// up; a spill that moved something is followed by another at once (up to
-/// a few), so a backlog drains.
+/// up; a spill that could not take every inline flush due is followed by
+/// another at once (up to a few), so a backlog drains. Otherwise one spill
+/// per interval: that is what bounds PUTs at low load.
 async fn spill(log: Log, settings: BackgroundSettings) {
     const SPILLS_PER_WAKE_MAX: usize = 16;
     let every = Duration::from_millis(settings.spill_interval_ms);
@@ -57,7 +58,7 @@ async fn spill(log: Log, settings: BackgroundSettings) {
         }
         for _ in 0..SPILLS_PER_WAKE_MAX {
             match log.spill(settings.spill_takeover_ms).await {
-                Ok(Some(r)) if r.rows_moved > 0 => continue,
+                Ok(Some(r)) if r.more => continue,
                 Ok(_) => break,
                 Err(e) => {
                     warn!(error = %e, "spilling inline flushes failed; retrying next interval");

@@ -33,18 +33,20 @@ pub struct SpillReport {
     /// Rows pointed at the new object.
     pub rows_moved: u64,
     pub bytes: usize,
+    /// More inline objects were due than one spill takes: spill again now.
+    pub more: bool,
 }
 
 /// Which inline objects this broker spills now: its own, and those of a
 /// broker gone for longer than `takeover_ms`; oldest first, up to the
-/// spill size.
+/// spill size. Also whether more were due than fit.
 fn choose(
     listed: Vec<InlineObject>,
     node_id: i32,
     now_ms: i64,
     takeover_ms: i64,
     bytes_max: usize,
-) -> Vec<InlineObject> {
+) -> (Vec<InlineObject>, bool) {
     let mut total = 0usize;
     let mut chosen = Vec::new();
     for o in listed {
@@ -52,19 +54,19 @@ fn choose(
             continue;
         }
         if !chosen.is_empty() && total + o.size_bytes as usize > bytes_max {
-            break;
+            return (chosen, true);
         }
         total += o.size_bytes as usize;
         chosen.push(o);
     }
-    chosen
+    (chosen, false)
 }
 
 /// One spill; `None` when there is nothing to spill.
 pub(crate) async fn spill_once(shared: &Shared, takeover_ms: i64) -> Result<Option<SpillReport>, LogError> {
     let node_id = shared.limits.node_id;
     let listed = shared.objects.inline_objects(SPILL_LISTED_OBJECTS_MAX).await?;
-    let chosen = choose(listed, node_id, shared.clock.now_ms(), takeover_ms, shared.limits.spill_bytes_max);
+    let (chosen, more) = choose(listed, node_id, shared.clock.now_ms(), takeover_ms, shared.limits.spill_bytes_max);
     if chosen.is_empty() {
         return Ok(None);
     }
@@ -145,6 +147,7 @@ pub(crate) async fn spill_once(shared: &Shared, takeover_ms: i64) -> Result<Opti
         inline_objects: chosen.len(),
         rows_moved: moved,
         bytes: object.len(),
+        more,
     };
     if chosen.iter().any(|o| o.node_id != node_id) {
         info!(object = %report.object_key, inline_objects = report.inline_objects, rows = moved,
@@ -181,12 +184,15 @@ mod tests {
             inline("d", 1, 950, 10),
             inline("e", 1, 960, 10),
         ];
-        let keys = |v: Vec<InlineObject>| v.into_iter().map(|o| o.object_key).collect::<Vec<_>>();
+        let keys = |(v, more): (Vec<InlineObject>, bool)| {
+            (v.into_iter().map(|o| o.object_key).collect::<Vec<_>>().join(","), more)
+        };
         // Node 1 at 1000 with a takeover age of 500: b is old enough, c not.
-        assert_eq!(keys(choose(listed.clone(), 1, 1000, 500, 1 << 20)), ["a", "b", "d", "e"]);
-        // The spill size bounds a spill (but one object always goes).
-        assert_eq!(keys(choose(listed.clone(), 1, 1000, 500, 25)), ["a", "b"]);
-        assert_eq!(keys(choose(listed.clone(), 1, 1000, 500, 5)), ["a"]);
-        assert_eq!(keys(choose(listed, 3, 1000, 500, 1 << 20)), ["a", "b"]);
+        assert_eq!(keys(choose(listed.clone(), 1, 1000, 500, 1 << 20)), ("a,b,d,e".into(), false));
+        // The spill size bounds a spill (but one object always goes), and
+        // says that more are due.
+        assert_eq!(keys(choose(listed.clone(), 1, 1000, 500, 25)), ("a,b".into(), true));
+        assert_eq!(keys(choose(listed.clone(), 1, 1000, 500, 5)), ("a".into(), true));
+        assert_eq!(keys(choose(listed, 3, 1000, 500, 1 << 20)), ("a,b".into(), false));
     }
 }

@@ -683,6 +683,10 @@ def main():
     ap.add_argument("--start-broker", action="store_true", help="start a fresh broker in a temp dir")
     ap.add_argument("--broker-bin", default=os.environ.get("STREAMHOUSE_BIN")
                     or str(REPO_ROOT / "target" / "release" / "streamhouse"))
+    ap.add_argument("--latency-model", choices=["s3-standard", "s3-express"],
+                    help="with --start-broker: delay every object-store request as that store would "
+                         "(the broker's --object-store-latency-model; seeded, see --latency-seed)")
+    ap.add_argument("--latency-seed", type=int, default=1)
     ap.add_argument("--broker-arg", action="append", default=[],
                     help="extra broker flag for --start-broker (repeatable, e.g. --broker-arg=--flush-linger-ms=5)")
     ap.add_argument("--backend", default="embedded", choices=["embedded", "pg-s3"],
@@ -725,6 +729,9 @@ def main():
     metrics_url = args.metrics_url
     pg_url = args.pg_url
     broker_args = list(args.broker_arg)
+    if args.latency_model:
+        broker_args += ["--object-store-latency-model", args.latency_model,
+                        "--object-store-latency-seed", str(args.latency_seed)]
     try:
         if args.backend == "pg-s3":
             backend = PgS3Backend()
@@ -823,6 +830,8 @@ def main():
     row("offered rate", "%s" % ("%.0f records/s" % args.rate if args.rate > 0 else "unlimited"))
     if backend:
         row("backend", backend.describe())
+        if args.latency_model:
+            row("object-store latency model", "%s (seed %d)" % (args.latency_model, args.latency_seed))
     print("  produce " + "-" * 44)
     row("throughput", "%.1f MB/s, %.0f records/s" % (prod["mb_per_s"], prod["records_per_s"]))
     row("ack latency p50 / p99 / max", "%.2f / %.2f / %.2f ms" % (prod["lat_p50_ms"], prod["lat_p99_ms"],

@@ -21,6 +21,7 @@ use crate::metadata::bounded::Bounded;
 use crate::metadata::postgres::PostgresStore;
 use crate::metadata::sqlite::SqliteStore;
 use crate::metadata::{MetaError, MetadataStore};
+use crate::object_store::latency::Delayed;
 use crate::object_store::local::LocalStore;
 use crate::object_store::s3::{S3Settings, S3Store};
 use crate::object_store::ObjectStore;
@@ -50,6 +51,17 @@ pub struct Broker {
 }
 
 async fn open_object_store(config: &Config) -> Result<Arc<dyn ObjectStore>, BrokerError> {
+    let store = open_object_store_itself(config).await?;
+    Ok(match config.object_store_latency {
+        None => store,
+        Some((model, seed)) => {
+            info!(model = model.name, seed, "object-store requests are delayed by a latency model (benchmarks)");
+            Arc::new(Delayed::new(store, model, seed))
+        }
+    })
+}
+
+async fn open_object_store_itself(config: &Config) -> Result<Arc<dyn ObjectStore>, BrokerError> {
     Ok(match &config.object_store {
         ObjectStoreUrl::Local(dir) => Arc::new(
             LocalStore::open(dir)

@@ -102,6 +102,13 @@ pub struct Args {
     /// Concurrent requests to the object store.
     #[arg(long, env = "STREAMHOUSE_S3_REQUESTS_MAX", default_value_t = limits::S3_REQUESTS_MAX_DEFAULT)]
     pub s3_requests_max: usize,
+    /// For benchmarks: delay every object-store request as a cloud store
+    /// would (s3-standard or s3-express; see object_store/latency.rs).
+    #[arg(long, env = "STREAMHOUSE_OBJECT_STORE_LATENCY_MODEL")]
+    pub object_store_latency_model: Option<String>,
+    /// Seed of the latency model's draws (the same seed, the same delays).
+    #[arg(long, env = "STREAMHOUSE_OBJECT_STORE_LATENCY_SEED", default_value_t = 1)]
+    pub object_store_latency_seed: u64,
     /// Attempts per object-store request, with backoff and jitter between.
     #[arg(long, env = "STREAMHOUSE_S3_ATTEMPTS_MAX", default_value_t = limits::S3_ATTEMPTS_MAX_DEFAULT)]
     pub s3_attempts_max: u32,
@@ -233,6 +240,8 @@ pub struct Config {
     pub advertised_port: i32,
     pub data_dir: PathBuf,
     pub object_store: ObjectStoreUrl,
+    /// A latency model in front of the object store (benchmarks only).
+    pub object_store_latency: Option<(crate::object_store::latency::LatencyModel, u64)>,
     pub metadata: MetadataUrl,
     pub node_id: i32,
     pub metrics_listen: Option<SocketAddr>,
@@ -350,6 +359,17 @@ impl Config {
             Some(url) => parse_object_store(url)?,
             None => ObjectStoreUrl::Local(a.data_dir.join("objects")),
         };
+        let object_store_latency = match &a.object_store_latency_model {
+            None => None,
+            Some(name) => {
+                let model = crate::object_store::latency::LatencyModel::named(name).ok_or(ConfigError::Url {
+                    flag: "--object-store-latency-model",
+                    value: name.clone(),
+                    reason: "expected s3-standard or s3-express",
+                })?;
+                Some((model, a.object_store_latency_seed))
+            }
+        };
         let metadata = match &a.metadata {
             Some(url) => parse_metadata(url)?,
             None => MetadataUrl::Sqlite(a.data_dir.join("meta.sqlite")),
@@ -458,6 +478,7 @@ impl Config {
             advertised_port,
             data_dir: a.data_dir,
             object_store,
+            object_store_latency,
             metadata,
             node_id: a.node_id,
             metrics_listen: a.metrics_listen,
@@ -584,5 +605,12 @@ mod tests {
         );
         refused(&["--decompressed-bytes-max", "1000"], "--decompressed-bytes-max");
         refused(&["--metadata-operation-timeout-ms", "5"], "--metadata-operation-timeout-ms");
+        assert!(c.object_store_latency.is_none());
+        let modelled = Config::from_args(args(&["--object-store-latency-model", "s3-express"])).unwrap();
+        assert_eq!(modelled.object_store_latency.map(|(m, seed)| (m.name, seed)), Some(("s3-express", 1)));
+        assert!(matches!(
+            Config::from_args(args(&["--object-store-latency-model", "tape"])),
+            Err(ConfigError::Url { flag: "--object-store-latency-model", .. })
+        ));
     }
 }

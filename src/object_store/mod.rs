@@ -11,6 +11,7 @@ use bytes::Bytes;
 use thiserror::Error;
 
 pub mod conformance;
+pub mod latency;
 pub mod local;
 pub mod s3;
 

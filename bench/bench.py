@@ -570,6 +570,7 @@ def run_produce(args, topic):
     n = args.records
     send_ts = [0.0] * n
     lat = []
+    by_second = {}  # second of the run the record was sent in -> its ack latencies
     errors = []
     last_ack = [0.0]
     perf = time.perf_counter
@@ -582,6 +583,7 @@ def run_produce(args, topic):
                 errors.append(str(err))
             else:
                 lat.append(now - send_ts[i])
+                by_second.setdefault(int(send_ts[i] - t0), []).append(now - send_ts[i])
             last_ack[0] = now
         return cb
 
@@ -629,6 +631,8 @@ def run_produce(args, topic):
     lat.sort()
     commit_lat.sort()
     elapsed = max(t1 - t0, 1e-9)
+    # Where the tail comes from: the seconds with the slowest acks.
+    worst = sorted(((max(v), s, len(v)) for s, v in by_second.items()), reverse=True)[:3]
     return {
         "transactions": len(commit_lat),
         "txns_per_s": len(commit_lat) / elapsed,
@@ -644,6 +648,7 @@ def run_produce(args, topic):
         "lat_p50_ms": pct(lat, 0.50) * 1000,
         "lat_p99_ms": pct(lat, 0.99) * 1000,
         "lat_max_ms": (lat[-1] * 1000) if lat else float("nan"),
+        "worst_seconds": [{"second": s, "max_ms": m * 1000, "acks": k} for m, s, k in worst],
     }
 
 
@@ -836,6 +841,9 @@ def main():
     row("throughput", "%.1f MB/s, %.0f records/s" % (prod["mb_per_s"], prod["records_per_s"]))
     row("ack latency p50 / p99 / max", "%.2f / %.2f / %.2f ms" % (prod["lat_p50_ms"], prod["lat_p99_ms"],
                                                                  prod["lat_max_ms"]))
+    if prod["worst_seconds"]:
+        row("slowest seconds (max ack)", ", ".join("%ds: %.1f ms" % (w["second"], w["max_ms"])
+                                                   for w in prod["worst_seconds"]))
     row("acknowledged / errors", "%d / %d %s" % (prod["acked"], prod["errors"],
                                                  ("e.g. " + prod["first_errors"][0]) if prod["errors"] else ""))
     row("elapsed", "%.2f s" % prod["seconds"])

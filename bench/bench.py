@@ -38,9 +38,22 @@ before and after the produce phase, and the deltas are reported: flushes,
 objects and bytes written, metadata commits (per flush: must be 1.0), S3 PUTs
 (per second, per GB, per flush; S3 metrics exist only with an s3:// object
 store), mean flush / PUT / commit latency, and how many PUTs and commits
-took over 50 ms and 200 ms (where latency stalls come from). With --pg-url, PostgreSQL's
+took over 50 ms and 200 ms (where latency stalls come from), hedged requests
+sent and won, flushes committed ahead of a slower one and PUT-budget waits
+(docs/design/0005). With --pg-url, PostgreSQL's
 pg_stat_database.xact_commit is read the same way (all transactions of that
-database: flush commits, but also broker heartbeats and reads).
+database: flush commits, but also broker heartbeats and reads), the WAL bytes
+written per produced byte, and the inline_objects table's churn with the time
+one VACUUM of it takes afterwards.
+
+Cost: $/month at the measured rate, from the counted S3 PUTs and GETs,
+PostgreSQL write transactions and 7 days of storage at list prices (the
+--price-* flags), next to a peer's licence fee per GiB written
+(--peer-price-per-gib); bench/cost.py runs this at 1, 10 and 100 MB/s.
+
+Object-store latency (--latency-model s3-standard|s3-express, --latency-seed):
+the broker delays every object-store request as the model says
+(object_store/latency.rs), to measure tails as on a cloud store.
 
 PostgreSQL + S3 in one command (--backend pg-s3): creates a fresh database
 bench_<id> next to $STREAMHOUSE_TEST_POSTGRES_URL and uses the prefix
@@ -252,6 +265,14 @@ def broker_deltas(before: Scrape | None, after: Scrape | None, produced_bytes, s
         "s3_puts_per_gb": ratio(puts, gb),
         "s3_puts_per_flush": ratio(puts, flushes),
         "s3_requests": d("streamhouse_s3_requests_total"),
+        "s3_gets": d("streamhouse_s3_requests_total", operation="get"),
+        "s3_gets_per_s": ratio(d("streamhouse_s3_requests_total", operation="get"), seconds),
+        # Hedged requests and flushes committed ahead of a slow one
+        # (docs/design/0005-write-path-tails.md), and the PUT budget.
+        "hedges_sent": {op: d("streamhouse_object_hedges_sent_total", op=op) for op in ("put", "get")},
+        "hedges_won": {op: d("streamhouse_object_hedges_won_total", op=op) for op in ("put", "get")},
+        "committed_ahead": d("streamhouse_writer_flushes_committed_ahead_total"),
+        "budget_waits": d("streamhouse_object_put_budget_waits_total"),
         "objects_per_gb": ratio(objects, gb),
         # Small flushes committed in the metadata store, and the objects
         # spills gathered them into (docs/design/0004-inline-flushes.md).
@@ -274,6 +295,34 @@ def broker_deltas(before: Scrape | None, after: Scrape | None, produced_bytes, s
 
 
 SLOW_BOUNDS = ("0.05", "0.2")
+
+
+# List prices used by the cost report (override with the --price-* flags).
+S3_PUT_PER_1000 = 0.005        # S3 Standard PUT/COPY/POST/LIST, us-east-1
+S3_GET_PER_1000 = 0.0004       # S3 Standard GET/SELECT
+S3_GB_MONTH = 0.023            # S3 Standard storage, first 50 TB
+METADATA_WRITE_PER_MILLION = 0.20  # one Aurora I/O per write transaction: a floor
+SECONDS_PER_MONTH = 30 * 86400
+
+
+def cost_report(args, mb_per_s, bm, pg, seconds):
+    """$/month at the measured rate, from the counted requests."""
+    if not bm or not mb_per_s:
+        return None
+    month = SECONDS_PER_MONTH
+    gib_month = mb_per_s * 1e6 * month / 2**30
+    puts = (bm["s3_puts_per_s"] or 0.0) * month * args.price_put_per_1000 / 1000
+    gets = (bm["s3_gets_per_s"] or 0.0) * month * args.price_get_per_1000 / 1000
+    storage = mb_per_s * 1e6 * args.cost_retention_days * 86400 / 1e9 * args.price_gb_month
+    meta = None
+    if pg and seconds:
+        meta = pg["write_transactions"] / seconds * month * args.price_metadata_write_per_million / 1e6
+    requests = puts + gets + (meta or 0.0)
+    return {"mb_per_s": mb_per_s, "gib_written_per_month": gib_month, "puts": puts, "gets": gets,
+            "storage": storage, "retention_days": args.cost_retention_days, "metadata_writes": meta,
+            "total": requests + storage, "requests_per_gib": requests / gib_month if gib_month else None,
+            "peer_price_per_gib": args.peer_price_per_gib,
+            "peer_fee": args.peer_price_per_gib * gib_month if args.peer_price_per_gib else None}
 
 
 def slow_counts(d, histogram):
@@ -305,8 +354,31 @@ def psql(url, sql, timeout=30.0):
     return r.stdout.strip()
 
 
+def pg_inline_table(url):
+    """The inline_objects table and its TOAST table, after a run: inserts,
+    deletes, dead rows, autovacuum runs and size; then one VACUUM of it,
+    timed (what the table's churn costs PostgreSQL), or None."""
+    if not url:
+        return None
+    try:
+        out = psql(url, "SELECT sum(n_tup_ins), sum(n_tup_del), sum(n_dead_tup), sum(autovacuum_count), "
+                        "pg_total_relation_size('inline_objects') FROM pg_stat_all_tables "
+                        "WHERE relid = 'inline_objects'::regclass "
+                        "OR relid = (SELECT reltoastrelid FROM pg_class WHERE oid = 'inline_objects'::regclass)")
+        ins, dels, dead, autovacuums, size = (int(x or 0) for x in out.split("|"))
+        started = time.perf_counter()
+        psql(url, "VACUUM inline_objects", timeout=120)
+        vacuum_s = time.perf_counter() - started
+        return {"inserted": ins, "deleted": dels, "dead": dead, "autovacuums": autovacuums,
+                "size_bytes": size, "vacuum_s": vacuum_s}
+    except (RuntimeError, ValueError) as e:
+        print("warning: cannot read inline_objects statistics: %s" % e, flush=True)
+        return None
+
+
 def pg_counters(url):
-    """(xact_commit of the database, next transaction id of the cluster), or None.
+    """(xact_commit of the database, next transaction id of the cluster, WAL
+    position of the cluster in bytes), or None.
 
     xact_commit counts every committed transaction of the database (reads too),
     but a backend publishes it lazily: at most once a second while busy and up
@@ -315,10 +387,11 @@ def pg_counters(url):
     if not url:
         return None
     try:
-        out = psql(url, "SELECT xact_commit, pg_snapshot_xmax(pg_current_snapshot()) "
+        out = psql(url, "SELECT xact_commit, pg_snapshot_xmax(pg_current_snapshot()), "
+                        "pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint "
                         "FROM pg_stat_database WHERE datname = current_database()")
-        commits, next_xid = out.split("|")
-        return int(commits), int(next_xid)
+        commits, next_xid, wal = out.split("|")
+        return int(commits), int(next_xid), int(wal)
     except (RuntimeError, ValueError) as e:
         print("warning: cannot read pg_stat_database: %s" % e, flush=True)
         return None
@@ -721,6 +794,15 @@ def main():
     ap.add_argument("--keep", action="store_true",
                     help="keep the temp dir of --start-broker (and the database and S3 prefix of --backend pg-s3)")
     ap.add_argument("--json", help="also write the results as JSON to this file")
+    ap.add_argument("--price-put-per-1000", type=float, default=S3_PUT_PER_1000)
+    ap.add_argument("--price-get-per-1000", type=float, default=S3_GET_PER_1000)
+    ap.add_argument("--price-gb-month", type=float, default=S3_GB_MONTH)
+    ap.add_argument("--price-metadata-write-per-million", type=float, default=METADATA_WRITE_PER_MILLION)
+    ap.add_argument("--cost-retention-days", type=float, default=7.0,
+                    help="storage in the cost report: this many days of the produced rate (Kafka's default 7)")
+    ap.add_argument("--peer-price-per-gib", type=float, default=0.055,
+                    help="a peer's licence fee per GiB written, for comparison (default: WarpStream BYOC's "
+                         "first tier as last published to our knowledge; check the live price list)")
     args = ap.parse_args()
     if args.e2e and args.size < STAMP.size:
         sys.exit("--e2e needs --size >= %d (the send time is carried in the value)" % STAMP.size)
@@ -789,6 +871,7 @@ def main():
             time.sleep(PG_STATS_SETTLE_S)
         pg_after = pg_counters(pg_url)
         metrics_settled = Scrape.of(metrics_url) if pg_url else None  # same window as pg_after
+        inline_table = pg_inline_table(pg_url)
         print("consuming ...", flush=True)
         cons = run_consume(args, topic, prod["acked"])
     finally:
@@ -814,7 +897,14 @@ def main():
         flushes = window["flushes"] if window else 0
         xacts = pg_after[0] - pg_before[0] - 1  # less the first psql's own SELECT
         writes = pg_after[1] - pg_before[1]
+        wal = pg_after[2] - pg_before[2]
         pg = {"transactions": xacts,
+              # WAL written per produced byte: the metadata store's write
+              # amplification (cluster-wide; inline flushes put the data
+              # itself into the WAL until it is spilled).
+              "wal_bytes": wal,
+              "inline_table": inline_table,
+              "wal_per_produced_byte": wal / produced_bytes if produced_bytes else None,
               "per_flush": (xacts / flushes) if flushes else None,
               "write_transactions": writes,
               "writes_per_flush": (writes / flushes) if flushes else None,
@@ -895,6 +985,9 @@ def main():
                                                       fmt(bm["mean_flush_batches"], "%.1f")))
         row("PUTs / commits > 50 ms", "%d / %d" % (bm["slow_puts"]["0.05"], bm["slow_commits"]["0.05"]))
         row("PUTs / commits > 200 ms", "%d / %d" % (bm["slow_puts"]["0.2"], bm["slow_commits"]["0.2"]))
+        row("hedges sent / won (PUT, GET)", "%d / %d, %d / %d" % (bm["hedges_sent"]["put"], bm["hedges_won"]["put"],
+                                                                bm["hedges_sent"]["get"], bm["hedges_won"]["get"]))
+        row("committed ahead / budget waits", "%d / %d" % (bm["committed_ahead"], bm["budget_waits"]))
     else:
         row("metrics", "n/a (pass --metrics-url or --start-broker)")
     if pg:
@@ -903,9 +996,27 @@ def main():
         row("write transactions (xids)", "%d (%s per flush)" % (pg["write_transactions"],
                                                                fmt(pg["writes_per_flush"], "%.2f")))
         row("flushes / broker heartbeats", "%s / %s" % (fmt(pg["flushes"], "%d"), fmt(pg["heartbeats"], "%d")))
+        row("WAL written", "%.1f MB (%s per produced byte)" % (pg["wal_bytes"] / 1e6,
+                                                             fmt(pg["wal_per_produced_byte"], "%.2f")))
+        it = pg["inline_table"]
+        if it:
+            row("inline_objects rows in / out", "%d / %d (incl. TOAST; %d dead, %d autovacuums)"
+                % (it["inserted"], it["deleted"], it["dead"], it["autovacuums"]))
+            row("inline_objects size / VACUUM", "%.1f MB / %.0f ms" % (it["size_bytes"] / 1e6, it["vacuum_s"] * 1000))
         print("    (xact_commit: all of the database's transactions, i.e. flush commits, heartbeats")
         print("     and reads; xids: the cluster's writing transactions; window: produce phase")
         print("     + %.0f s for PostgreSQL to publish its statistics)" % PG_STATS_SETTLE_S)
+    cost = cost_report(args, prod["mb_per_s"], bm, pg, prod["seconds"])
+    if cost:
+        print("  cost per month at %.1f MB/s (list prices) " % cost["mb_per_s"] + "-" * 9)
+        row("S3 PUTs / GETs", "$%.2f / $%.2f" % (cost["puts"], cost["gets"]))
+        row("S3 storage (%g days retained)" % cost["retention_days"], "$%.2f" % cost["storage"])
+        row("metadata writes", fmt(cost["metadata_writes"], "$%.2f") +
+            ("" if cost["metadata_writes"] is not None else " (PostgreSQL only)"))
+        row("requests per GiB written", fmt(cost["requests_per_gib"], "$%.4f"))
+        if cost["peer_fee"]:
+            row("peer licence fee alone", "$%.2f ($%.3f/GiB written, before its S3 bill)"
+                % (cost["peer_fee"], cost["peer_price_per_gib"]))
     print("  cpu, produce phase " + "-" * 33)
     row("host busy", "%s of %d cores" % (fmt(cpu["host_busy_pct"], "%.0f", "%"), cpu["cores"] or 0))
     row("broker / bench client", "%s / %s cores" % (fmt(cpu["broker_cores"], "%.2f"), fmt(cpu["client_cores"], "%.2f")))
@@ -919,7 +1030,7 @@ def main():
         with open(args.json, "w") as f:
             json.dump({"args": out_args, "backend": backend.describe() if backend else "embedded",
                        "produce": prod, "end_to_end": e2e_res if e2e else None, "consume": cons,
-                       "objects": objs, "broker": bm, "postgres": pg, "cpu": cpu}, f, indent=2)
+                       "objects": objs, "broker": bm, "postgres": pg, "cpu": cpu, "cost": cost}, f, indent=2)
 
     if tmp and not args.keep:
         shutil.rmtree(tmp, ignore_errors=True)

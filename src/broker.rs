@@ -21,6 +21,8 @@ use crate::metadata::bounded::Bounded;
 use crate::metadata::postgres::PostgresStore;
 use crate::metadata::sqlite::SqliteStore;
 use crate::metadata::{MetaError, MetadataStore};
+use crate::object_store::budget::{Budgeted, PutBudget};
+use crate::object_store::hedge::Hedged;
 use crate::object_store::latency::Delayed;
 use crate::object_store::local::LocalStore;
 use crate::object_store::s3::{S3Settings, S3Store};
@@ -50,15 +52,22 @@ pub struct Broker {
     listener: TcpListener,
 }
 
+/// The object store as the log sees it: the store itself, behind the
+/// benchmark latency model if one is asked for, with slow requests hedged
+/// (S3 only: a local directory's tail is the disk's, which a second write
+/// does not escape), and every PUT counted against the PUT budget.
 async fn open_object_store(config: &Config) -> Result<Arc<dyn ObjectStore>, BrokerError> {
-    let store = open_object_store_itself(config).await?;
-    Ok(match config.object_store_latency {
-        None => store,
-        Some((model, seed)) => {
-            info!(model = model.name, seed, "object-store requests are delayed by a latency model (benchmarks)");
-            Arc::new(Delayed::new(store, model, seed))
-        }
-    })
+    let mut store = open_object_store_itself(config).await?;
+    if let Some((model, seed)) = config.object_store_latency {
+        info!(model = model.name, seed, "object-store requests are delayed by a latency model (benchmarks)");
+        store = Arc::new(Delayed::new(store, model, seed));
+    }
+    let budget = PutBudget::new(config.put_budget_per_second);
+    let remote = matches!(config.object_store, ObjectStoreUrl::S3 { .. }) || config.object_store_latency.is_some();
+    if remote && config.hedge.percentile > 0.0 {
+        store = Arc::new(Hedged::new(store, config.hedge, Some(budget.clone())));
+    }
+    Ok(Arc::new(Budgeted::new(store, budget)))
 }
 
 async fn open_object_store_itself(config: &Config) -> Result<Arc<dyn ObjectStore>, BrokerError> {

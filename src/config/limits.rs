@@ -78,6 +78,12 @@ pub const INLINE_BYTES_MAX_DEFAULT: usize = 512 * 1024;
 pub const SPILL_BYTES_MAX_DEFAULT: usize = 8 * 1024 * 1024;
 /// How often a broker spills its inline flushes into an object.
 pub const SPILL_INTERVAL_MS_DEFAULT: u64 = 1_000;
+/// `--economy`: spill every 10 s, up to 32 MiB at once, at most 2 PUTs a
+/// second unless a budget is given. At 1 MB/s that is one spill object
+/// every 10 s instead of every second.
+pub const ECONOMY_SPILL_INTERVAL_MS: u64 = 10_000;
+pub const ECONOMY_SPILL_BYTES_MAX: usize = 32 * 1024 * 1024;
+pub const ECONOMY_PUT_BUDGET_PER_SECOND: f64 = 2.0;
 /// Inline objects older than this are spilled by any broker (their own
 /// broker may be gone).
 pub const SPILL_TAKEOVER_MS_DEFAULT: i64 = 30_000;

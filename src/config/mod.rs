@@ -109,6 +109,22 @@ pub struct Args {
     /// Seed of the latency model's draws (the same seed, the same delays).
     #[arg(long, env = "STREAMHOUSE_OBJECT_STORE_LATENCY_SEED", default_value_t = 1)]
     pub object_store_latency_seed: u64,
+    /// Object-store PUTs per second this broker may send (writer flushes,
+    /// spills, merges and hedges); a PUT beyond it waits. 0: no bound.
+    #[arg(long, env = "STREAMHOUSE_PUT_BUDGET_PER_SECOND", default_value_t = 0.0)]
+    pub put_budget_per_second: f64,
+    /// Fewer PUTs for more latency: spill inline flushes every 10 s (up to
+    /// 32 MiB at once) and, unless --put-budget-per-second says otherwise,
+    /// send at most 2 PUTs a second.
+    #[arg(long, env = "STREAMHOUSE_ECONOMY", default_value_t = false, action = clap::ArgAction::Set)]
+    pub economy: bool,
+    /// A PUT or ranged GET slower than this percentile of recent ones is
+    /// sent a second time and the first answer is used; 0 turns hedging off.
+    #[arg(long, env = "STREAMHOUSE_HEDGE_PERCENTILE", default_value_t = 95.0)]
+    pub hedge_percentile: f64,
+    /// Hedges allowed per 100 object-store requests, over time.
+    #[arg(long, env = "STREAMHOUSE_HEDGE_BUDGET_PERCENT", default_value_t = 5.0)]
+    pub hedge_budget_percent: f64,
     /// Attempts per object-store request, with backoff and jitter between.
     #[arg(long, env = "STREAMHOUSE_S3_ATTEMPTS_MAX", default_value_t = limits::S3_ATTEMPTS_MAX_DEFAULT)]
     pub s3_attempts_max: u32,
@@ -242,6 +258,9 @@ pub struct Config {
     pub object_store: ObjectStoreUrl,
     /// A latency model in front of the object store (benchmarks only).
     pub object_store_latency: Option<(crate::object_store::latency::LatencyModel, u64)>,
+    /// Object-store PUTs per second (0: no bound).
+    pub put_budget_per_second: f64,
+    pub hedge: crate::object_store::hedge::HedgeSettings,
     pub metadata: MetadataUrl,
     pub node_id: i32,
     pub metrics_listen: Option<SocketAddr>,
@@ -349,7 +368,7 @@ fn at_least(flag: &'static str, value: i64, min: i64, rule: &'static str) -> Res
 }
 
 impl Config {
-    pub fn from_args(a: Args) -> Result<Self, ConfigError> {
+    pub fn from_args(mut a: Args) -> Result<Self, ConfigError> {
         let listen: SocketAddr = a.listen.parse().map_err(|_| ConfigError::Listen { value: a.listen.clone() })?;
         let (advertised_host, advertised_port) = match &a.advertised_listener {
             Some(v) => split_host_port(v).ok_or(ConfigError::Advertised { value: v.clone() })?,
@@ -402,6 +421,24 @@ impl Config {
             "at least --inline-bytes-max",
         )?;
         at_least("--spill-interval-ms", a.spill_interval_ms as i64, 10, "at least 10")?;
+        let in_range = |flag: &'static str, v: f64, lo: f64, hi: f64, rule: &'static str| {
+            if (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err(ConfigError::Range { flag, rule, value: v as i64 })
+            }
+        };
+        in_range("--put-budget-per-second", a.put_budget_per_second, 0.0, 1e6, "0 (no bound) to 1000000")?;
+        in_range("--hedge-percentile", a.hedge_percentile, 0.0, 99.9, "0 (off) to 99.9")?;
+        in_range("--hedge-budget-percent", a.hedge_budget_percent, 0.0, 100.0, "0 to 100")?;
+        let mut put_budget_per_second = a.put_budget_per_second;
+        if a.economy {
+            a.spill_interval_ms = a.spill_interval_ms.max(limits::ECONOMY_SPILL_INTERVAL_MS);
+            a.spill_bytes_max = a.spill_bytes_max.max(limits::ECONOMY_SPILL_BYTES_MAX);
+            if put_budget_per_second == 0.0 {
+                put_budget_per_second = limits::ECONOMY_PUT_BUDGET_PER_SECOND;
+            }
+        }
         at_least("--spill-takeover-ms", a.spill_takeover_ms, 1_000, "at least 1000")?;
         at_least("--gc-interval-ms", a.gc_interval_ms as i64, 100, "at least 100")?;
         at_least("--group-initial-rebalance-delay-ms", a.group_initial_rebalance_delay_ms, 0, "0 or more")?;
@@ -479,6 +516,11 @@ impl Config {
             data_dir: a.data_dir,
             object_store,
             object_store_latency,
+            put_budget_per_second,
+            hedge: crate::object_store::hedge::HedgeSettings {
+                percentile: a.hedge_percentile,
+                budget_percent: a.hedge_budget_percent,
+            },
             metadata,
             node_id: a.node_id,
             metrics_listen: a.metrics_listen,
@@ -612,5 +654,17 @@ mod tests {
             Config::from_args(args(&["--object-store-latency-model", "tape"])),
             Err(ConfigError::Url { flag: "--object-store-latency-model", .. })
         ));
+        // PUT budget, economy and hedging.
+        assert_eq!(c.put_budget_per_second, 0.0);
+        assert_eq!(c.hedge, crate::object_store::hedge::HedgeSettings { percentile: 95.0, budget_percent: 5.0 });
+        let economy = Config::from_args(args(&["--economy", "true"])).unwrap();
+        assert_eq!(economy.put_budget_per_second, limits::ECONOMY_PUT_BUDGET_PER_SECOND);
+        assert_eq!(economy.spill_interval_ms, limits::ECONOMY_SPILL_INTERVAL_MS);
+        assert_eq!(economy.spill_bytes_max, limits::ECONOMY_SPILL_BYTES_MAX);
+        let budgeted = Config::from_args(args(&["--economy", "true", "--put-budget-per-second", "5"])).unwrap();
+        assert_eq!(budgeted.put_budget_per_second, 5.0, "an explicit budget wins");
+        refused(&["--hedge-percentile", "100"], "--hedge-percentile");
+        refused(&["--hedge-budget-percent=-1"], "--hedge-budget-percent");
+        refused(&["--put-budget-per-second=-2"], "--put-budget-per-second");
     }
 }

@@ -385,3 +385,84 @@ async fn read_committed_stops_at_the_last_stable_offset_and_lists_aborts() {
     assert_eq!((again.last_stable_offset, again.aborted.clone()), (6, vec![(900, 1)]));
     assert_eq!(base_offsets(&again.records), vec![(0, 1), (1, 2), (3, 1), (4, 1), (5, 1)]);
 }
+
+/// The real local store, whose first PUT waits until released.
+struct GatedFirstPut {
+    inner: LocalStore,
+    entered: tokio::sync::Semaphore,
+    release: tokio::sync::Semaphore,
+    puts: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for GatedFirstPut {
+    async fn put_new(&self, key: &str, bytes: Bytes) -> Result<(), crate::object_store::StoreError> {
+        if self.puts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            self.entered.add_permits(1);
+            self.release.acquire().await.unwrap().forget();
+        }
+        self.inner.put_new(key, bytes).await
+    }
+    async fn get_range(
+        &self,
+        key: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<Bytes, crate::object_store::StoreError> {
+        self.inner.get_range(key, range).await
+    }
+    async fn list(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<crate::object_store::ObjectMeta>, crate::object_store::StoreError> {
+        self.inner.list(prefix).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), crate::object_store::StoreError> {
+        self.inner.delete(key).await
+    }
+    fn describe(&self) -> String {
+        "gated".into()
+    }
+}
+
+#[tokio::test]
+async fn a_slow_put_holds_back_only_the_partitions_it_carries() {
+    let mut f = fixture(2).await;
+    let gated = Arc::new(GatedFirstPut {
+        inner: LocalStore::open(f._dir.path().join("objects")).unwrap(),
+        entered: tokio::sync::Semaphore::new(0),
+        release: tokio::sync::Semaphore::new(0),
+        puts: Default::default(),
+    });
+    f.store = gated.clone();
+    let log = open(&f, 0).await;
+    let admit = |p: i32, v: &'static [u8]| {
+        let b = build_batch(&[v], 10);
+        let h = validate_produced_batch(&b, 1 << 20).unwrap();
+        log.writer().admit((f.topic.id, p), Bytes::from(b), h)
+    };
+    // Flush 1 (partition 0) is stuck in its PUT.
+    let mut first = admit(0, b"a").await.unwrap();
+    gated.entered.acquire().await.unwrap().forget();
+    // Flush 2 (partition 1) is stored and committed meanwhile.
+    let second = admit(1, b"b").await.unwrap();
+    let second = tokio::time::timeout(std::time::Duration::from_secs(10), second).await;
+    assert_eq!(second.expect("flush 2 waited behind flush 1").unwrap().unwrap(), 0);
+    assert!(first.try_recv().is_err(), "flush 1 is still uploading");
+    assert_eq!(log.offsets(f.topic.id, 1).unwrap().next_offset, 1);
+    // Flush 3 (partition 0 again) is stored but must wait for flush 1.
+    let mut third = admit(0, b"c").await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while gated.inner.list("").await.unwrap().len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "flush 3's PUT never landed");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    tokio::task::yield_now().await;
+    assert!(third.try_recv().is_err(), "flush 3 must not commit before flush 1 on partition 0");
+    assert_eq!(log.offsets(f.topic.id, 0).unwrap().next_offset, 0);
+    // Released: partition 0 gets its offsets in admission order.
+    gated.release.add_permits(1);
+    assert_eq!(first.await.unwrap().unwrap(), 0);
+    assert_eq!(third.await.unwrap().unwrap(), 1);
+    let all = log.read(f.topic.id, 0, 0, 1 << 20, true, RU).await.unwrap();
+    assert_eq!(base_offsets(&all.records), vec![(0, 1), (1, 1)]);
+}

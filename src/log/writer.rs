@@ -6,8 +6,10 @@
 //! the next object. A flush is one create-only PUT, then one metadata
 //! transaction assigning offsets to every batch, and only then are the
 //! producers answered. PUTs of different flushes overlap (an object store
-//! PUT is the slow part), but commits run one at a time in the order the
-//! flushes were cut, so commit order per partition is admission order.
+//! PUT is the slow part); commits run one at a time, each as soon as its
+//! flush is stored and no earlier uncommitted flush shares a partition with
+//! it, so commit order per partition is admission order and a slow PUT
+//! holds back only the partitions it carries.
 //!
 //! Backpressure: admission takes permits worth the batch's bytes from a
 //! semaphore of `writer_buffered_bytes_max`; they are returned when the
@@ -100,8 +102,9 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Append>) {
     // Flushes in flight (PUT or commit). While all slots are taken, new
     // batches gather for the next flush.
     let slots = Arc::new(Semaphore::new(shared.limits.flushes_in_flight_max.max(1)));
-    let (staged_tx, staged_rx) = mpsc::unbounded_channel();
-    let committer = tokio::spawn(commit_in_order(shared.clone(), staged_rx));
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let committer = tokio::spawn(commit_when_ready(shared.clone(), events_rx));
+    let mut seq = 0u64;
     while let Some(first) = rx.recv().await {
         let Ok(slot) = slots.clone().acquire_owned().await else { break };
         let mut bytes = first.bytes.len();
@@ -120,30 +123,89 @@ async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Append>) {
             bytes += a.bytes.len();
             pending.push(a);
         }
-        // PUTs run side by side; commits happen one at a time, in flush
-        // order, so a partition's offsets follow the order its batches
-        // arrived in.
-        let put = tokio::spawn(put_object(shared.clone(), pending));
-        if staged_tx.send((put, slot)).is_err() {
+        // PUTs run side by side; the committer commits each flush once it
+        // is stored and no earlier flush sharing a partition is still
+        // waiting, so a partition's offsets follow the order its batches
+        // arrived in. The cut is announced before the PUT can report.
+        seq += 1;
+        let mut partitions: Vec<PartitionKey> = pending.iter().map(|a| a.key).collect();
+        partitions.sort_unstable();
+        partitions.dedup();
+        if events_tx.send(FlushEvent::Cut { seq, partitions, slot }).is_err() {
             break;
         }
+        let (shared, events) = (shared.clone(), events_tx.clone());
+        tokio::spawn(async move {
+            let flush = put_object(shared, pending).await;
+            let _ = events.send(FlushEvent::Stored { seq, flush });
+        });
     }
-    drop(staged_tx);
+    drop(events_tx);
     let _ = committer.await;
     debug!("writer stopped: every handle dropped");
 }
 
-type StagedFlush = (tokio::task::JoinHandle<Option<Staged>>, tokio::sync::OwnedSemaphorePermit);
+/// What the committer hears about flushes.
+enum FlushEvent {
+    /// A flush was cut (in this order) and its PUT started.
+    Cut { seq: u64, partitions: Vec<PartitionKey>, slot: OwnedSemaphorePermit },
+    /// Its bytes are durable (`None`: the PUT failed and every batch of
+    /// it has been answered).
+    Stored { seq: u64, flush: Option<Staged> },
+}
 
-/// Commits the flushes whose objects are stored, in the order they were
-/// cut, then frees their slots.
-async fn commit_in_order(shared: Arc<Shared>, mut staged: mpsc::UnboundedReceiver<StagedFlush>) {
-    while let Some((put, slot)) = staged.recv().await {
-        if let Ok(Some(flush)) = put.await {
-            commit(&shared, flush).await;
+/// A cut flush the committer has not finished with.
+struct InFlight {
+    seq: u64,
+    /// Sorted, without duplicates.
+    partitions: Vec<PartitionKey>,
+    /// Set once stored.
+    flush: Option<Staged>,
+    _slot: OwnedSemaphorePermit,
+}
+
+/// Commits flushes one at a time, each as soon as its bytes are durable
+/// and no earlier, uncommitted flush shares a partition with it — so a
+/// slow PUT holds back only the flushes that must follow it (see
+/// docs/design/0005-write-path-tails.md). The queue is at most
+/// `flushes_in_flight_max` long: each entry holds a slot.
+async fn commit_when_ready(shared: Arc<Shared>, mut events: mpsc::UnboundedReceiver<FlushEvent>) {
+    let mut queue: std::collections::VecDeque<InFlight> = std::collections::VecDeque::new();
+    while let Some(event) = events.recv().await {
+        match event {
+            FlushEvent::Cut { seq, partitions, slot } => {
+                queue.push_back(InFlight { seq, partitions, flush: None, _slot: slot })
+            }
+            FlushEvent::Stored { seq, flush: None } => queue.retain(|f| f.seq != seq),
+            FlushEvent::Stored { seq, flush: Some(flush) } => {
+                if let Some(f) = queue.iter_mut().find(|f| f.seq == seq) {
+                    f.flush = Some(flush);
+                }
+            }
         }
-        drop(slot);
+        while let Some(i) = next_committable(&queue) {
+            let Some(entry) = queue.remove(i) else { break };
+            if let Some(flush) = entry.flush {
+                if i > 0 {
+                    metrics::counter!(m::FLUSHES_COMMITTED_AHEAD_TOTAL).increment(1);
+                }
+                commit(&shared, flush).await;
+            }
+        }
     }
+}
+
+/// The first stored flush that no earlier flush in the queue shares a
+/// partition with.
+fn next_committable(queue: &std::collections::VecDeque<InFlight>) -> Option<usize> {
+    let mut held: Vec<PartitionKey> = Vec::new();
+    for (i, f) in queue.iter().enumerate() {
+        if f.flush.is_some() && !f.partitions.iter().any(|p| held.contains(p)) {
+            return Some(i);
+        }
+        held.extend_from_slice(&f.partitions);
+    }
+    None
 }
 
 /// `<2 hex>/<2 hex>/<node>-<uuid>.sho`: the random UUID spreads keys over
@@ -217,19 +279,26 @@ async fn put_object(shared: Arc<Shared>, pending: Vec<Append>) -> Option<Staged>
     let (object, _) = builder.finish();
     let node_id = shared.limits.node_id;
     let inline = shared.inline_room(object.len());
-    let key = if inline { inline_key(node_id) } else { object_key(node_id) };
-
-    if !inline {
+    let key = if inline {
+        inline_key(node_id)
+    } else {
+        // A slow PUT may be hedged under a second key: the one that
+        // landed first is the flush's.
         let put_started = Instant::now();
-        if let Err(e) = shared.store.put_new(&key, object.clone()).await {
-            warn!(object = %key, error = %e, batches = pending.len(), "object PUT failed; failing the produce requests it held");
-            metrics::counter!(m::FLUSH_FAILURES_TOTAL, "stage" => "put").increment(1);
-            let e = Arc::new(e);
-            fail_all(pending, || LogError::Store(e.clone()));
-            return None;
+        match shared.store.put_fresh(object.clone(), &|| object_key(node_id)).await {
+            Ok(key) => {
+                metrics::histogram!(m::OBJECT_PUT_SECONDS).record(put_started.elapsed().as_secs_f64());
+                key
+            }
+            Err(e) => {
+                warn!(error = %e, batches = pending.len(), "object PUT failed; failing the produce requests it held");
+                metrics::counter!(m::FLUSH_FAILURES_TOTAL, "stage" => "put").increment(1);
+                let e = Arc::new(e);
+                fail_all(pending, || LogError::Store(e.clone()));
+                return None;
+            }
         }
-        metrics::histogram!(m::OBJECT_PUT_SECONDS).record(put_started.elapsed().as_secs_f64());
-    }
+    };
 
     let record = ObjectRecord {
         object_key: key,

@@ -44,7 +44,17 @@ pub const FLUSH_BYTES: &str = "streamhouse_writer_flush_size_bytes";
 pub const FLUSH_BATCHES: &str = "streamhouse_writer_flush_batches";
 pub const FLUSH_SECONDS: &str = "streamhouse_writer_flush_duration_seconds";
 pub const FLUSH_FAILURES_TOTAL: &str = "streamhouse_writer_flush_failures_total";
+pub const FLUSHES_COMMITTED_AHEAD_TOTAL: &str = "streamhouse_writer_flushes_committed_ahead_total";
 pub const OBJECT_PUT_SECONDS: &str = "streamhouse_writer_object_put_duration_seconds";
+// The PUT budget and hedged object-store requests.
+pub const OBJECT_PUTS_TOTAL: &str = "streamhouse_object_puts_total";
+pub const OBJECT_PUT_BUDGET_PER_SECOND: &str = "streamhouse_object_put_budget_per_second";
+pub const OBJECT_PUT_BUDGET_WAITS_TOTAL: &str = "streamhouse_object_put_budget_waits_total";
+pub const OBJECT_PUT_BUDGET_WAIT_SECONDS: &str = "streamhouse_object_put_budget_wait_seconds";
+pub const OBJECT_HEDGES_SENT_TOTAL: &str = "streamhouse_object_hedges_sent_total";
+pub const OBJECT_HEDGES_WON_TOTAL: &str = "streamhouse_object_hedges_won_total";
+pub const OBJECT_HEDGES_SKIPPED_TOTAL: &str = "streamhouse_object_hedges_skipped_total";
+pub const OBJECT_HEDGE_THRESHOLD_SECONDS: &str = "streamhouse_object_hedge_threshold_seconds";
 pub const METADATA_COMMIT_SECONDS: &str = "streamhouse_metadata_commit_duration_seconds";
 // Reader.
 pub const INDEX_LOOKUPS_TOTAL: &str = "streamhouse_reader_index_lookups_total";
@@ -165,6 +175,25 @@ fn describe() {
     describe_histogram!(FLUSH_SECONDS, Unit::Seconds, "Flush latency: object build, PUT and metadata commit");
     describe_counter!(FLUSH_FAILURES_TOTAL, "Failed flushes, by stage (put, commit)");
     describe_histogram!(OBJECT_PUT_SECONDS, Unit::Seconds, "Object store PUT latency");
+    describe_counter!(
+        FLUSHES_COMMITTED_AHEAD_TOTAL,
+        "Flushes committed before an earlier flush still uploading (no partition in common)"
+    );
+    describe_counter!(OBJECT_PUTS_TOTAL, "Object-store PUTs sent (flushes, spills, merges and hedges)");
+    describe_gauge!(OBJECT_PUT_BUDGET_PER_SECOND, "PUTs per second this broker may send (0: no bound)");
+    describe_counter!(OBJECT_PUT_BUDGET_WAITS_TOTAL, "PUTs that waited for the PUT budget");
+    describe_histogram!(OBJECT_PUT_BUDGET_WAIT_SECONDS, Unit::Seconds, "Time a PUT waited for the PUT budget");
+    describe_counter!(OBJECT_HEDGES_SENT_TOTAL, "Second copies of slow object-store requests sent, by op (put, get)");
+    describe_counter!(OBJECT_HEDGES_WON_TOTAL, "Hedges that answered before the request they copied, by op");
+    describe_counter!(
+        OBJECT_HEDGES_SKIPPED_TOTAL,
+        "Slow requests not hedged because the hedge budget was spent, by op"
+    );
+    describe_gauge!(
+        OBJECT_HEDGE_THRESHOLD_SECONDS,
+        Unit::Seconds,
+        "Current hedge threshold (percentile of recent latencies), by op"
+    );
     describe_histogram!(METADATA_COMMIT_SECONDS, Unit::Seconds, "Metadata transaction latency per flush");
     describe_counter!(INDEX_LOOKUPS_TOTAL, "Fetch index lookups, by source (memory, store)");
     describe_counter!(CACHE_READS_TOTAL, "Object cache reads, by result (hit, miss)");

@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use thiserror::Error;
 
+pub mod budget;
 pub mod conformance;
+pub mod hedge;
 pub mod latency;
 pub mod local;
 pub mod s3;
@@ -46,6 +48,19 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// Stores a new object. Create-only: an existing key is never replaced
     /// and yields [`StoreError::AlreadyExists`].
     async fn put_new(&self, key: &str, bytes: Bytes) -> Result<(), StoreError>;
+
+    /// Stores a new object under a fresh key from `new_key` and returns
+    /// the key. A store may write a second copy under another fresh key
+    /// when the first is slow ([`hedge::Hedged`]) and return whichever
+    /// landed first; the other is unreferenced, for garbage collection.
+    async fn put_fresh(
+        &self,
+        bytes: Bytes,
+        new_key: &(dyn Fn() -> String + Send + Sync),
+    ) -> Result<String, StoreError> {
+        let key = new_key();
+        self.put_new(&key, bytes).await.map(|()| key)
+    }
 
     /// Reads `range` of an object.
     async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, StoreError>;

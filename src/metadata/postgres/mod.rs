@@ -46,6 +46,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../../../migrations/postgres/0005_txn_offsets.sql")),
     (6, include_str!("../../../migrations/postgres/0006_producer_describe.sql")),
     (7, include_str!("../../../migrations/postgres/0007_inline_objects.sql")),
+    (8, include_str!("../../../migrations/postgres/0008_inline_objects_vacuum.sql")),
 ];
 /// Arbitrary, fixed: the advisory lock taken while migrating.
 const MIGRATION_LOCK_KEY: i64 = 0x5348_4d49_4752; // "SHMIGR"

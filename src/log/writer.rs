@@ -196,16 +196,26 @@ async fn commit_when_ready(shared: Arc<Shared>, mut events: mpsc::UnboundedRecei
 }
 
 /// The first stored flush that no earlier flush in the queue shares a
-/// partition with.
+/// partition with. The queue is a few flushes long; each comparison is a
+/// merge of two sorted lists, so a flush of thousands of partitions costs
+/// linear time, not quadratic.
 fn next_committable(queue: &std::collections::VecDeque<InFlight>) -> Option<usize> {
-    let mut held: Vec<PartitionKey> = Vec::new();
-    for (i, f) in queue.iter().enumerate() {
-        if f.flush.is_some() && !f.partitions.iter().any(|p| held.contains(p)) {
-            return Some(i);
+    queue.iter().enumerate().position(|(i, f)| {
+        f.flush.is_some() && queue.iter().take(i).all(|earlier| disjoint(&earlier.partitions, &f.partitions))
+    })
+}
+
+/// Whether two sorted lists have no element in common.
+fn disjoint(a: &[PartitionKey], b: &[PartitionKey]) -> bool {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => return false,
         }
-        held.extend_from_slice(&f.partitions);
     }
-    None
+    true
 }
 
 /// `<2 hex>/<2 hex>/<node>-<uuid>.sho`: the random UUID spreads keys over
@@ -439,5 +449,22 @@ async fn refresh_offsets(shared: Arc<Shared>, keys: std::collections::BTreeSet<P
 fn fail_all(pending: Vec<Append>, error: impl Fn() -> LogError) {
     for a in pending {
         let _ = a.done.send(Err(error()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::disjoint;
+    use uuid::Uuid;
+
+    #[test]
+    fn sorted_partition_lists_are_compared_by_merge() {
+        let (t1, t2) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let a = [(t1, 0), (t1, 3), (t2, 1)];
+        assert!(disjoint(&a, &[(t1, 1), (t1, 2), (t2, 0), (t2, 2)]));
+        assert!(!disjoint(&a, &[(t1, 1), (t2, 1)]));
+        assert!(!disjoint(&a, &[(t1, 0)]));
+        assert!(disjoint(&a, &[]));
+        assert!(disjoint(&[], &a));
     }
 }

@@ -78,12 +78,15 @@ pub const INLINE_BYTES_MAX_DEFAULT: usize = 512 * 1024;
 pub const SPILL_BYTES_MAX_DEFAULT: usize = 8 * 1024 * 1024;
 /// How often a broker spills its inline flushes into an object.
 pub const SPILL_INTERVAL_MS_DEFAULT: u64 = 1_000;
-/// `--economy`: spill every 10 s, up to 32 MiB at once, at most 2 PUTs a
-/// second unless a budget is given. At 1 MB/s that is one spill object
-/// every 10 s instead of every second.
+/// `--economy`: spill every 10 s, up to 32 MiB at once, linger 10 ms
+/// before a flush, at most 2 PUTs a second unless a budget is given. At
+/// 1 MB/s (bench/bench.py, PostgreSQL + S3) that is one spill object every
+/// 10 s instead of every second and 62% fewer metadata commits (73 a
+/// second instead of 191), for an ack p99 of 20 ms instead of 8.
 pub const ECONOMY_SPILL_INTERVAL_MS: u64 = 10_000;
 pub const ECONOMY_SPILL_BYTES_MAX: usize = 32 * 1024 * 1024;
 pub const ECONOMY_PUT_BUDGET_PER_SECOND: f64 = 2.0;
+pub const ECONOMY_FLUSH_LINGER_MS: u64 = 10;
 /// Inline objects older than this are spilled by any broker (their own
 /// broker may be gone).
 pub const SPILL_TAKEOVER_MS_DEFAULT: i64 = 30_000;

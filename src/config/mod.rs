@@ -113,9 +113,10 @@ pub struct Args {
     /// spills, merges and hedges); a PUT beyond it waits. 0: no bound.
     #[arg(long, env = "STREAMHOUSE_PUT_BUDGET_PER_SECOND", default_value_t = 0.0)]
     pub put_budget_per_second: f64,
-    /// Fewer PUTs for more latency: spill inline flushes every 10 s (up to
-    /// 32 MiB at once) and, unless --put-budget-per-second says otherwise,
-    /// send at most 2 PUTs a second.
+    /// Fewer requests for more latency: spill inline flushes every 10 s (up
+    /// to 32 MiB at once), gather batches for 10 ms before a flush (fewer
+    /// metadata commits) and, unless --put-budget-per-second says
+    /// otherwise, send at most 2 PUTs a second.
     #[arg(long, env = "STREAMHOUSE_ECONOMY", default_value_t = false, action = clap::ArgAction::Set)]
     pub economy: bool,
     /// A PUT or ranged GET slower than this percentile of recent ones is
@@ -435,6 +436,7 @@ impl Config {
         if a.economy {
             a.spill_interval_ms = a.spill_interval_ms.max(limits::ECONOMY_SPILL_INTERVAL_MS);
             a.spill_bytes_max = a.spill_bytes_max.max(limits::ECONOMY_SPILL_BYTES_MAX);
+            a.flush_linger_ms = a.flush_linger_ms.max(limits::ECONOMY_FLUSH_LINGER_MS);
             if put_budget_per_second == 0.0 {
                 put_budget_per_second = limits::ECONOMY_PUT_BUDGET_PER_SECOND;
             }
@@ -661,6 +663,7 @@ mod tests {
         assert_eq!(economy.put_budget_per_second, limits::ECONOMY_PUT_BUDGET_PER_SECOND);
         assert_eq!(economy.spill_interval_ms, limits::ECONOMY_SPILL_INTERVAL_MS);
         assert_eq!(economy.spill_bytes_max, limits::ECONOMY_SPILL_BYTES_MAX);
+        assert_eq!(economy.flush_linger_ms, limits::ECONOMY_FLUSH_LINGER_MS);
         let budgeted = Config::from_args(args(&["--economy", "true", "--put-budget-per-second", "5"])).unwrap();
         assert_eq!(budgeted.put_budget_per_second, 5.0, "an explicit budget wins");
         refused(&["--hedge-percentile", "100"], "--hedge-percentile");

@@ -215,8 +215,8 @@ impl Hedged {
 
     /// Runs `first`; if it has not answered after the threshold (and the
     /// budget allows), starts `second` and returns whichever succeeds
-    /// first. An error is returned only when every started request failed
-    /// (the last error). `T` tells which of the two answered.
+    /// first, with `true` when the hedge answered. An error is returned only
+    /// when every started request failed (the last error).
     async fn race<T, F1, F2>(&self, kind: Kind, first: F1, second: impl FnOnce() -> F2) -> Result<(T, bool), StoreError>
     where
         F1: std::future::Future<Output = Result<T, StoreError>>,

@@ -291,6 +291,9 @@ def broker_deltas(before: Scrape | None, after: Scrape | None, produced_bytes, s
         # took longer than 50 ms and 200 ms (from the histogram buckets).
         "slow_puts": slow_counts(d, "streamhouse_writer_object_put_duration_seconds"),
         "slow_commits": slow_counts(d, "streamhouse_metadata_commit_duration_seconds"),
+        # The S3 requests themselves (each attempt as the SDK saw it, without
+        # a latency model's delay): tells a slow server from a slow broker.
+        "slow_s3_requests": slow_counts(d, "streamhouse_s3_request_duration_seconds"),
     }
 
 
@@ -985,6 +988,8 @@ def main():
                                                       fmt(bm["mean_flush_batches"], "%.1f")))
         row("PUTs / commits > 50 ms", "%d / %d" % (bm["slow_puts"]["0.05"], bm["slow_commits"]["0.05"]))
         row("PUTs / commits > 200 ms", "%d / %d" % (bm["slow_puts"]["0.2"], bm["slow_commits"]["0.2"]))
+        row("S3 requests > 50 / 200 ms", "%d / %d (as the SDK saw them, without the latency model)"
+            % (bm["slow_s3_requests"]["0.05"], bm["slow_s3_requests"]["0.2"]))
         row("hedges sent / won (PUT, GET)", "%d / %d, %d / %d" % (bm["hedges_sent"]["put"], bm["hedges_won"]["put"],
                                                                 bm["hedges_sent"]["get"], bm["hedges_won"]["get"]))
         row("committed ahead / budget waits", "%d / %d" % (bm["committed_ahead"], bm["budget_waits"]))

@@ -54,7 +54,8 @@ pub struct Broker {
 
 /// The object store as the log sees it: the store itself, behind the
 /// benchmark latency model if one is asked for, with slow requests hedged
-/// (S3 only: a local directory's tail is the disk's, which a second write
+/// (on S3, or when a latency model stands in for a cloud store; not on a
+/// plain local directory, whose tail is the disk's and which a second write
 /// does not escape), and every PUT counted against the PUT budget.
 async fn open_object_store(config: &Config) -> Result<Arc<dyn ObjectStore>, BrokerError> {
     let mut store = open_object_store_itself(config).await?;

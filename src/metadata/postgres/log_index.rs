@@ -41,6 +41,12 @@ fn row_to_index(r: &tokio_postgres::Row) -> IndexRow {
     }
 }
 
+/// Points one index row ($1 topic, $2 partition, $3 base offset) at a new
+/// object ($5) and position ($4), only if it still points at $6: retention,
+/// merge and spills may move the same rows concurrently.
+const MOVE_ROW_SQL: &str = "UPDATE batches SET object_key = $5, position = $4 \
+     WHERE topic_id = $1 AND partition = $2 AND base_offset = $3 AND object_key = $6";
+
 /// Records an object, with its bytes when it is an inline object.
 async fn insert_object(tx: &deadpool_postgres::Transaction<'_>, o: &ObjectRecord) -> Result<(), tokio_postgres::Error> {
     tx.execute(
@@ -210,13 +216,7 @@ impl LogIndex for PostgresStore {
         let e = unavailable("swap_index_rows");
         let mut c = self.client("swap_index_rows").await?;
         let tx = c.transaction().await.map_err(&e)?;
-        let swap = tx
-            .prepare_cached(
-                "UPDATE batches SET object_key = $5, position = $4 \
-                 WHERE topic_id = $1 AND partition = $2 AND base_offset = $3 AND object_key = $6",
-            )
-            .await
-            .map_err(&e)?;
+        let swap = tx.prepare_cached(MOVE_ROW_SQL).await.map_err(&e)?;
         for m in moves {
             let position = m.position as i64;
             let n = tx
@@ -235,32 +235,12 @@ impl LogIndex for PostgresStore {
 
     async fn rows_in_objects(&self, keys: &[String]) -> Result<Vec<ObjectRow>, MetaError> {
         let c = self.client("rows_in_objects").await?;
-        let rows = c
-            .query(
-                "SELECT topic_id, partition, base_offset, last_offset, object_key, position, length, max_timestamp \
-                 FROM batches WHERE object_key = ANY($1) ORDER BY object_key, position",
-                &[&keys],
-            )
-            .await
-            .map_err(unavailable("rows_in_objects"))?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                let key: String = r.get(4);
-                ObjectRow {
-                    topic_id: r.get(0),
-                    partition: r.get(1),
-                    row: IndexRow {
-                        base_offset: r.get(2),
-                        last_offset: r.get(3),
-                        object_key: Arc::from(key),
-                        position: r.get::<_, i64>(5) as u64,
-                        length: r.get::<_, i32>(6) as u32,
-                        max_timestamp: r.get(7),
-                    },
-                }
-            })
-            .collect())
+        let sql = format!(
+            "SELECT {INDEX_COLUMNS}, topic_id, partition FROM batches WHERE object_key = ANY($1) \
+             ORDER BY object_key, position"
+        );
+        let rows = c.query(&sql, &[&keys]).await.map_err(unavailable("rows_in_objects"))?;
+        Ok(rows.iter().map(|r| ObjectRow { topic_id: r.get(6), partition: r.get(7), row: row_to_index(r) }).collect())
     }
 
     async fn move_rows(&self, moves: &[(Uuid, i32, RowMove)], object: &ObjectRecord) -> Result<u64, MetaError> {
@@ -268,13 +248,7 @@ impl LogIndex for PostgresStore {
         let mut c = self.client("move_rows").await?;
         let tx = c.transaction().await.map_err(&e)?;
         insert_object(&tx, object).await.map_err(&e)?;
-        let swap = tx
-            .prepare_cached(
-                "UPDATE batches SET object_key = $5, position = $4 \
-                 WHERE topic_id = $1 AND partition = $2 AND base_offset = $3 AND object_key = $6",
-            )
-            .await
-            .map_err(&e)?;
+        let swap = tx.prepare_cached(MOVE_ROW_SQL).await.map_err(&e)?;
         let mut moved = 0;
         for (topic_id, partition, m) in moves {
             let position = m.position as i64;

@@ -39,6 +39,23 @@ fn row_to_index(r: &rusqlite::Row<'_>) -> rusqlite::Result<IndexRow> {
     })
 }
 
+/// Points one index row at a new object and position, only if it still
+/// points where the move read it: retention, merge and spills may move the
+/// same rows concurrently.
+const MOVE_ROW_SQL: &str = "UPDATE batches SET object_key = ?5, position = ?4 \
+     WHERE topic_id = ?1 AND partition = ?2 AND base_offset = ?3 AND object_key = ?6";
+
+/// Runs [`MOVE_ROW_SQL`] for one row: 1 if it moved, 0 if it had moved on.
+fn move_row(
+    swap: &mut rusqlite::CachedStatement<'_>,
+    topic_id: &[u8],
+    partition: i32,
+    m: &RowMove,
+    to_key: &str,
+) -> rusqlite::Result<usize> {
+    swap.execute(params![topic_id, partition, m.base_offset, m.position as i64, to_key, m.from_key])
+}
+
 /// Records an object, with its bytes when it is an inline object.
 fn insert_object(conn: &Connection, o: &ObjectRecord) -> rusqlite::Result<()> {
     conn.execute(
@@ -267,23 +284,9 @@ impl LogIndex for SqliteStore {
             let id = id_bytes(topic_id);
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&err)?;
             {
-                let mut swap = tx
-                    .prepare_cached(
-                        "UPDATE batches SET object_key = ?5, position = ?4 \
-                         WHERE topic_id = ?1 AND partition = ?2 AND base_offset = ?3 AND object_key = ?6",
-                    )
-                    .map_err(&err)?;
+                let mut swap = tx.prepare_cached(MOVE_ROW_SQL).map_err(&err)?;
                 for m in &moves {
-                    let n = swap
-                        .execute(params![
-                            id,
-                            partition,
-                            m.base_offset,
-                            m.position as i64,
-                            segment.object_key,
-                            m.from_key
-                        ])
-                        .map_err(&err)?;
+                    let n = move_row(&mut swap, &id, partition, m, &segment.object_key).map_err(&err)?;
                     if n != 1 {
                         return Ok(false); // dropping the transaction rolls it back
                     }
@@ -302,7 +305,7 @@ impl LogIndex for SqliteStore {
             let err = unavailable("rows_in_objects");
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT topic_id, partition, base_offset, last_offset, object_key, position, length, max_timestamp \
+                    "SELECT base_offset, last_offset, object_key, position, length, max_timestamp, topic_id, partition \
                      FROM batches WHERE object_key = ?1 ORDER BY position",
                 )
                 .map_err(&err)?;
@@ -310,19 +313,11 @@ impl LogIndex for SqliteStore {
             for key in &keys {
                 let rows = stmt
                     .query_map([key], |r| {
-                        let id: Vec<u8> = r.get(0)?;
-                        let key: String = r.get(4)?;
+                        let id: Vec<u8> = r.get(6)?;
                         Ok(ObjectRow {
                             topic_id: Uuid::from_slice(&id).unwrap_or_default(),
-                            partition: r.get(1)?,
-                            row: IndexRow {
-                                base_offset: r.get(2)?,
-                                last_offset: r.get(3)?,
-                                object_key: Arc::from(key),
-                                position: r.get::<_, i64>(5)? as u64,
-                                length: r.get::<_, i64>(6)? as u32,
-                                max_timestamp: r.get(7)?,
-                            },
+                            partition: r.get(7)?,
+                            row: row_to_index(r)?,
                         })
                     })
                     .map_err(&err)?;
@@ -344,22 +339,9 @@ impl LogIndex for SqliteStore {
             insert_object(&tx, &object).map_err(&err)?;
             let mut moved = 0u64;
             {
-                let mut swap = tx
-                    .prepare_cached(
-                        "UPDATE batches SET object_key = ?5, position = ?4 \
-                         WHERE topic_id = ?1 AND partition = ?2 AND base_offset = ?3 AND object_key = ?6",
-                    )
-                    .map_err(&err)?;
+                let mut swap = tx.prepare_cached(MOVE_ROW_SQL).map_err(&err)?;
                 for (topic_id, partition, m) in &moves {
-                    moved += swap
-                        .execute(params![
-                            id_bytes(*topic_id),
-                            partition,
-                            m.base_offset,
-                            m.position as i64,
-                            object.object_key,
-                            m.from_key
-                        ])
+                    moved += move_row(&mut swap, &id_bytes(*topic_id), *partition, m, &object.object_key)
                         .map_err(&err)? as u64;
                 }
                 let from: std::collections::BTreeSet<&str> =
